@@ -1,0 +1,23 @@
+# Lifeboat web, worker and beat image (one image, three commands; see compose.yaml).
+FROM python:3.13-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+RUN useradd --create-home --uid 10001 lifeboat
+WORKDIR /app
+
+COPY . /app
+RUN pip install -c requirements.lock -e . \
+ && STATIC_MANIFEST=True LIFEBOAT_VAR_DIR=/tmp/build-var python manage.py collectstatic --noinput \
+ && rm -rf /tmp/build-var \
+ && mkdir -p /app/var \
+ && chown lifeboat:lifeboat /app/var
+
+ENV STATIC_MANIFEST=True
+USER lifeboat
+VOLUME ["/app/var"]
+EXPOSE 8000
+CMD ["gunicorn", "portal.wsgi", "--config", "portal/gunicorn_conf.py"]

@@ -1,0 +1,400 @@
+"""Lifeboat settings: one file, read from the environment.
+
+Two modes, chosen by LIFEBOAT_MODE:
+
+- ``demo`` (the default): every variable has an embedded default, so ``make run`` and
+  ``.venv/bin/python manage.py ...`` work in a fresh checkout with no environment at all.
+  State lives under ``var/`` (a SQLite database, a SQLite-backed Celery broker, blobs and a
+  per-checkout random secret key). With no Microsoft tenant configured, the portal talks
+  to the bundled sandbox tenant. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
+- ``production``: nothing security-relevant has a default. A missing or malformed variable
+  stops start-up with a message naming it.
+
+Every variable is documented in .env.example and the README.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.utils.csp import CSP
+
+from portal import env
+from sandbox import constants as sandbox_constants
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.string("LIFEBOAT_VAR_DIR", str(BASE_DIR / "var")))
+
+LIFEBOAT_MODE = env.choice("LIFEBOAT_MODE", "demo", ("demo", "production"))
+PRODUCTION = LIFEBOAT_MODE == "production"
+
+
+def _required_in_production(name: str, demo_default: str) -> str:
+    return env.string(name) if PRODUCTION else env.string(name, demo_default)
+
+
+# --- Core -----------------------------------------------------------------------------
+
+DEBUG = env.boolean("DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise env.ConfigurationError("DEBUG must be False when LIFEBOAT_MODE is production.")
+
+if PRODUCTION:
+    SECRET_KEY = env.string("SECRET_KEY")
+else:
+    SECRET_KEY = env.raw("SECRET_KEY") or env.stored_secret(
+        VAR_DIR / "demo-secret-key", lambda: secrets.token_urlsafe(50)
+    )
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    raise env.ConfigurationError(
+        "SECRET_KEY must be at least 50 characters of random text "
+        '(python -c "import secrets; print(secrets.token_urlsafe(50))").'
+    )
+
+# Public base URL of the portal, as people type it. Used for OAuth redirect URIs,
+# links in sign-in instructions and trusted origins.
+PORTAL_URL = env.url(
+    "PORTAL_URL",
+    env.string("PORTAL_URL") if PRODUCTION else "http://127.0.0.1:8000",
+    schemes=("https",) if PRODUCTION else ("http", "https"),
+).rstrip("/")
+_portal = urlsplit(PORTAL_URL)
+PORTAL_USES_HTTPS = _portal.scheme == "https"
+
+ALLOWED_HOSTS = env.string_list(
+    "ALLOWED_HOSTS", env.string_list("ALLOWED_HOSTS") if PRODUCTION else ["127.0.0.1", "localhost"]
+)
+if _portal.hostname not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_portal.hostname or "")
+CSRF_TRUSTED_ORIGINS = [f"{_portal.scheme}://{_portal.netloc}"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "portal",
+    "authflow",
+    "restore",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+AUTH_USER_MODEL = "authflow.User"
+LOGIN_URL = "authflow:sign-in"
+LOGIN_REDIRECT_URL = "portal:home"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+
+DATABASE_URL = _required_in_production("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lifeboat.sqlite3'}")
+try:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+except (ValueError, KeyError):
+    raise env.ConfigurationError(
+        "DATABASE_URL must look like postgres://user:password@host:5432/name "
+        "or sqlite:///path/to/file.sqlite3."
+    ) from None
+if _database["ENGINE"] not in (
+    "django.db.backends.postgresql",
+    "django.db.backends.sqlite3",
+):
+    raise env.ConfigurationError("DATABASE_URL must be a postgres:// or sqlite:// URL.")
+if PRODUCTION and _database["ENGINE"] != "django.db.backends.postgresql":
+    raise env.ConfigurationError("DATABASE_URL must be a postgres:// URL in production.")
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the demo database: WAL lets readers and one writer work
+    # side by side, IMMEDIATE transactions take the write lock up front (no upgrade
+    # deadlocks) and the timeout makes a busy writer wait instead of failing.
+    Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _database["CONN_MAX_AGE"] = 0
+    _database["CONN_HEALTH_CHECKS"] = False
+    _database["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, Celery and the cache ------------------------------------------------------
+
+REDIS_URL = env.raw("REDIS_URL") or None
+if PRODUCTION and not REDIS_URL:
+    raise env.ConfigurationError("Set the REDIS_URL environment variable.")
+if REDIS_URL:
+    REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+
+# Job state lives in the database; the broker only carries messages. Without Redis the
+# demo uses kombu's SQLAlchemy transport on its own SQLite file (see the README for why).
+CELERY_BROKER_URL = (
+    env.string("CELERY_BROKER_URL", REDIS_URL)
+    if REDIS_URL
+    else env.string("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 60 * 60, minimum=60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+# With acks_late on Redis an unacknowledged message is redelivered after the visibility
+# timeout: keep it longer than the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
+CELERY_BEAT_SCHEDULE_FILENAME = env.string(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
+)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
+}
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "lifeboat",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Tokens at rest -------------------------------------------------------------------
+
+# Comma-separated Fernet keys. The first encrypts; all decrypt, so a new key can be put
+# in front and `manage.py rotate_token_keys` re-encrypts everything under it.
+if PRODUCTION:
+    TOKEN_ENCRYPTION_KEYS = env.string_list("TOKEN_ENCRYPTION_KEYS")
+else:
+    TOKEN_ENCRYPTION_KEYS = env.string_list(
+        "TOKEN_ENCRYPTION_KEYS",
+        [
+            env.stored_secret(
+                VAR_DIR / "demo-token-key", lambda: Fernet.generate_key().decode("ascii")
+            )
+        ],
+    )
+for _key in TOKEN_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise env.ConfigurationError(
+            "TOKEN_ENCRYPTION_KEYS must hold Fernet keys (32 url-safe base64-encoded bytes; "
+            'python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())").'
+        ) from None
+
+# --- Microsoft (Entra ID and Graph) ---------------------------------------------------
+
+# With no tenant configured, the demo uses the bundled sandbox tenant, served by this
+# same site under /sandbox/. The portal reaches it through exactly the code paths it
+# uses for Microsoft: only MICROSOFT_ROUTES sends Microsoft's host names elsewhere.
+SANDBOX_ENABLED = env.boolean(
+    "SANDBOX_ENABLED", not PRODUCTION and not env.raw("MICROSOFT_TENANT_ID")
+)
+if PRODUCTION and SANDBOX_ENABLED:
+    raise env.ConfigurationError(
+        "SANDBOX_ENABLED must be False in production: the sandbox signs in anyone."
+    )
+# Where this deployment's processes reach the sandbox (back channel) ...
+SANDBOX_URL = env.url("SANDBOX_URL", f"{PORTAL_URL}/sandbox", schemes=("http", "https")).rstrip("/")
+# ... and where browsers do (device login and sign-in pages). They differ in containers.
+SANDBOX_PUBLIC_URL = env.url(
+    "SANDBOX_PUBLIC_URL", f"{PORTAL_URL}/sandbox", schemes=("http", "https")
+).rstrip("/")
+
+MICROSOFT_AUTHORITY_HOST = env.hostname("MICROSOFT_AUTHORITY_HOST", "login.microsoftonline.com")
+MICROSOFT_GRAPH_URL = env.url(
+    "MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0", schemes=("https",)
+).rstrip("/")
+
+if SANDBOX_ENABLED and not env.raw("MICROSOFT_TENANT_ID"):
+    MICROSOFT_TENANT_ID = sandbox_constants.TENANT_ID
+    MICROSOFT_CLIENT_ID = sandbox_constants.CONFIDENTIAL_CLIENT_ID
+    MICROSOFT_PUBLIC_CLIENT_ID = sandbox_constants.PUBLIC_CLIENT_ID
+    MICROSOFT_CLIENT_SECRET: str | None = sandbox_constants.CONFIDENTIAL_CLIENT_SECRET
+    MICROSOFT_CLIENT_CERTIFICATE_PATH: str | None = None
+else:
+    MICROSOFT_TENANT_ID = env.tenant("MICROSOFT_TENANT_ID")
+    MICROSOFT_CLIENT_ID = env.guid("MICROSOFT_CLIENT_ID")
+    MICROSOFT_PUBLIC_CLIENT_ID = env.guid("MICROSOFT_PUBLIC_CLIENT_ID", MICROSOFT_CLIENT_ID)
+    MICROSOFT_CLIENT_SECRET = env.raw("MICROSOFT_CLIENT_SECRET") or None
+    MICROSOFT_CLIENT_CERTIFICATE_PATH = env.raw("MICROSOFT_CLIENT_CERTIFICATE_PATH") or None
+    if not (MICROSOFT_CLIENT_SECRET or MICROSOFT_CLIENT_CERTIFICATE_PATH):
+        raise env.ConfigurationError(
+            "Set MICROSOFT_CLIENT_SECRET or MICROSOFT_CLIENT_CERTIFICATE_PATH "
+            "(the browser sign-in and the backups need the app's credential)."
+        )
+    if MICROSOFT_CLIENT_CERTIFICATE_PATH and not Path(MICROSOFT_CLIENT_CERTIFICATE_PATH).is_file():
+        raise env.ConfigurationError(
+            "MICROSOFT_CLIENT_CERTIFICATE_PATH must name a readable PEM file."
+        )
+
+# Tenants whose users may sign in. Defaults to the configured tenant when that is a GUID;
+# a tenant given by domain name needs the list spelled out.
+MICROSOFT_ALLOWED_TENANT_IDS = env.guid_list(
+    "MICROSOFT_ALLOWED_TENANT_IDS",
+    [MICROSOFT_TENANT_ID] if "." not in MICROSOFT_TENANT_ID else env.REQUIRED,
+)
+
+# Where Microsoft's host names are really sent: "host=base-url" pairs. Empty for a real
+# tenant. The sandbox fills it so that https://login.microsoftonline.com/... and
+# https://graph.microsoft.com/... reach the local sandbox instead.
+MICROSOFT_ROUTES = env.routes(
+    "MICROSOFT_ROUTES",
+    {
+        MICROSOFT_AUTHORITY_HOST: f"{SANDBOX_URL}/login",
+        urlsplit(MICROSOFT_GRAPH_URL).hostname or "": f"{SANDBOX_URL}/graph",
+    }
+    if SANDBOX_ENABLED
+    else {},
+)
+# Extra CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud).
+MICROSOFT_CA_BUNDLE = env.raw("MICROSOFT_CA_BUNDLE") or None
+MICROSOFT_HTTP_TIMEOUT = env.integer("MICROSOFT_HTTP_TIMEOUT", 30, minimum=1)
+
+# --- Passwords, sessions, security headers --------------------------------------------
+
+# Nobody signs in with a password: people sign in with Microsoft. Django still needs a
+# hasher for the unusable passwords it stores.
+AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
+
+SESSION_COOKIE_AGE = env.integer("SESSION_COOKIE_AGE", 8 * 60 * 60, minimum=300)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PORTAL_USES_HTTPS
+CSRF_COOKIE_SECURE = PORTAL_USES_HTTPS
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_NAME = "__Host-lifeboat-session" if PORTAL_USES_HTTPS else "lifeboat-session"
+CSRF_COOKIE_NAME = "__Host-lifeboat-csrf" if PORTAL_USES_HTTPS else "lifeboat-csrf"
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", PRODUCTION)
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header. Only set this when
+# the proxy always overwrites the header.
+if env.boolean("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Health checks come from the orchestrator over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Django's built-in Content Security Policy. Nothing inline: scripts carry a nonce.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "frame-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# Request bodies: the portal takes small forms and JSON, never uploads.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- Internationalisation, static files -----------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves collected, hashed files (`collectstatic`, done in the Dockerfile); the
+# demo serves them straight from the app directories.
+STATIC_MANIFEST = env.boolean("STATIC_MANIFEST", PRODUCTION)
+STATIC_ROOT = (
+    Path(env.string("STATIC_ROOT", str(BASE_DIR / "staticfiles"))) if STATIC_MANIFEST else None
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+
+# --- Logging --------------------------------------------------------------------------
+
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "portal.logging.RedactSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # msal logs request details at DEBUG; keep it at INFO whatever LOG_LEVEL says.
+        "msal": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,28 @@
+// Lifeboat's few behaviours that need JavaScript. Loaded with a CSP nonce; nothing inline.
+(function () {
+  "use strict";
+
+  // <button data-copy="text"> copies its text and says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // <span data-expires-at="ISO-8601"> shows the time left, updated every second.
+  function tick() {
+    document.querySelectorAll("[data-expires-at]").forEach(function (el) {
+      var left = Math.max(0, Math.round((Date.parse(el.getAttribute("data-expires-at")) - Date.now()) / 1000));
+      var minutes = Math.floor(left / 60);
+      var seconds = String(left % 60).padStart(2, "0");
+      el.textContent = left > 0 ? minutes + ":" + seconds : "expired";
+    });
+  }
+  setInterval(tick, 1000);
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:afterSettle", tick);
+})();

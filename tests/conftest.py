@@ -1,0 +1,173 @@
+"""Shared fixtures: a real Celery worker process, the live server, a real browser.
+
+The suite runs against real PostgreSQL and Redis (see [tool.pytest_env] in pyproject).
+Microsoft is replaced by the sandbox tenant, which the live server serves over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        raise pytest.UsageError(
+            "The tests run against PostgreSQL: set DATABASE_URL=postgres://... (make test does)."
+        )
+
+
+def database_url_for(name: str) -> str:
+    """A DATABASE_URL for another process that must see the test database."""
+    db = connection.settings_dict
+    auth = db["USER"] or ""
+    if db["PASSWORD"]:
+        auth += f":{db['PASSWORD']}"
+    host = db["HOST"] or "127.0.0.1"
+    port = db["PORT"] or 5432
+    return f"postgres://{auth}@{host}:{port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def subprocess_env(django_db_setup: None, live_server) -> dict[str, str]:
+    """Environment for processes (worker, commands) that act on this test run's state."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        "PORTAL_URL": live_server.url,
+        "SANDBOX_URL": f"{live_server.url}/sandbox",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess, as production runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        command = [
+            sys.executable, "-m", "celery", "--app", "portal", "worker",
+            "--pool", "threads", "--concurrency", "8", "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{os.getpid()}@%h",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 60) -> None:
+        from portal.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The Celery worker exited; see {self.log_path}")
+            if app.control.ping(timeout=0.5):
+                return
+        raise RuntimeError(f"The Celery worker did not come up; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a crashed host would."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    subprocess_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory
+) -> Iterator[WorkerProcess]:
+    """One real worker for the session, consuming from the test Redis database."""
+    redis_client.flushdb()
+    worker = WorkerProcess(subprocess_env, tmp_path_factory.mktemp("celery") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str = ""):
+    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if result := condition():
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(message or f"Condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+# --- Browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (Playwright's own download can't run here)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop; Django refuses ORM calls from a thread
+    # with a running loop unless told this is deliberate (the tests are synchronous).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[object]:
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
