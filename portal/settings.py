@@ -176,9 +176,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 60 * 60, minimum=60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
-# With acks_late on Redis an unacknowledged message is redelivered after the visibility
-# timeout: keep it longer than the longest task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
+if CELERY_BROKER_URL.startswith(("redis", "rediss", "unix")):
+    # With acks_late on Redis an unacknowledged message is redelivered after the
+    # visibility timeout: keep it longer than the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT
+    }
+elif CELERY_BROKER_URL.startswith("sqla+sqlite"):
+    # Passed to SQLAlchemy's create_engine: wait for a busy SQLite file, don't fail.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"connect_args": {"timeout": 30}}
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_BEAT_SCHEDULE_FILENAME = env.string(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )

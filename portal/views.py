@@ -42,10 +42,11 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    options = {"socket_connect_timeout": 2, "socket_timeout": 2, "max_retries": 0}
-    with Connection(
-        settings.CELERY_BROKER_URL, connect_timeout=2, transport_options=options
-    ) as conn:
+    url = settings.CELERY_BROKER_URL
+    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    if url.startswith(("redis", "rediss", "unix")):
+        options |= {"socket_connect_timeout": 2, "socket_timeout": 2, "max_retries": 0}
+    with Connection(url, connect_timeout=2, transport_options=options) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
         # Opening a channel makes the transport talk to the server (Redis PINGs).
         conn.default_channel  # noqa: B018
