@@ -99,23 +99,54 @@ def ensure_service(name: str, url: str, default_port: int, start, how_to_get: st
     return False
 
 
+def apt_install(package: str) -> None:
+    """Install a Debian package when we may (root with apt); otherwise do nothing."""
+    apt = shutil.which("apt-get")
+    if not apt or os.geteuid() != 0:
+        return
+    print(f"Installing Debian's {package} for the tests")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run([apt, "install", "-y", "-q", package], check=False, env=env).returncode:  # noqa: S603
+        subprocess.run([apt, "update", "-q"], check=False, env=env)  # noqa: S603
+        subprocess.run([apt, "install", "-y", "-q", package], check=False, env=env)  # noqa: S603
+
+
 def ensure_chromium() -> bool:
+    if not Path(CHROMIUM).exists():
+        apt_install("chromium")
     if Path(CHROMIUM).exists():
         print(f"Chromium: {CHROMIUM}")
-        return True
-    apt = shutil.which("apt-get")
-    if apt and os.geteuid() == 0:
-        print("Chromium: installing Debian's chromium for the browser tests")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([apt, "install", "-y", "-q", "chromium"], check=False, env=env)  # noqa: S603
-        if not Path(CHROMIUM).exists():
-            subprocess.run([apt, "update", "-q"], check=False, env=env)  # noqa: S603
-            subprocess.run([apt, "install", "-y", "-q", "chromium"], check=False, env=env)  # noqa: S603
-    if Path(CHROMIUM).exists():
         return True
     print(
         "\nThe browser tests drive Debian's Chromium at /usr/bin/chromium, which is missing.\n"
         "Install it with: sudo apt-get install chromium\n"
+    )
+    return False
+
+
+def has_compose() -> bool:
+    if shutil.which("docker-compose"):
+        return True
+    docker = shutil.which("docker")
+    return (
+        bool(docker)
+        and subprocess.run(  # noqa: S603
+            [docker, "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+def ensure_compose() -> bool:
+    """The compose file is validated with `docker compose config` (no engine needed)."""
+    if not has_compose():
+        apt_install("docker-compose")
+    if has_compose():
+        print("Compose: available to validate compose.yaml")
+        return True
+    print(
+        "\nValidating compose.yaml needs `docker compose` or `docker-compose`.\n"
+        "Install one (Debian/Ubuntu: sudo apt-get install docker-compose)\n"
     )
     return False
 
@@ -139,6 +170,7 @@ def main() -> int:
         "REDIS_URL at a server you have, e.g. REDIS_URL=redis://host:6379/9 make test",
     )
     ok &= ensure_chromium()
+    ok &= ensure_compose()
     return 0 if ok else 1
 
 
