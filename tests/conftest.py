@@ -6,6 +6,7 @@ Microsoft is replaced by the sandbox tenant, which the live server serves over H
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -171,3 +172,77 @@ def page(browser, live_server) -> Iterator[object]:
     page = context.new_page()
     yield page
     context.close()
+
+
+# --- The sandbox tenant ------------------------------------------------------------------
+
+
+class Sandbox:
+    """The sandbox tenant served by the live server, seeded fresh for one test."""
+
+    def __init__(self, url: str) -> None:
+        from sandbox import constants
+
+        self.url = url
+        self.login_url = f"{url}/login"
+        self.graph_url = f"{url}/graph/v1.0"
+        self.device_login_url = f"{url}/login/device"
+        self.tenant_id = constants.TENANT_ID
+        self.tenant_domain = constants.TENANT_DOMAIN
+        self.other_tenant_id = constants.OTHER_TENANT_ID
+        self.public_client_id = constants.PUBLIC_CLIENT_ID
+        self.confidential_client_id = constants.CONFIDENTIAL_CLIENT_ID
+        self.confidential_client_secret = constants.CONFIDENTIAL_CLIENT_SECRET
+        self.portal_api_scope = f"api://{constants.CONFIDENTIAL_CLIENT_ID}/access_as_user"
+        self.token_url = f"{self.login_url}/{self.tenant_id}/oauth2/v2.0/token"
+        self.devicecode_url = f"{self.login_url}/{self.tenant_id}/oauth2/v2.0/devicecode"
+
+    def user(self, alias: str):
+        from sandbox.models import DirectoryUser
+
+        return DirectoryUser.objects.get(user_principal_name__startswith=f"{alias}@")
+
+    def password(self, alias: str) -> str:
+        from sandbox.seed import person
+
+        return person(alias).password
+
+    def upn(self, alias: str) -> str:
+        from sandbox.seed import person
+
+        return person(alias).upn
+
+    def approve(self, user_code: str, alias: str, *, decline: bool = False) -> None:
+        from django.core.management import call_command
+
+        args = ["approve", "--code", user_code, "--user", self.upn(alias)]
+        call_command("sandbox", *args, *(["--decline"] if decline else []), stdout=io.StringIO())
+
+    def policy(self, **fields) -> None:
+        from sandbox.models import Policy
+
+        Policy.current()
+        Policy.objects.update(**fields)
+
+    def fault(self, path_contains: str, status: int, *, retry_after=None, remaining=1) -> None:
+        from sandbox.models import Fault
+
+        Fault.objects.create(
+            path_contains=path_contains, status=status, retry_after=retry_after, remaining=remaining
+        )
+
+
+@pytest.fixture
+def sandbox(live_server, settings) -> Sandbox:
+    """A freshly seeded sandbox tenant; the portal's settings route Microsoft to it."""
+    from sandbox import seed
+
+    url = f"{live_server.url}/sandbox"
+    settings.PORTAL_URL = live_server.url
+    settings.SANDBOX_URL = settings.SANDBOX_PUBLIC_URL = url
+    settings.MICROSOFT_ROUTES = {
+        settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
+        "graph.microsoft.com": f"{url}/graph",
+    }
+    seed.reset()
+    return Sandbox(url)
