@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -52,3 +55,169 @@ class User(AbstractUser):
     @property
     def is_portal_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+
+class TokenCache(models.Model):
+    """An identity's delegated tokens: msal's SerializableTokenCache, encrypted (Fernet).
+
+    One row per identity. `ciphertext` is empty once the tokens are revoked or forgotten;
+    the row stays so admins can see the identity's history. The other fields are
+    plain-text facts about the tokens, for the logged-in users table, never secrets.
+    """
+
+    class Status(models.TextChoices):
+        VALID = "valid", "Valid"
+        NEEDS_SIGN_IN = "needs_sign_in", "Needs sign-in"
+        REVOKED = "revoked", "Revoked"
+
+    class Method(models.TextChoices):
+        DEVICE_CODE = "device_code", "Device code"
+        BROWSER = "browser", "Browser"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="token_cache")
+    ciphertext = models.BinaryField(default=b"")
+    status = models.CharField(max_length=16, choices=Status, default=Status.VALID)
+    status_reason = models.CharField(max_length=300, blank=True)  # safe to show
+    # Which app refreshes these tokens: device-code tokens belong to the public client,
+    # browser ones to the confidential client (Entra refuses the other: AADSTS700025).
+    method = models.CharField(max_length=16, choices=Method)
+    started_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    scopes = models.JSONField(default=list)
+    signed_in_at = models.DateTimeField()
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_renewed_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["valid", "needs_sign_in", "revoked"]),
+                name="tokencache_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"tokens of {self.user} ({self.status})"
+
+
+class SignIn(models.Model):
+    """One attempt to sign someone in, by device code or in the browser.
+
+    Device-code attempts are polled by the Celery poller (authflow/poller.py); the msal
+    flow (which holds the device code) is kept encrypted between polls.
+
+    Transitions: pending → completed | declined | expired | failed | wrong_account |
+    cancelled. Nothing leaves a final state.
+    """
+
+    class Method(models.TextChoices):
+        DEVICE_CODE = "device_code", "Device code"
+        BROWSER = "browser", "Browser"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for sign-in"
+        COMPLETED = "completed", "Signed in"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed"
+        WRONG_ACCOUNT = "wrong_account", "Wrong account"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL = frozenset(
+        {
+            Status.COMPLETED,
+            Status.DECLINED,
+            Status.EXPIRED,
+            Status.FAILED,
+            Status.WRONG_ACCOUNT,
+            Status.CANCELLED,
+        }
+    )
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # public id
+    method = models.CharField(max_length=16, choices=Method)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    message = models.CharField(max_length=500, blank=True)  # safe to show, says what next
+    # The msal flow dict, encrypted: it contains the device code.
+    flow_ciphertext = models.BinaryField(default=b"")
+    user_code = models.CharField(max_length=32, blank=True)
+    verification_uri = models.URLField(blank=True)
+    scopes = models.JSONField(default=list)
+    tenant = models.CharField(max_length=64)  # the authority's tenant
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    interval = models.PositiveIntegerField(default=5)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    transient_failures = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Who started it (a helpdesk operator, or the person themself) and from where.
+    started_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_from_ip = models.GenericIPAddressField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    # The browser that may be signed in when it completes: a hash of a secret kept in
+    # that browser's session. Consumed once.
+    browser_binding = models.CharField(max_length=64, blank=True)
+    next_url = models.CharField(max_length=500, blank=True)
+    # Whom we expect (helpdesk sign-ins): an identity key, or a group whose owners may.
+    expected_identity = models.CharField(max_length=80, blank=True)
+    expected_group_id = models.CharField(max_length=64, blank=True)
+    expected_label = models.CharField(max_length=320, blank=True)
+    # Who actually completed it (their UPN is shown to the helpdesk on a wrong account).
+    result_user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="sign_ins"
+    )
+    actual_identity = models.CharField(max_length=80, blank=True)
+    actual_label = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_poll_at"],
+                name="signin_due_polls",
+                condition=models.Q(status="pending", method="device_code"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=[
+                        "pending",
+                        "completed",
+                        "declined",
+                        "expired",
+                        "failed",
+                        "wrong_account",
+                        "cancelled",
+                    ]
+                ),
+                name="signin_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} sign-in {self.code} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    def finish(self, status: str, message: str = "", **fields: object) -> bool:
+        """Move from pending to a final status, once. False if it already ended."""
+        moved = SignIn.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
+            status=status,
+            message=message,
+            completed_at=timezone.now(),
+            next_poll_at=None,
+            claimed_until=None,
+            flow_ciphertext=b"",  # the device code is useless now; don't keep it
+            **fields,
+        )
+        self.refresh_from_db()
+        return moved == 1

@@ -20,6 +20,9 @@ class MicrosoftSession(requests.Session):
     def __init__(self, routes: dict[str, str], timeout: float, ca_bundle: str | None) -> None:
         super().__init__()
         self.routes = routes
+        # Retry-After of the last answer (429/503), for callers such as msal that don't
+        # expose response headers. A session is used by one thread at a time.
+        self.last_retry_after: float | None = None
         self.timeout = timeout
         if ca_bundle:
             self.verify = ca_bundle
@@ -45,7 +48,18 @@ class MicrosoftSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         # Routing here, not in request(), also covers redirects requests follows itself.
         request.url = self.route(request.url or "")
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        self.last_retry_after = retry_after_seconds(response)
+        return response
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Retry-After as seconds (Microsoft sends a number of seconds), or None."""
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
 
 
 def http_session() -> MicrosoftSession:

@@ -193,6 +193,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.string(
 )
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
+    # A safety net: sign-ins kick the poller themselves; this restarts it after a crash.
+    "run-sign-in-poller": {"task": "authflow.tasks.run_poller", "schedule": 10.0},
+    "refresh-tokens-ahead": {"task": "authflow.tasks.refresh_tokens_ahead", "schedule": 300.0},
+    "purge-old-sign-ins": {"task": "authflow.tasks.purge_old_sign_ins", "schedule": 86400.0},
 }
 
 if REDIS_URL:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,4 +246,7 @@ def sandbox(live_server, settings) -> Sandbox:
         "graph.microsoft.com": f"{url}/graph",
     }
     seed.reset()
+    # The portal caches signing keys and leases in the shared cache; a new tenant needs
+    # a clean slate (the worker process shares this cache).
+    cache.clear()
     return Sandbox(url)

@@ -93,6 +93,8 @@ def id_token(
     }
     if nonce:
         claims["nonce"] = nonce
+        if Policy.current().tamper_id_token_nonce:
+            claims["nonce"] = "0" * 64
     if include_auth_time and auth_time:
         claims["auth_time"] = int(auth_time.timestamp())
     if roles := _user_roles(user, client):

@@ -34,6 +34,9 @@ class Policy(models.Model):
     mailbox_requests_per_window = models.PositiveIntegerField(default=10_000)
     mailbox_window_seconds = models.PositiveIntegerField(default=600)
     throttling_enabled = models.BooleanField(default=True)
+    # Misbehaviour on request, for tests of the client's defences: put a nonce in
+    # id_tokens that the client never sent (what an injected authorization code yields).
+    tamper_id_token_nonce = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return "Sandbox policy"

@@ -1,0 +1,228 @@
+"""Starting and finishing sign-ins: the domain operations behind the sign-in pages,
+the `login` command and (later) the helpdesk pages.
+
+Device code: `start_device_sign_in` asks Entra for a code and records a pending SignIn;
+the poller (authflow/poller.py) polls it and calls `complete_device_sign_in` when
+Microsoft hands over tokens. Browser: `finish_browser_sign_in` after the redirect back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from authflow import accounts, encryption, flows, identity, tokens
+from authflow.models import SignIn, TokenCache, User
+from portal import audit, permissions
+
+logger = logging.getLogger(__name__)
+
+# Poll a little after the interval, never before: Entra (and the sandbox) may answer
+# slow_down to a poll that arrives early, and that costs five more seconds.
+POLL_MARGIN = timedelta(milliseconds=150)
+
+# What a person reads for each way a device sign-in can end.
+MESSAGES = {
+    "authorization_declined": (
+        SignIn.Status.DECLINED,
+        "The sign-in was cancelled on Microsoft's page. Start again if that was a mistake.",
+    ),
+    "expired_token": (
+        SignIn.Status.EXPIRED,
+        "The code expired before anyone used it. Start again to get a new code.",
+    ),
+    "bad_verification_code": (
+        SignIn.Status.FAILED,
+        "Microsoft no longer recognises this sign-in. Start again to get a new code.",
+    ),
+    "invalid_client": (
+        SignIn.Status.FAILED,
+        "The portal's app registration does not allow sign-in with a code. An administrator "
+        "must turn on 'Allow public client flows' for the app in Microsoft Entra.",
+    ),
+}
+
+
+def sign_in_scopes() -> list[str]:
+    return permissions.delegated_scopes()
+
+
+def binding_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def default_tenant() -> str:
+    """The authority for self sign-in: the tenant, or "organizations" for several."""
+    allowed = settings.MICROSOFT_ALLOWED_TENANT_IDS
+    return allowed[0] if len(allowed) == 1 else "organizations"
+
+
+def start_device_sign_in(
+    *,
+    started_by: User | None = None,
+    request: HttpRequest | None = None,
+    browser_secret: str = "",
+    next_url: str = "",
+    tenant: str | None = None,
+    expected_identity: str = "",
+    expected_group_id: str = "",
+    expected_label: str = "",
+) -> SignIn:
+    """Get a device code from Entra and record a pending sign-in for the poller.
+
+    Raises flows.FlowError (with a safe message) when Entra refuses.
+    """
+    tenant = tenant or default_tenant()
+    flow = flows.start_device_flow(sign_in_scopes(), tenant=tenant)
+    now = timezone.now()
+    interval = int(flow.get("interval", 5))
+    sign_in = SignIn.objects.create(
+        method=SignIn.Method.DEVICE_CODE,
+        flow_ciphertext=encryption.encrypt(json.dumps(flow)),
+        user_code=flow["user_code"],
+        verification_uri=flow["verification_uri"],
+        scopes=sign_in_scopes(),
+        tenant=tenant,
+        expires_at=datetime.fromtimestamp(flow["expires_at"], tz=UTC),
+        interval=interval,
+        next_poll_at=now + timedelta(seconds=interval) + POLL_MARGIN,
+        started_by=started_by,
+        started_from_ip=audit.client_ip(request) if request else None,
+        correlation_id=audit.correlation_id(request),
+        browser_binding=binding_hash(browser_secret) if browser_secret else "",
+        next_url=next_url,
+        expected_identity=expected_identity,
+        expected_group_id=expected_group_id,
+        expected_label=expected_label,
+    )
+    audit.record(
+        "sign_in.started",
+        request=request,
+        actor=started_by,
+        on_behalf_of=expected_label or expected_identity,
+        target=str(sign_in.code),
+        details={"method": "device_code", "tenant": tenant},
+        correlation=sign_in.correlation_id,
+    )
+    from authflow.tasks import run_poller
+
+    transaction.on_commit(lambda: run_poller.delay())
+    return sign_in
+
+
+def _audit_end(sign_in: SignIn, action: str, outcome: str, **details: Any) -> None:
+    audit.record(
+        action,
+        actor=sign_in.started_by,
+        on_behalf_of=sign_in.actual_label or sign_in.expected_label or sign_in.expected_identity,
+        target=str(sign_in.code),
+        outcome=outcome,
+        ip=sign_in.started_from_ip,
+        correlation=sign_in.correlation_id,
+        details={"method": sign_in.method, **details},
+    )
+
+
+def end_device_sign_in(sign_in: SignIn, error: str, description: str) -> None:
+    """Entra refused for good (declined, expired, ...): end the sign-in with a clear message."""
+    status, message = MESSAGES.get(
+        error,
+        (SignIn.Status.FAILED, f"Microsoft refused the sign-in ({error}). Start again."),
+    )
+    if sign_in.finish(status, message):
+        action = {
+            SignIn.Status.DECLINED: "sign_in.declined",
+            SignIn.Status.EXPIRED: "sign_in.expired",
+        }.get(status, "sign_in.failed")
+        _audit_end(sign_in, action, "failure", error=error, description=description[:200])
+
+
+def expire_if_due(sign_in: SignIn) -> bool:
+    if timezone.now() < sign_in.expires_at:
+        return False
+    end_device_sign_in(sign_in, "expired_token", "")
+    return True
+
+
+def complete_device_sign_in(sign_in: SignIn, result: dict[str, Any], cache: str) -> None:
+    """Microsoft handed over tokens: check who it is, then keep them (or not)."""
+    try:
+        who = identity.validate(
+            result.get("id_token", ""), audiences=[settings.MICROSOFT_PUBLIC_CLIENT_ID]
+        )
+    except identity.InvalidIdentityToken as exc:
+        logger.warning("Device sign-in %s: id_token rejected: %s", sign_in.code, exc)
+        if sign_in.finish(
+            SignIn.Status.FAILED,
+            "Microsoft's answer could not be verified, so nobody was signed in. "
+            f"({exc}) Start again; if it keeps happening, tell an administrator.",
+        ):
+            _audit_end(sign_in, "sign_in.failed", "failure", reason=str(exc))
+        return
+    if problem := wrong_account(sign_in, who):
+        # Never keep tokens of an account we did not ask for: they are simply dropped.
+        if sign_in.finish(
+            SignIn.Status.WRONG_ACCOUNT,
+            problem,
+            actual_identity=who.key,
+            actual_label=who.upn,
+        ):
+            _audit_end(sign_in, "sign_in.wrong_account", "denied", actual=who.key)
+        return
+    with transaction.atomic():
+        user = accounts.user_for(who)
+        tokens.store(
+            user, cache, result, method=TokenCache.Method.DEVICE_CODE, started_by=sign_in.started_by
+        )
+        finished = sign_in.finish(
+            SignIn.Status.COMPLETED,
+            f"Signed in as {who.upn}.",
+            result_user=user,
+            actual_identity=who.key,
+            actual_label=who.upn,
+        )
+        if finished:
+            _audit_end(sign_in, "sign_in.completed", "success", identity=who.key)
+
+
+def wrong_account(sign_in: SignIn, who: identity.Identity) -> str | None:
+    """Why this identity is not the one the sign-in was started for; None if it is."""
+    if sign_in.expected_identity and who.key != sign_in.expected_identity:
+        return (
+            f"{who.upn or who.key} signed in, but this sign-in was for "
+            f"{sign_in.expected_label or sign_in.expected_identity}. Their tokens were discarded."
+        )
+    return None
+
+
+def finish_browser_sign_in(
+    request: HttpRequest, result: dict[str, Any], cache: str, *, nonce: str
+) -> User:
+    """Validate the id_token of a browser sign-in, then keep the tokens. Raises
+    identity.InvalidIdentityToken if the token is not acceptable."""
+    who = identity.validate(
+        result.get("id_token", ""), audiences=[settings.MICROSOFT_CLIENT_ID], nonce=nonce
+    )
+    with transaction.atomic():
+        user = accounts.user_for(who)
+        tokens.store(user, cache, result, method=TokenCache.Method.BROWSER)
+        audit.record(
+            "sign_in.completed",
+            request=request,
+            actor=user,
+            details={"method": "browser", "identity": who.key},
+        )
+    return user
+
+
+def new_browser_secret() -> str:
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,79 @@
+"""Celery entry points of sign-in: thin wrappers around poller, tokens and signins."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+from authflow import poller, tokens
+from authflow.models import SignIn, TokenCache
+
+logger = logging.getLogger(__name__)
+
+POLLER_LEASE = "authflow:poller-lease"
+POLLER_LEASE_SECONDS = 60
+POLLER_RUN_SECONDS = 50
+
+
+@shared_task(ignore_result=True)
+def run_poller() -> None:
+    """Poll pending device-code sign-ins until none is left (or the run's time is up).
+
+    Kicked when a sign-in starts and every few seconds by beat. A lease in the cache
+    keeps one loop per deployment; if the worker running it dies, the lease lapses and
+    the next kick starts a new loop.
+    """
+    holder = str(uuid.uuid4())
+    if not cache.add(POLLER_LEASE, holder, POLLER_LEASE_SECONDS):
+        return
+    try:
+        stats = poller.run(max_seconds=POLLER_RUN_SECONDS)
+        if stats.polls:
+            logger.info(
+                "Sign-in poller: %s polls, %s completed, %s ended, %s transient",
+                stats.polls,
+                stats.completed,
+                stats.ended,
+                stats.transient,
+            )
+    finally:
+        if cache.get(POLLER_LEASE) == holder:
+            cache.delete(POLLER_LEASE)
+    # A sign-in that started while this loop was finishing would wait for beat: go on.
+    if poller.next_due_in() is not None:
+        run_poller.delay()
+
+
+@shared_task(ignore_result=True)
+def refresh_tokens_ahead() -> None:
+    """Refresh delegated tokens before anyone needs them, and keep refresh tokens young.
+
+    Access tokens expiring within 15 minutes are refreshed; a refresh token not renewed
+    for a week is renewed too, so the 90-day sliding window never closes on an identity
+    that is merely idle.
+    """
+    now = timezone.now()
+    due = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
+    due = due.filter(access_token_expires_at__lt=now + timedelta(minutes=15)) | due.filter(
+        refresh_token_renewed_at__lt=now - timedelta(days=7)
+    )
+    for row in due.select_related("user"):
+        try:
+            tokens.access_token(
+                row.user, row.scopes or ["User.Read"], min_validity=timedelta(minutes=20)
+            )
+        except tokens.SignInRequired:
+            logger.info("Identity %s needs to sign in again", row.user.identity)
+        except tokens.TokensUnavailable as exc:
+            logger.warning("Could not refresh %s now: %s", row.user.identity, exc)
+
+
+@shared_task(ignore_result=True)
+def purge_old_sign_ins() -> None:
+    """Sign-in attempts are kept 30 days for the helpdesk's and admins' history."""
+    SignIn.objects.filter(created_at__lt=timezone.now() - timedelta(days=30)).delete()

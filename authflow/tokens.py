@@ -1,0 +1,201 @@
+"""Delegated tokens per identity: stored encrypted, handed out by one function.
+
+`access_token(user, scopes)` is what every feature calls. It returns a token with at
+least `min_validity` left, refreshing through msal when needed. Refreshes of one
+identity are serialised with a row lock, so two workers never both redeem the refresh
+token (one refresh, and the rotated refresh token is never lost to a last-writer-wins
+save). A dead refresh token marks the identity "needs sign-in" and raises SignInRequired.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from authflow import encryption, flows
+from authflow.models import TokenCache, User
+from portal import audit
+from portal.graph import GraphClient
+
+logger = logging.getLogger(__name__)
+
+# msal treats an access token with less than 5 minutes left as expired.
+MSAL_EXPIRY_MARGIN = timedelta(minutes=5)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Scopes msal adds by itself and refuses to be asked for.
+OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+# Errors after which a refresh token will never work again: a person must sign in.
+PERMANENT_ERRORS = {"invalid_grant", "interaction_required", "consent_required", "invalid_client"}
+
+
+class SignInRequired(Exception):
+    """No usable delegated token for this identity: someone has to sign in (again)."""
+
+    def __init__(self, user: User, reason: str) -> None:
+        super().__init__(f"{user} needs to sign in again: {reason}")
+        self.user = user
+        self.reason = reason
+
+
+class TokensUnavailable(Exception):
+    """Microsoft could not be reached to refresh; try again later."""
+
+
+def resource_scopes(scope: str) -> list[str]:
+    """The scopes of a token response without the OIDC ones."""
+    return sorted(set(scope.split()) - OIDC_SCOPES)
+
+
+def _expires_at(result: dict[str, Any]) -> datetime:
+    return timezone.now() + timedelta(seconds=int(result.get("expires_in", 0)))
+
+
+def store(
+    user: User,
+    serialized_cache: str,
+    result: dict[str, Any],
+    *,
+    method: str,
+    started_by: User | None = None,
+) -> TokenCache:
+    """Keep the tokens of a sign-in that just completed (replacing any earlier ones)."""
+    now = timezone.now()
+    row, _ = TokenCache.objects.update_or_create(
+        user=user,
+        defaults={
+            "ciphertext": encryption.encrypt(serialized_cache),
+            "status": TokenCache.Status.VALID,
+            "status_reason": "",
+            "method": method,
+            "started_by": started_by if started_by != user else None,
+            "scopes": resource_scopes(result.get("scope", "")),
+            "signed_in_at": now,
+            "access_token_expires_at": _expires_at(result),
+            "refresh_token_renewed_at": now if result.get("refresh_token") else None,
+        },
+    )
+    return row
+
+
+def _usable_row(user: User, *, lock: bool = False) -> TokenCache:
+    rows = TokenCache.objects.select_for_update() if lock else TokenCache.objects
+    row = rows.filter(user=user).first()
+    if row is None:
+        raise SignInRequired(user, "The portal holds no delegated tokens for this account.")
+    if row.status != TokenCache.Status.VALID or not row.ciphertext:
+        raise SignInRequired(user, row.status_reason or f"Tokens are {row.get_status_display()}.")
+    return row
+
+
+def _mark_needs_sign_in(row: TokenCache, error: str, description: str) -> None:
+    reason = f"Microsoft refused to refresh the tokens ({error}): {description}"[:300]
+    TokenCache.objects.filter(pk=row.pk).update(
+        status=TokenCache.Status.NEEDS_SIGN_IN, status_reason=reason, ciphertext=b""
+    )
+    audit.record(
+        "token.refresh_failed",
+        actor=None,
+        on_behalf_of=row.user.identity,
+        target=row.user.upn,
+        outcome="failure",
+        details={"error": error, "description": description[:300]},
+    )
+
+
+def access_token(
+    user: User, scopes: list[str], *, min_validity: timedelta = MSAL_EXPIRY_MARGIN
+) -> str:
+    """A delegated access token for `user` and `scopes`, valid for at least `min_validity`.
+
+    Raises SignInRequired (act on it: ask for a sign-in) or TokensUnavailable (retry).
+    """
+    row = _usable_row(user)
+    cached = encryption.decrypt(row.ciphertext)
+    if _fresh_enough(cached, scopes, min_validity):
+        result, changed = _silent(row, cached, scopes, force_refresh=False)
+        if changed is None and result and "access_token" in result:
+            _touch(row)
+            return result["access_token"]
+
+    # A refresh is due: one at a time per identity. Whoever waits on the lock reloads the
+    # cache and usually finds the token the other one just got.
+    with transaction.atomic():
+        row = _usable_row(user, lock=True)
+        cached = encryption.decrypt(row.ciphertext)
+        force = not _fresh_enough(cached, scopes, min_validity)
+        result, changed = _silent(row, cached, scopes, force_refresh=force)
+        if result is None:
+            _mark_needs_sign_in(row, "no_account", "the token cache holds no account")
+            raise SignInRequired(user, "The token cache holds no account.")
+        if "error" in result:
+            error, description = result["error"], flows.first_line(result.get("error_description"))
+            logger.info("Refresh for %s failed: %s", user.identity, error)
+            if error in PERMANENT_ERRORS:
+                _mark_needs_sign_in(row, error, description)
+                raise SignInRequired(user, description or error)
+            raise TokensUnavailable(f"{error}: {description}")
+        if changed is not None:
+            now = timezone.now()
+            TokenCache.objects.filter(pk=row.pk).update(
+                ciphertext=encryption.encrypt(changed),
+                access_token_expires_at=_expires_at(result),
+                refresh_token_renewed_at=now,
+                scopes=sorted(set(row.scopes) | set(resource_scopes(result.get("scope", "")))),
+                last_used_at=now,
+            )
+        else:
+            _touch(row)
+        return result["access_token"]
+
+
+def _silent(
+    row: TokenCache, cached: str, scopes: list[str], *, force_refresh: bool
+) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return flows.acquire_silent(
+            cached,
+            confidential=row.method == TokenCache.Method.BROWSER,
+            tenant=str(row.user.tenant_id),
+            scopes=scopes,
+            force_refresh=force_refresh,
+        )
+    except flows.TRANSIENT_ERRORS as exc:
+        raise TokensUnavailable(f"Microsoft could not be reached ({type(exc).__name__})") from exc
+
+
+def _fresh_enough(cached: str, scopes: list[str], min_validity: timedelta) -> bool:
+    expiry = flows.cached_access_token_expiry(cached, scopes)
+    margin = max(min_validity, MSAL_EXPIRY_MARGIN)
+    return expiry is not None and expiry > (timezone.now() + margin).timestamp()
+
+
+def _touch(row: TokenCache) -> None:
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        TokenCache.objects.filter(pk=row.pk).update(last_used_at=now)
+
+
+def revoke(
+    user: User, *, by: User | None, reason: str, status: str = TokenCache.Status.REVOKED
+) -> bool:
+    """Drop an identity's cached tokens. Later token use raises SignInRequired."""
+    updated = (
+        TokenCache.objects.filter(user=user)
+        .exclude(ciphertext=b"", status=status)
+        .update(ciphertext=b"", status=status, status_reason=reason[:300])
+    )
+    return updated > 0
+
+
+def graph_as(user: User, scopes: list[str]) -> GraphClient:
+    """A Graph client acting as `user` (delegated)."""
+    return GraphClient(lambda: access_token(user, scopes))
+
+
+def graph_as_app(tenant_id: str) -> GraphClient:
+    """A Graph client with the portal's application permissions in `tenant_id`."""
+    return GraphClient(lambda: flows.app_only_token(tenant_id))

@@ -1,0 +1,129 @@
+"""A small Microsoft Graph client: JSON requests, paging, throttling, typed errors.
+
+Tokens come from a provider callable (delegated: authflow.tokens.access_token; app-only:
+authflow.flows.app_only_token), asked again for each attempt so a refreshed token is used.
+HTTP goes through portal.microsoft.http_session(), like everything that talks to Microsoft.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from portal.microsoft import MicrosoftSession, http_session, retry_after_seconds
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = {429, 503, 504}
+
+
+class GraphError(Exception):
+    """Graph answered with an error. `code` is Graph's error code (e.g. ErrorItemNotFound)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"Graph {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> GraphError:
+        try:
+            error = response.json().get("error", {})
+        except ValueError:
+            error = {}
+        return cls(
+            response.status_code,
+            str(error.get("code", "")) or response.reason or "error",
+            str(error.get("message", ""))[:500],
+        )
+
+    @property
+    def is_not_found(self) -> bool:
+        return self.status == 404
+
+
+class GraphThrottled(GraphError):
+    """Still throttled after the retries this client is allowed."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None) -> None:
+        super().__init__(status, code, message)
+        self.retry_after = retry_after
+
+
+class GraphClient:
+    def __init__(
+        self,
+        token: Callable[[], str],
+        *,
+        session: MicrosoftSession | None = None,
+        max_retries: int = 4,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._token = token
+        self.session = session or http_session()
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self._sleep = sleep
+
+    def url(self, path: str) -> str:
+        if path.startswith("https://") or path.startswith("http://"):
+            return path
+        return f"{settings.MICROSOFT_GRAPH_URL}/{path.lstrip('/')}"
+
+    def request(
+        self, method: str, path: str, *, authenticate: bool = True, **kwargs: Any
+    ) -> requests.Response:
+        """Send a request, honouring Retry-After on 429/503/504; raise GraphError on failure."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        for attempt in range(self.max_retries + 1):
+            if authenticate:
+                headers["Authorization"] = f"Bearer {self._token()}"
+            response = self.session.request(method, self.url(path), headers=headers, **kwargs)
+            if response.status_code not in RETRYABLE_STATUSES:
+                break
+            wait = retry_after_seconds(response)
+            if wait is None:
+                wait = min(self.max_wait, 2**attempt + random.random())  # noqa: S311
+            if attempt == self.max_retries or wait > self.max_wait:
+                error = GraphError.from_response(response)
+                raise GraphThrottled(error.status, error.code, error.message, wait)
+            logger.info("Graph answered %s; retrying in %.1f s", response.status_code, wait)
+            self._sleep(wait)
+        if response.status_code >= 400:
+            raise GraphError.from_response(response)
+        return response
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        return self.request("GET", path, params=params or None).json()
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> dict[str, Any]:
+        response = self.request("POST", path, json=body, **kwargs)
+        return response.json() if response.content else {}
+
+    def patch(self, path: str, body: Any) -> dict[str, Any]:
+        response = self.request("PATCH", path, json=body)
+        return response.json() if response.content else {}
+
+    def delete(self, path: str) -> None:
+        self.request("DELETE", path)
+
+    def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Each page of a collection, following @odata.nextLink."""
+        page = self.get(path, **params)
+        yield page
+        while next_link := page.get("@odata.nextLink"):
+            page = self.get(next_link)
+            yield page
+
+    def iterate(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, across pages."""
+        for page in self.pages(path, **params):
+            yield from page.get("value", [])

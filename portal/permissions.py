@@ -1,0 +1,98 @@
+"""Which kind of Microsoft permission each piece of work needs: the one table.
+
+From the seed documents (Bacula's delegated-permissions page, Veeam's notes) and
+Microsoft Graph's permission reference. Backup, restore and sign-in all ask this module;
+nothing else decides "application or delegated" or lists Graph scopes.
+
+Keys: (workload, entity kind, operation). `entity kind` is what is protected: a user's
+own data ("user") or a group's ("group"). Operations: "backup", "restore".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PermissionType(StrEnum):
+    APPLICATION = "application"  # the app's own permission, admin-consented; no user
+    DELEGATED = "delegated"  # acts as a signed-in person, within what they may do
+
+
+@dataclass(frozen=True)
+class Requirement:
+    type: PermissionType
+    # Least-privileged Graph permissions that allow the operation.
+    scopes: tuple[str, ...]
+    note: str = ""
+
+    @property
+    def is_delegated(self) -> bool:
+        return self.type is PermissionType.DELEGATED
+
+
+A, D = PermissionType.APPLICATION, PermissionType.DELEGATED
+
+TABLE: dict[tuple[str, str, str], Requirement] = {
+    # mail, OneDrive, SharePoint, contacts: application both ways (Veeam, Bacula). Lifeboat
+    # restores into Microsoft 365 under the person's own delegated token on purpose, so
+    # Microsoft enforces what they may touch (DESIGN: "beyond the peers").
+    ("mail", "user", "backup"): Requirement(A, ("Mail.Read",)),
+    ("mail", "user", "restore"): Requirement(D, ("Mail.ReadWrite",), "restores run as the person"),
+    ("onedrive", "user", "backup"): Requirement(A, ("Files.Read.All",)),
+    ("onedrive", "user", "restore"): Requirement(
+        D, ("Files.ReadWrite",), "restores run as the person"
+    ),
+    ("onedrive", "group", "backup"): Requirement(A, ("Files.Read.All",)),
+    ("onedrive", "group", "restore"): Requirement(D, ("Files.ReadWrite",), "a member restores"),
+    ("sharepoint", "group", "backup"): Requirement(A, ("Sites.Read.All",)),
+    ("sharepoint", "group", "restore"): Requirement(A, ("Sites.ReadWrite.All",)),
+    ("contacts", "user", "backup"): Requirement(A, ("Contacts.Read",)),
+    ("contacts", "user", "restore"): Requirement(A, ("Contacts.ReadWrite",)),
+    # Calendars: user calendars application; group calendars only delegated (Graph has no
+    # application permission for /groups/{id}/events).
+    ("calendar", "user", "backup"): Requirement(A, ("Calendars.Read",)),
+    ("calendar", "user", "restore"): Requirement(A, ("Calendars.ReadWrite",)),
+    ("calendar", "group", "backup"): Requirement(D, ("Group.Read.All",)),
+    ("calendar", "group", "restore"): Requirement(D, ("Group.ReadWrite.All",)),
+    # Chats: backup application; restoring into Microsoft 365 chats only as a person.
+    ("chats", "user", "backup"): Requirement(A, ("Chat.Read.All",)),
+    ("chats", "user", "restore"): Requirement(D, ("ChatMessage.Send",)),
+    # To Do tasks: delegated only, both ways.
+    ("tasks", "user", "backup"): Requirement(D, ("Tasks.Read",)),
+    ("tasks", "user", "restore"): Requirement(D, ("Tasks.ReadWrite",)),
+    # Planner: backup application, restore delegated.
+    ("planner", "group", "backup"): Requirement(A, ("Tasks.Read.All",)),
+    ("planner", "group", "restore"): Requirement(D, ("Tasks.ReadWrite",)),
+    # OneNote: delegated both ways.
+    ("onenote", "user", "backup"): Requirement(D, ("Notes.Read",)),
+    ("onenote", "user", "restore"): Requirement(D, ("Notes.Create",)),
+    ("onenote", "group", "backup"): Requirement(D, ("Notes.Read.All",)),
+    ("onenote", "group", "restore"): Requirement(D, ("Notes.ReadWrite.All",)),
+    # Teams: application, except private-channel messages in delegated mode and guest
+    # members, which need a person.
+    ("teams", "group", "backup"): Requirement(A, ("ChannelMessage.Read.All", "Team.ReadBasic.All")),
+    ("teams", "group", "restore"): Requirement(A, ("Teamwork.Migrate.All",)),
+    ("teams-private-channel", "group", "restore"): Requirement(D, ("ChannelMessage.Send",)),
+    ("teams-guest-members", "group", "restore"): Requirement(D, ("TeamMember.ReadWrite.All",)),
+}
+
+# What every delegated sign-in asks for besides workload scopes: the profile, and the
+# person's group memberships (restore scope includes their groups' data).
+SIGN_IN_SCOPES: tuple[str, ...] = ("User.Read", "GroupMember.Read.All")
+
+
+def requirement(workload: str, entity: str, operation: str) -> Requirement:
+    try:
+        return TABLE[(workload, entity, operation)]
+    except KeyError:
+        raise LookupError(f"No permission rule for {operation} of {workload} ({entity})") from None
+
+
+def delegated_scopes(workloads: tuple[str, ...] = ("mail", "onedrive")) -> list[str]:
+    """The delegated Graph scopes a sign-in requests so those workloads can be restored."""
+    scopes = set(SIGN_IN_SCOPES)
+    for (workload, _entity, _operation), rule in TABLE.items():
+        if workload in workloads and rule.is_delegated:
+            scopes.update(rule.scopes)
+    return sorted(scopes)
