@@ -9,7 +9,6 @@ access tokens for the portal's own API (audience = the portal's client id).
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,10 +127,10 @@ def validate(token: str, *, audiences: list[str], nonce: str | None = None) -> I
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidIdentityToken("The token has expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise InvalidIdentityToken("The token is not valid yet") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidIdentityToken(f"The token is invalid: {type(exc).__name__}") from exc
-    if claims.get("nbf", 0) > time.time() + LEEWAY_SECONDS:
-        raise InvalidIdentityToken("The token is not valid yet")
     if nonce is not None and claims.get("nonce") != nonce:
         raise InvalidIdentityToken("The token's nonce does not match the sign-in")
     try:

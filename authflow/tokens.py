@@ -128,28 +128,34 @@ def access_token(
         cached = encryption.decrypt(row.ciphertext)
         force = not _fresh_enough(cached, scopes, min_validity)
         result, changed = _silent(row, cached, scopes, force_refresh=force)
-        if result is None:
-            _mark_needs_sign_in(row, "no_account", "the token cache holds no account")
-            raise SignInRequired(user, "The token cache holds no account.")
-        if "error" in result:
-            error, description = result["error"], flows.first_line(result.get("error_description"))
-            logger.info("Refresh for %s failed: %s", user.identity, error)
-            if error in PERMANENT_ERRORS:
-                _mark_needs_sign_in(row, error, description)
-                raise SignInRequired(user, description or error)
-            raise TokensUnavailable(f"{error}: {description}")
-        if changed is not None:
-            now = timezone.now()
-            TokenCache.objects.filter(pk=row.pk).update(
-                ciphertext=encryption.encrypt(changed),
-                access_token_expires_at=_expires_at(result),
-                refresh_token_renewed_at=now,
-                scopes=sorted(set(row.scopes) | set(resource_scopes(result.get("scope", "")))),
-                last_used_at=now,
-            )
-        else:
-            _touch(row)
-        return result["access_token"]
+        if result is not None and "access_token" in result:
+            _save_refreshed(row, result, changed)
+            return result["access_token"]
+
+    # Failed: record it outside the lock's transaction, which must not hold it back.
+    if result is None:
+        error, description = "no_account", "The token cache holds no account."
+    else:
+        error, description = result["error"], flows.first_line(result.get("error_description"))
+    logger.info("Refresh for %s failed: %s", user.identity, error)
+    if result is not None and error not in PERMANENT_ERRORS:
+        raise TokensUnavailable(f"{error}: {description}")
+    _mark_needs_sign_in(row, error, description)
+    raise SignInRequired(user, description or error)
+
+
+def _save_refreshed(row: TokenCache, result: dict[str, Any], changed: str | None) -> None:
+    if changed is None:
+        _touch(row)
+        return
+    now = timezone.now()
+    TokenCache.objects.filter(pk=row.pk).update(
+        ciphertext=encryption.encrypt(changed),
+        access_token_expires_at=_expires_at(result),
+        refresh_token_renewed_at=now,
+        scopes=sorted(set(row.scopes) | set(resource_scopes(result.get("scope", "")))),
+        last_used_at=now,
+    )
 
 
 def _silent(
