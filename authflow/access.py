@@ -1,0 +1,39 @@
+"""Role checks for views. Every helpdesk and admin page uses these, on the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+
+from authflow.models import Role
+from portal.http import PortalRequest
+
+# Who may do what each role allows: an admin can do everything helpdesk can.
+ALLOWED = {
+    Role.HELPDESK: {Role.HELPDESK, Role.ADMIN},
+    Role.ADMIN: {Role.ADMIN},
+}
+
+
+def role_required(
+    role: Role,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Signed-out people go to sign-in; signed-in people without the role get 403."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if request.user.role not in ALLOWED[role]:
+                raise PermissionDenied(f"This page is for the {role.label} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
