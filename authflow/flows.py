@@ -125,6 +125,7 @@ def start_device_flow(scopes: list[str], *, tenant: str | None = None) -> dict[s
     if "user_code" not in flow:
         logger.warning("Device flow refused: %s", flow.get("error"))
         raise FlowError(flow.get("error", "unknown"), first_line(flow.get("error_description")))
+
     return flow
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,38 @@ MESSAGES = {
         "must turn on 'Allow public client flows' for the app in Microsoft Entra.",
     ),
 }
+
+
+# Misconfigurations Entra names by code, with what an administrator has to do.
+ADVICE = {
+    7000218: "The portal's app registration does not allow sign-in with a code. An "
+    "administrator must set 'Allow public client flows' to Yes for the app in Microsoft Entra "
+    "(App registrations → Authentication).",
+    700016: "The portal's app is not known in your organisation's tenant. An administrator "
+    "must register it or grant it consent there.",
+    65001: "Your organisation has not consented to the permissions the portal needs. An "
+    "administrator must grant admin consent (Entra → Enterprise applications → Lifeboat → "
+    "Permissions).",
+    90094: "These permissions need an administrator's consent. Ask an administrator to grant "
+    "admin consent for Lifeboat in Microsoft Entra.",
+    7000215: "The portal's client secret is wrong or expired. An administrator must update "
+    "MICROSOFT_CLIENT_SECRET (or the certificate) from the app registration.",
+    53003: "Your organisation's Conditional Access blocks this kind of sign-in. Use the other "
+    "sign-in method, or ask an administrator to allow it for Lifeboat.",
+    50020: "That account belongs to another organisation than the one this portal serves.",
+    50057: "That account is disabled in Microsoft Entra.",
+}
+
+
+def aadsts_code(description: str) -> int | None:
+    match = re.search(r"AADSTS(\d+)", description or "")
+    return int(match[1]) if match else None
+
+
+def explain(error: str, description: str) -> str | None:
+    """What a person (or their administrator) should do about an Entra error, if known."""
+    code = aadsts_code(description)
+    return ADVICE.get(code) if code else None
 
 
 def sign_in_scopes() -> list[str]:
@@ -138,6 +171,8 @@ def end_device_sign_in(sign_in: SignIn, error: str, description: str) -> None:
         error,
         (SignIn.Status.FAILED, f"Microsoft refused the sign-in ({error}). Start again."),
     )
+    if advice := explain(error, description):
+        message = advice
     if sign_in.finish(status, message):
         action = {
             SignIn.Status.DECLINED: "sign_in.declined",

@@ -84,10 +84,11 @@ def start_device_code(request: PortalRequest) -> HttpResponse:
             next_url=next_url,
         )
     except flows.FlowError as exc:
+        reason = signins.explain(exc.error, str(exc)) or str(exc)
         return render(
             request,
             "authflow/sign_in.html",
-            {"error": f"Microsoft did not give a sign-in code: {exc}", "next": next_url},
+            {"error": f"Microsoft did not give a sign-in code. {reason}", "next": next_url},
             status=502,
         )
     own = request.session.get(SESSION_SIGN_INS, {})
@@ -245,6 +246,7 @@ def callback(request: PortalRequest) -> HttpResponse:
 
     if error := auth_response.get("error"):
         reason = flows.first_line(auth_response.get("error_description"))
+        reason = signins.explain(error, reason) or reason
         if error == "access_denied":
             return _callback_failed(
                 request, f"The sign-in was cancelled or refused. {reason}", error=error
@@ -271,6 +273,7 @@ def callback(request: PortalRequest) -> HttpResponse:
         )
     if "error" in result:
         reason = flows.first_line(result.get("error_description"))
+        reason = signins.explain(result["error"], reason) or reason
         return _callback_failed(
             request,
             f"Microsoft refused to complete the sign-in ({result['error']}): {reason}",

@@ -226,8 +226,18 @@ def reset(*, scale: int = 1) -> None:
 
 
 def ensure_seeded() -> bool:
-    """Seed the sandbox if it is empty. Returns True when it seeded."""
-    if Tenant.objects.filter(id=constants.TENANT_ID).exists():
-        return False
-    reset()
-    return True
+    """Seed the sandbox if it is empty. Returns True when it seeded.
+
+    Also registers the portal's current redirect URI, so a demo moved to another address
+    (PORTAL_URL) still signs in.
+    """
+    seeded = False
+    if not Tenant.objects.filter(id=constants.TENANT_ID).exists():
+        reset()
+        seeded = True
+    app = Application.objects.get(client_id=constants.CONFIDENTIAL_CLIENT_ID)
+    missing = [uri for uri in portal_redirect_uris() if uri not in app.redirect_uris]
+    if missing:
+        app.redirect_uris = [*app.redirect_uris, *missing]
+        app.save(update_fields=["redirect_uris"])
+    return seeded

@@ -137,3 +137,18 @@ def test_starting_sign_ins_is_rate_limited(sandbox, client):
     codes = [client.post("/auth/sign-in/code", {}).status_code for _ in range(11)]
     assert codes[:10] == [302] * 10
     assert codes[10] == 429
+
+
+def test_an_app_without_public_client_flows_tells_the_admin_what_to_fix(
+    fast, celery_worker, client
+):
+    from sandbox.models import Application
+
+    Application.objects.filter(client_id=fast.public_client_id).update(
+        is_fallback_public_client=False
+    )
+    page_url = start(client)
+    fast.approve(SignIn.objects.get().user_code, "alice")
+
+    assert wait_until_final().status == "failed"
+    assert "Allow public client flows" in client.get(page_url).content.decode()

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from sandbox import seed
+
 
 class Command(BaseCommand):
     help = "Prepare the demo on the sandbox tenant. Safe to run again: it only fills gaps."
@@ -11,4 +13,10 @@ class Command(BaseCommand):
         if not settings.SANDBOX_ENABLED:
             self.stdout.write("A real tenant is configured (the sandbox is off): nothing to seed.")
             return
-        self.stdout.write(self.style.SUCCESS("Demo ready."))
+        if seed.ensure_seeded():
+            self.stdout.write("Seeded the sandbox tenant (contoso.example and fabrikam.example).")
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo ready. Sign in at {settings.PORTAL_URL} as alice@contoso.example "
+            f"(password: {seed.person('alice').password}); the sandbox's accounts are listed at "
+            f"{settings.SANDBOX_PUBLIC_URL}/."
+        ))  # fmt: skip
