@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 # Poll a little after the interval, never before: Entra (and the sandbox) may answer
 # slow_down to a poll that arrives early, and that costs five more seconds.
-POLL_MARGIN = timedelta(milliseconds=150)
+POLL_MARGIN = timedelta(milliseconds=50)
 
 # What a person reads for each way a device sign-in can end.
 MESSAGES = {

@@ -46,3 +46,16 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+class DropSandboxProtocolErrors(logging.Filter):
+    """The sandbox answers 400 to every pending device-code poll, as Entra does; Django
+    would log each as a warning. Those are protocol, not problems: keep them out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        return not (
+            getattr(record, "status_code", None) == 400
+            and request is not None
+            and "/sandbox/login/" in getattr(request, "path", "")
+        )

@@ -393,7 +393,10 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "portal.logging.RedactSecrets"}},
+    "filters": {
+        "redact_secrets": {"()": "portal.logging.RedactSecrets"},
+        "drop_sandbox_protocol_errors": {"()": "portal.logging.DropSandboxProtocolErrors"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
@@ -401,7 +404,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_secrets"],
+            "filters": ["redact_secrets", "drop_sandbox_protocol_errors"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
