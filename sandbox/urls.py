@@ -15,4 +15,5 @@ app_name = "sandbox"
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", include("sandbox.identity.urls")),
+    path("graph/", include("sandbox.graph.urls")),
 ]
