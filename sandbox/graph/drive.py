@@ -809,7 +809,7 @@ def upload_session(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         with transaction.atomic():
             session = (
-                UploadSession.objects.select_for_update()
+                UploadSession.objects.select_for_update(of=("self",))
                 .select_related("parent", "created_by")
                 .filter(id=session_id, expires_at__gt=timezone.now())
                 .first()

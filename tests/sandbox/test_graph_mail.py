@@ -73,7 +73,8 @@ def test_list_select_filter_order_and_paging(graph):
         == len(everything)
         == graph.ok("GET", f"{ALICE}/mailFolders/inbox")["totalItemCount"]
     )
-    assert unread and all(m["isRead"] is False for m in unread)
+    assert unread
+    assert all(m["isRead"] is False for m in unread)
     [message] = budget
     assert message["from"]["emailAddress"]["address"] == "bob@contoso.example"
     assert message["hasAttachments"] is True
@@ -155,7 +156,8 @@ def test_restore_with_extended_properties_is_not_a_draft_and_keeps_dates(graph):
     assert message["sentDateTime"] == "2024-03-04T10:00:00Z"
     assert message["receivedDateTime"] == "2024-03-04T10:05:00Z"
     assert message["from"]["emailAddress"]["address"] == "bob@contoso.example"
-    assert unread.json()["isRead"] is False and unread.json()["isDraft"] is False
+    assert unread.json()["isRead"] is False
+    assert unread.json()["isDraft"] is False
     assert [m["id"] for m in found] == [message["id"]]
     assert found[0]["singleValueExtendedProperties"] == [
         {"id": MARKER, "value": "backup-42:item-7"}
@@ -225,7 +227,8 @@ def test_patch_is_read_and_copy(graph):
     subject_change = graph.patch(f"{ALICE}/messages/{message['id']}", json={"subject": "Changed"})
 
     assert patched["isRead"] is True
-    assert copy["id"] != message["id"] and copy["subject"] == message["subject"]
+    assert copy["id"] != message["id"]
+    assert copy["subject"] == message["subject"]
     assert graph.ok("GET", f"{ALICE}/messages/{message['id']}")["id"] == message["id"]
     assert subject_change.status_code == 400
 
@@ -251,7 +254,8 @@ def test_attachments_list_get_value_and_add(graph):
     assert listed["name"] == "Q3 budget final.xlsx"
     assert base64.b64decode(one["contentBytes"]) == raw.content
     assert raw.content.startswith(b"PK")  # an OOXML zip
-    assert added.status_code == 201 and added.json()["size"] == 5
+    assert added.status_code == 201
+    assert added.json()["size"] == 5
     assert too_big.status_code == 413
     assert len(graph.ok("GET", base)["value"]) == 2
 
