@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from sandbox import constants, seed
-from sandbox.models import DirectoryUser
+from sandbox.models import DirectoryUser, Drive
 
 ADMIN_ACTIONS = ("revoke-sessions", "disable", "enable")
 
@@ -32,14 +32,25 @@ def home(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{action.replace('-', ' ').capitalize()}: {user}")
         return redirect("sandbox:home")
     passwords = {a["upn"]: a["password"] for a in seed.demo_accounts()}
+    drives = {d.owner_user_id: d.id for d in Drive.objects.filter(owner_user__isnull=False)}
     users = [
-        {"user": u, "password": passwords.get(u.user_principal_name)}
-        for u in DirectoryUser.objects.select_related("tenant").order_by(
-            "tenant__display_name", "user_principal_name"
-        )
+        {
+            "user": u,
+            "password": passwords.get(u.user_principal_name),
+            "drive": drives.get(u.id),
+        }
+        for u in DirectoryUser.objects.select_related("tenant")
+        .filter(user_principal_name__in=passwords)
+        .order_by("tenant__display_name", "user_principal_name")
     ]
+    group_drives = Drive.objects.filter(owner_group__isnull=False).select_related("owner_group")
     return render(
         request,
         "sandbox/home.html",
-        {"users": users, "tenant_id": constants.TENANT_ID, "domain": constants.TENANT_DOMAIN},
+        {
+            "users": users,
+            "group_drives": group_drives.order_by("owner_group__display_name"),
+            "tenant_id": constants.TENANT_ID,
+            "domain": constants.TENANT_DOMAIN,
+        },
     )

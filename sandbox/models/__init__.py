@@ -2,7 +2,8 @@
 
 - directory: tenants, users, groups, app registrations and their service principals;
 - identity: signing keys, device codes, authorization codes, refresh tokens, consents;
-- the Graph content (mailboxes, drives) lives in its own modules.
+- mail: mailboxes (folders, messages, attachments, extended properties, change journal);
+- drive: OneDrive drives, items, versions, upload sessions, change journal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ from sandbox.models.directory import (
     Tenant,
     TenantDomain,
 )
+from sandbox.models.drive import (
+    Drive,
+    DriveChange,
+    DriveItem,
+    DriveItemVersion,
+    UploadFragment,
+    UploadSession,
+)
 from sandbox.models.identity import (
     AuthorizationCode,
     Consent,
@@ -24,19 +33,37 @@ from sandbox.models.identity import (
     RefreshToken,
     SigningKey,
 )
+from sandbox.models.mail import (
+    Attachment,
+    ExtendedProperty,
+    MailChange,
+    MailFolder,
+    Message,
+)
 
 __all__ = [
     "Application",
+    "Attachment",
     "AuthorizationCode",
     "Consent",
     "DeviceCode",
     "DirectoryUser",
+    "Drive",
+    "DriveChange",
+    "DriveItem",
+    "DriveItemVersion",
+    "ExtendedProperty",
     "Fault",
     "Group",
+    "MailChange",
+    "MailFolder",
+    "Message",
     "Policy",
     "RefreshToken",
     "ServicePrincipal",
     "SigningKey",
     "Tenant",
     "TenantDomain",
+    "UploadFragment",
+    "UploadSession",
 ]

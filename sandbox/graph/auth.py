@@ -1,0 +1,87 @@
+"""Who is calling: the bearer token, checked as Graph checks it.
+
+Graph accepts only tokens issued for it (aud https://graph.microsoft.com or its app id),
+signed by a key the tenant still publishes, and within their lifetime. App-only tokens
+(`idtyp` app) carry `roles`; delegated ones carry `scp` and the user's `oid`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from django.http import HttpRequest
+
+from sandbox import keys
+from sandbox.graph import errors
+from sandbox.graph.permissions import Permission
+from sandbox.models import DirectoryUser
+from sandbox.models.directory import GRAPH_APP_ID, GRAPH_RESOURCE
+
+GRAPH_AUDIENCES = [GRAPH_RESOURCE, GRAPH_APP_ID]
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant_id: uuid.UUID
+    app_id: str
+    app_only: bool
+    scopes: frozenset[str]
+    roles: frozenset[str]
+    user: DirectoryUser | None  # the signed-in user of a delegated token
+
+    def may(self, permission: Permission) -> bool:
+        return permission.allows(scopes=self.scopes, roles=self.roles, app_only=self.app_only)
+
+    def may_reach_beyond_self(self, permission: Permission) -> bool:
+        """Delegated: does a scope let this user reach data that is not their own?"""
+        return self.app_only or any(s in self.scopes for s in permission.delegated_all)
+
+
+def bearer_token(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.unauthenticated("Access token is empty.")
+    return token.strip()
+
+
+def authenticate(request: HttpRequest) -> Caller:
+    token = bearer_token(request)
+    try:
+        claims = keys.verify(token, audience=GRAPH_AUDIENCES)
+    except jwt.ExpiredSignatureError:
+        raise errors.unauthenticated("Lifetime validation failed, the token is expired.") from None
+    except jwt.InvalidAudienceError:
+        raise errors.unauthenticated("Access token validation failure. Invalid audience.") from None
+    except jwt.InvalidSignatureError:
+        raise errors.unauthenticated("Access token validation failure.") from None
+    except jwt.DecodeError:
+        # Not a JWT at all (Graph's words for a token it cannot even parse).
+        raise errors.unauthenticated("IDX14100: JWT is not well formed.") from None
+    except jwt.InvalidTokenError:
+        raise errors.unauthenticated("Access token validation failure.") from None
+    try:
+        tenant_id = uuid.UUID(str(claims.get("tid")))
+    except ValueError:
+        raise errors.unauthenticated("Access token validation failure.") from None
+    app_only = claims.get("idtyp") == "app" or "scp" not in claims
+    user = None
+    if not app_only:
+        user = (
+            DirectoryUser.objects.select_related("tenant")
+            .filter(id=claims.get("oid"), tenant_id=tenant_id)
+            .first()
+        )
+        # A disabled user's access tokens stay valid until they expire, as in Entra
+        # without continuous access evaluation; only refresh stops working.
+        if user is None:
+            raise errors.unauthenticated("Access token validation failure.")
+    return Caller(
+        tenant_id=tenant_id,
+        app_id=str(claims.get("appid") or claims.get("azp") or ""),
+        app_only=app_only,
+        scopes=frozenset(str(claims.get("scp", "")).split()),
+        roles=frozenset(claims.get("roles") or ()),
+        user=user,
+    )

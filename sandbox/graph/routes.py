@@ -1,0 +1,121 @@
+"""The Graph v1.0 surface the sandbox serves: method, path pattern, handler, permission.
+
+Graph paths don't fit Django's URL converters (`/root:/a/b.txt:/content`,
+`/messages/{id}/$value`), so graph/urls.py sends everything under v1.0/ to
+views.dispatch, which matches these patterns in order. A pattern's named groups become
+the handler's parameters; `mailbox` and `drive` groups are resolved (and access-checked)
+before the handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.graph import batch, directory, drive, mail
+from sandbox.graph import permissions as p
+from sandbox.graph.permissions import Permission
+
+MAILBOX = r"(?P<mailbox>me|users/[^/]+)"
+FOLDER = r"mailFolders/(?:[^/]+/childFolders/)*(?P<folder>[^/]+)"
+MESSAGE = rf"(?:{FOLDER}/)?messages/(?P<message>[^/]+)"
+DRIVE = r"(?P<drive>me/drive|users/[^/]+/drive|groups/[^/]+/drive|drives/[^/]+)"
+# root, items/{id}, and either followed by :/relative/path: (the colon syntax).
+ITEM = rf"{DRIVE}/(?P<item>root|items/[^/:]+)(?::(?P<path>[^:]*):?)?"
+USER = r"(?P<user>me|users/[^/]+)"
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: tuple[str, ...]
+    pattern: str
+    handler: Callable[..., Any]
+    permission: Permission
+    # Enough when a delegated caller addresses themselves (User.Read for /users/{own id}).
+    own_permission: Permission | None = None
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern, re.IGNORECASE))
+
+
+def route(
+    methods: str, pattern: str, handler: Callable[..., Any], permission: Permission, **kw: Any
+) -> Route:
+    return Route(tuple(methods.split()), pattern, handler, permission, **kw)
+
+
+ROUTES = [
+    route("POST", r"\$batch", batch.run, p.NONE),
+    # Directory
+    route("GET", r"me", directory.get_user, p.SIGNED_IN_USER, own_permission=p.SIGNED_IN_USER),
+    route("GET", r"organization", directory.organization, p.ORGANIZATION),
+    route("GET", r"organization/(?P<org>[^/]+)", directory.organization, p.ORGANIZATION),
+    route("GET", r"users", directory.list_users, p.USERS),
+    route("GET", r"users/(?P<user>[^/]+)", directory.get_user, p.USERS,
+          own_permission=p.SIGNED_IN_USER),
+    route("GET", rf"{USER}/(?P<relation>transitiveMemberOf|memberOf)", directory.member_of,
+          p.MEMBER_OF),
+    route("GET", rf"{USER}/ownedObjects", directory.owned_objects, p.OWNED_OBJECTS),
+    route("GET", r"groups", directory.list_groups, p.GROUPS),
+    route("GET", r"groups/(?P<group>[^/]+)", directory.get_group, p.GROUPS),
+    route("GET", r"groups/(?P<group>[^/]+)/(?P<relation>members|owners|transitiveMembers)",
+          directory.group_relation, p.GROUPS),
+    # Mail folders
+    route("GET", rf"{MAILBOX}/mailFolders", mail.list_folders, p.MAIL_READ_BASIC),
+    route("POST", rf"{MAILBOX}/mailFolders", mail.create_folder, p.MAIL_WRITE),
+    route("GET", rf"{MAILBOX}/{FOLDER}", mail.get_folder, p.MAIL_READ_BASIC),
+    route("GET", rf"{MAILBOX}/{FOLDER}/childFolders", mail.list_folders, p.MAIL_READ_BASIC),
+    route("POST", rf"{MAILBOX}/{FOLDER}/childFolders", mail.create_folder, p.MAIL_WRITE),
+    # Messages
+    route("GET", rf"{MAILBOX}/{FOLDER}/messages/delta", mail.delta, p.MAIL_READ_BASIC),
+    route("GET", rf"{MAILBOX}/(?:{FOLDER}/)?messages", mail.list_messages, p.MAIL_READ_BASIC),
+    route("POST", rf"{MAILBOX}/(?:{FOLDER}/)?messages", mail.create_message, p.MAIL_WRITE),
+    route("GET", rf"{MAILBOX}/{MESSAGE}", mail.get_message, p.MAIL_READ),
+    route("PATCH", rf"{MAILBOX}/{MESSAGE}", mail.update_message, p.MAIL_WRITE),
+    route("DELETE", rf"{MAILBOX}/{MESSAGE}", mail.delete_message, p.MAIL_WRITE),
+    route("GET", rf"{MAILBOX}/{MESSAGE}/\$value", mail.message_mime, p.MAIL_READ),
+    route("POST", rf"{MAILBOX}/{MESSAGE}/(?P<action>move|copy)", mail.move_or_copy, p.MAIL_WRITE),
+    route("POST", rf"{MAILBOX}/{MESSAGE}/permanentDelete", mail.permanent_delete, p.MAIL_WRITE),
+    route("GET", rf"{MAILBOX}/{MESSAGE}/attachments", mail.list_attachments, p.MAIL_READ),
+    route("POST", rf"{MAILBOX}/{MESSAGE}/attachments", mail.add_attachment, p.MAIL_WRITE),
+    route("GET", rf"{MAILBOX}/{MESSAGE}/attachments/(?P<attachment>[^/]+)", mail.get_attachment,
+          p.MAIL_READ),
+    route("DELETE", rf"{MAILBOX}/{MESSAGE}/attachments/(?P<attachment>[^/]+)",
+          mail.delete_attachment, p.MAIL_WRITE),
+    route("GET", rf"{MAILBOX}/{MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value",
+          mail.attachment_content, p.MAIL_READ),
+    # OneDrive
+    route("GET", rf"{DRIVE}", drive.get_drive, p.FILES_READ),
+    route("GET", rf"{DRIVE}/root/delta", drive.delta, p.FILES_READ),
+    route("GET", rf"{DRIVE}/root/delta\(\)", drive.delta, p.FILES_READ),
+    route("GET", rf"{ITEM}", drive.get_item, p.FILES_READ),
+    route("PATCH", rf"{ITEM}", drive.update_item, p.FILES_WRITE),
+    route("DELETE", rf"{ITEM}", drive.delete_item, p.FILES_WRITE),
+    route("GET", rf"{ITEM}/children", drive.list_children, p.FILES_READ),
+    route("POST", rf"{ITEM}/children", drive.create_child, p.FILES_WRITE),
+    route("GET", rf"{ITEM}/content", drive.download, p.FILES_READ),
+    route("PUT", rf"{ITEM}/content", drive.upload, p.FILES_WRITE),
+    route("POST", rf"{ITEM}/createUploadSession", drive.create_upload_session, p.FILES_WRITE),
+    route("GET", rf"{ITEM}/versions", drive.list_versions, p.FILES_READ),
+    route("GET", rf"{ITEM}/versions/(?P<version>[^/]+)", drive.get_version, p.FILES_READ),
+    route("GET", rf"{ITEM}/versions/(?P<version>[^/]+)/content", drive.download_version,
+          p.FILES_READ),
+    route("POST", rf"{ITEM}/versions/(?P<version>[^/]+)/restoreVersion", drive.restore_version,
+          p.FILES_WRITE),
+]  # fmt: skip
+
+
+def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, its parameters, whether the path exists for some other method)."""
+    path_exists = False
+    for candidate in ROUTES:
+        found = candidate.regex.fullmatch(path)
+        if found is None:
+            continue
+        if method in candidate.methods:
+            return candidate, {k: v for k, v in found.groupdict().items() if v is not None}, True
+        path_exists = True
+    return None, {}, path_exists

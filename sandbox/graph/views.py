@@ -1,0 +1,162 @@
+"""The entry point of the sandbox's Microsoft Graph: authenticate, route, authorize, throttle.
+
+Every request under /graph/v1.0/ comes through `dispatch` (and each inner request of a
+$batch through `handle`), so the checks Graph makes happen in one place and in Graph's
+order: token (401), address (400/404), permission (403), object access (403/404),
+Outlook throttling (429), then the operation itself.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox.graph import access, errors, throttling
+from sandbox.graph.auth import Caller, authenticate
+from sandbox.graph.errors import JSON_CONTENT_TYPE, GraphError
+from sandbox.graph.permissions import NONE, Permission
+from sandbox.models import DirectoryUser, Drive, Fault
+
+
+@dataclass
+class Call:
+    """One Graph operation being served: who asks, what they addressed, what they sent."""
+
+    request: HttpRequest
+    caller: Caller
+    params: dict[str, str]
+    mailbox: DirectoryUser | None = None
+    drive: Drive | None = None
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def query(self) -> Any:
+        return self.request.GET
+
+    @property
+    def owner(self) -> DirectoryUser:
+        """The mailbox a mail route addressed (resolved before the handler runs)."""
+        if self.mailbox is None:
+            raise errors.not_found(errors.MAIL)
+        return self.mailbox
+
+    @property
+    def target_drive(self) -> Drive:
+        if self.drive is None:
+            raise errors.not_found(errors.DRIVE)
+        return self.drive
+
+    def json(self) -> dict[str, Any]:
+        if self._json is None:
+            try:
+                self._json = json.loads(self.request.read() or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                raise errors.bad_request(
+                    "Unable to read JSON request payload. Please ensure Content-Type header is "
+                    "set and payload is of valid JSON format."
+                ) from None
+            if not isinstance(self._json, dict):
+                raise errors.bad_request("The request payload must be a JSON object.")
+        return self._json
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(body, default=str), status=status, content_type=JSON_CONTENT_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _injected_fault(request: HttpRequest) -> GraphError | None:
+    """A failure a test planned with sandbox.models.Fault (e.g. 503 on '/messages')."""
+    for fault in Fault.objects.filter(remaining__gt=0, path_contains__isnull=False).order_by(
+        "created_at"
+    ):
+        if fault.path_contains not in request.path:
+            continue
+        if not Fault.objects.filter(pk=fault.pk, remaining__gt=0).update(
+            remaining=F("remaining") - 1
+        ):
+            continue
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}
+        return GraphError(
+            fault.status,
+            code.get(fault.status, "generalException"),
+            "Injected by the sandbox.",
+            headers=headers,
+        )
+    return None
+
+
+def _resolve(call: Call, route_permission: Permission) -> None:
+    """Turn the mailbox or drive a path names into the object, if the caller may reach it."""
+    if mailbox_ref := call.params.get("mailbox"):
+        call.mailbox = access.mailbox(call.caller, mailbox_ref.removeprefix("users/"))
+    if drive_ref := call.params.get("drive"):
+        kind, _, rest = drive_ref.partition("/")
+        reference = rest.removesuffix("/drive") if kind in ("users", "groups") else rest
+        call.drive = access.drive(call.caller, kind.lower(), reference, route_permission)
+
+
+def _addresses_self(caller: Caller, params: dict[str, str]) -> bool:
+    if caller.user is None:
+        return False
+    target = params.get("user", "me").removeprefix("users/")
+    return target.lower() in ("me", str(caller.user.id), caller.user.user_principal_name)
+
+
+def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
+    """Serve one Graph operation (a top-level request or one inside a $batch)."""
+    from sandbox.graph.routes import match
+
+    try:
+        if fault := _injected_fault(request):
+            raise fault
+        caller = authenticate(request)
+        route, params, path_exists = match(method, path.strip("/"))
+        if route is None:
+            if path_exists:
+                raise errors.method_not_allowed()
+            raise errors.no_route(request)
+        first = path.strip("/").split("/", 1)[0].lower()
+        if first == "me" and caller.app_only:
+            raise errors.bad_request(
+                "/me request is only valid with delegated authentication flow."
+            )
+        permission = route.permission
+        if route.own_permission is not None and _addresses_self(caller, params):
+            permission = route.own_permission
+        if route.permission is not NONE and not (
+            caller.may(permission) or caller.may(route.permission)
+        ):
+            raise errors.access_denied(permission.workload)
+        call = Call(request=request, caller=caller, params=params)
+        _resolve(call, route.permission)
+        slot = (
+            throttling.mailbox_slot(caller.app_id, str(call.mailbox.id))
+            if call.mailbox is not None
+            else nullcontext()
+        )
+        with slot:
+            response = route.handler(call)
+    except GraphError as error:
+        response = error.response(request)
+    response["request-id"] = errors.request_id(request)
+    response["client-request-id"] = errors.client_request_id(request)
+    return response
+
+
+@csrf_exempt
+def dispatch(request: HttpRequest, path: str = "") -> HttpResponse:
+    return handle(request, request.method or "GET", path)
