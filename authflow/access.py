@@ -30,7 +30,7 @@ def role_required(
         def wrapped(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if request.user.role not in ALLOWED[role]:
+            if request.user.effective_role not in ALLOWED[role]:
                 raise PermissionDenied(f"This page is for the {role.label} role.")
             return view(request, *args, **kwargs)
 

@@ -238,8 +238,13 @@ def acquire_silent(
 _app_only: dict[str, msal.ConfidentialClientApplication] = {}
 
 
-def app_only_token(tenant_id: str) -> str:
-    """An application token for Graph in `tenant_id` (client credentials), cached by msal."""
+def app_only_token(tenant_id: str, *, force: bool = False) -> str:
+    """An application token for Graph in `tenant_id` (client credentials), cached by msal.
+
+    `force` drops the cached one (Graph refused it) and asks Entra for a new token.
+    """
+    if force:
+        _app_only.pop(tenant_id, None)
     app = _app_only.get(tenant_id)
     if app is None:
         app = _app_only.setdefault(tenant_id, confidential_app(tenant=tenant_id))

@@ -14,6 +14,14 @@ class Role(models.TextChoices):
     HELPDESK = "helpdesk", "Helpdesk"
     ADMIN = "admin", "Admin"
 
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+def highest(*roles: str) -> Role:
+    return max((Role(r) for r in roles), key=lambda r: r.rank)
+
 
 class User(AbstractUser):
     """One person of one tenant, as Microsoft identifies them.
@@ -30,7 +38,11 @@ class User(AbstractUser):
     tenant_id = models.UUIDField(null=True, blank=True)
     upn = models.CharField("user principal name", max_length=320, blank=True)
     display_name = models.CharField(max_length=256, blank=True)
+    # Granted in the portal (admin pages, `manage.py grant`).
     role = models.CharField(max_length=16, choices=Role, default=Role.END_USER)
+    # From Entra at the last sign-in: app roles (Lifeboat.Admin, Lifeboat.Helpdesk) or
+    # membership of the groups ADMIN_GROUP_IDS / HELPDESK_GROUP_IDS name.
+    directory_role = models.CharField(max_length=16, choices=Role, default=Role.END_USER)
 
     class Meta:
         constraints = [
@@ -49,12 +61,20 @@ class User(AbstractUser):
         return self.username
 
     @property
+    def effective_role(self) -> Role:
+        """The stronger of the portal's grant and what Entra says."""
+        return highest(self.role, self.directory_role)
+
+    def get_effective_role_display(self) -> str:
+        return self.effective_role.label
+
+    @property
     def is_helpdesk(self) -> bool:
-        return self.role in (self.Role.HELPDESK, self.Role.ADMIN)
+        return self.effective_role in (Role.HELPDESK, Role.ADMIN)
 
     @property
     def is_portal_admin(self) -> bool:
-        return self.role == self.Role.ADMIN
+        return self.effective_role == Role.ADMIN
 
 
 class TokenCache(models.Model):

@@ -21,9 +21,11 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from authflow import accounts, encryption, flows, identity, tokens
+from authflow import accounts, encryption, flows, identity, principals, tokens
 from authflow.models import SignIn, TokenCache, User
+from authflow.signals import identity_signed_in
 from portal import audit, permissions
+from portal.graph import GraphError
 
 logger = logging.getLogger(__name__)
 
@@ -227,16 +229,60 @@ def complete_device_sign_in(sign_in: SignIn, result: dict[str, Any], cache: str)
         )
         if finished:
             _audit_end(sign_in, "sign_in.completed", "success", identity=who.key)
+            transaction.on_commit(lambda: identity_signed_in.send(sender=SignIn, user=user))
 
 
 def wrong_account(sign_in: SignIn, who: identity.Identity) -> str | None:
-    """Why this identity is not the one the sign-in was started for; None if it is."""
+    """Why this identity is not the one the sign-in was started for; None if it is.
+
+    Identities are compared by oid and tid, never by UPN (mutable, reusable).
+    """
     if sign_in.expected_identity and who.key != sign_in.expected_identity:
         return (
             f"{who.upn or who.key} signed in, but this sign-in was for "
             f"{sign_in.expected_label or sign_in.expected_identity}. Their tokens were discarded."
         )
+    if sign_in.expected_group_id:
+        # Owners can change while the code waits: ask Graph who owns the group now.
+        try:
+            owners = principals.group_owners(sign_in.expected_group_id, tenant_id=who.tid)
+        except (GraphError, flows.FlowError):
+            return (
+                f"{who.upn} signed in, but the group's owners could not be checked with "
+                "Microsoft Graph, so the tokens were discarded. Try again later."
+            )
+        if who.key not in {owner.identity for owner in owners}:
+            listed = "; ".join(owner.upn for owner in owners) or "none"
+            return (
+                f"{who.upn or who.key} signed in, but is not an owner of "
+                f"{sign_in.expected_label} (owners: {listed}). Their tokens were discarded."
+            )
     return None
+
+
+def start_helpdesk_sign_in(
+    principal: principals.ExpectedUser | principals.ExpectedGroup,
+    *,
+    started_by: User | None,
+    request: HttpRequest | None = None,
+) -> SignIn:
+    """A device-code sign-in on behalf of a user, or of any owner of a group, bound to
+    them: the authority is their tenant, and whoever completes it is checked."""
+    if isinstance(principal, principals.ExpectedGroup):
+        return start_device_sign_in(
+            started_by=started_by,
+            request=request,
+            tenant=principal.tenant_id,
+            expected_group_id=principal.id,
+            expected_label=principal.display_name,
+        )
+    return start_device_sign_in(
+        started_by=started_by,
+        request=request,
+        tenant=principal.tenant_id,
+        expected_identity=principal.identity,
+        expected_label=principal.upn,
+    )
 
 
 def finish_browser_sign_in(
@@ -256,6 +302,7 @@ def finish_browser_sign_in(
             actor=user,
             details={"method": "browser", "identity": who.key},
         )
+        transaction.on_commit(lambda: identity_signed_in.send(sender=SignIn, user=user))
     return user
 
 

@@ -107,15 +107,20 @@ def _mark_needs_sign_in(row: TokenCache, error: str, description: str) -> None:
 
 
 def access_token(
-    user: User, scopes: list[str], *, min_validity: timedelta = MSAL_EXPIRY_MARGIN
+    user: User,
+    scopes: list[str],
+    *,
+    min_validity: timedelta = MSAL_EXPIRY_MARGIN,
+    force_refresh: bool = False,
 ) -> str:
     """A delegated access token for `user` and `scopes`, valid for at least `min_validity`.
 
+    `force_refresh` gets a new one even if the cached token looks valid (Graph refused it).
     Raises SignInRequired (act on it: ask for a sign-in) or TokensUnavailable (retry).
     """
     row = _usable_row(user)
     cached = encryption.decrypt(row.ciphertext)
-    if _fresh_enough(cached, scopes, min_validity):
+    if not force_refresh and _fresh_enough(cached, scopes, min_validity):
         result, changed = _silent(row, cached, scopes, force_refresh=False)
         if changed is None and result and "access_token" in result:
             _touch(row)
@@ -126,7 +131,7 @@ def access_token(
     with transaction.atomic():
         row = _usable_row(user, lock=True)
         cached = encryption.decrypt(row.ciphertext)
-        force = not _fresh_enough(cached, scopes, min_validity)
+        force = force_refresh or not _fresh_enough(cached, scopes, min_validity)
         result, changed = _silent(row, cached, scopes, force_refresh=force)
         if result is not None and "access_token" in result:
             _save_refreshed(row, result, changed)
@@ -199,9 +204,9 @@ def revoke(
 
 def graph_as(user: User, scopes: list[str]) -> GraphClient:
     """A Graph client acting as `user` (delegated)."""
-    return GraphClient(lambda: access_token(user, scopes))
+    return GraphClient(lambda force=False: access_token(user, scopes, force_refresh=force))
 
 
 def graph_as_app(tenant_id: str) -> GraphClient:
     """A Graph client with the portal's application permissions in `tenant_id`."""
-    return GraphClient(lambda: flows.app_only_token(tenant_id))
+    return GraphClient(lambda force=False: flows.app_only_token(tenant_id, force=force))

@@ -1,7 +1,9 @@
 """A small Microsoft Graph client: JSON requests, paging, throttling, typed errors.
 
 Tokens come from a provider callable (delegated: authflow.tokens.access_token; app-only:
-authflow.flows.app_only_token), asked again for each attempt so a refreshed token is used.
+authflow.flows.app_only_token), asked again for each attempt so a refreshed token is used;
+after a 401 it is asked once with force=True for a new one (the cached token may have been
+revoked, or signed with a key the tenant no longer publishes).
 HTTP goes through portal.microsoft.http_session(), like everything that talks to Microsoft.
 """
 
@@ -60,7 +62,7 @@ class GraphThrottled(GraphError):
 class GraphClient:
     def __init__(
         self,
-        token: Callable[[], str],
+        token: Callable[..., str],
         *,
         session: MicrosoftSession | None = None,
         max_retries: int = 4,
@@ -83,10 +85,14 @@ class GraphClient:
     ) -> requests.Response:
         """Send a request, honouring Retry-After on 429/503/504; raise GraphError on failure."""
         headers = dict(kwargs.pop("headers", None) or {})
+        force_new_token = False
         for attempt in range(self.max_retries + 1):
             if authenticate:
-                headers["Authorization"] = f"Bearer {self._token()}"
+                headers["Authorization"] = f"Bearer {self._token(force=force_new_token)}"
             response = self.session.request(method, self.url(path), headers=headers, **kwargs)
+            if response.status_code == 401 and authenticate and not force_new_token:
+                force_new_token = True
+                continue
             if response.status_code not in RETRYABLE_STATUSES:
                 break
             wait = retry_after_seconds(response)

@@ -44,7 +44,10 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
         D, ("Files.ReadWrite",), "restores run as the person"
     ),
     ("onedrive", "group", "backup"): Requirement(A, ("Files.Read.All",)),
-    ("onedrive", "group", "restore"): Requirement(D, ("Files.ReadWrite",), "a member restores"),
+    # A group's drive is a SharePoint library: delegated Files.ReadWrite reaches only the
+    # person's own drive, so restoring into a group's needs the .All scope (still bounded
+    # by what the person may write there).
+    ("onedrive", "group", "restore"): Requirement(D, ("Files.ReadWrite.All",), "a member restores"),
     ("sharepoint", "group", "backup"): Requirement(A, ("Sites.Read.All",)),
     ("sharepoint", "group", "restore"): Requirement(A, ("Sites.ReadWrite.All",)),
     ("contacts", "user", "backup"): Requirement(A, ("Contacts.Read",)),

@@ -293,6 +293,11 @@ MICROSOFT_ALLOWED_TENANT_IDS = env.guid_list(
     [MICROSOFT_TENANT_ID] if "." not in MICROSOFT_TENANT_ID else env.REQUIRED,
 )
 
+# Portal roles from Entra groups (the id_token's groups claim); app roles
+# Lifeboat.Admin / Lifeboat.Helpdesk work without configuration.
+ADMIN_GROUP_IDS = env.guid_list("ADMIN_GROUP_IDS", [])
+HELPDESK_GROUP_IDS = env.guid_list("HELPDESK_GROUP_IDS", [])
+
 # Where Microsoft's host names are really sent: "host=base-url" pairs. Empty for a real
 # tenant. The sandbox fills it so that https://login.microsoftonline.com/... and
 # https://graph.microsoft.com/... reach the local sandbox instead.

@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("healthz", views.healthz, name="healthz"),
     path("auth/", include("authflow.urls")),
+    path("helpdesk/", include("authflow.helpdesk_urls")),
+    path("admin/", include("authflow.console_urls")),
     path("", include("restore.urls")),
 ]
 

@@ -89,6 +89,7 @@ PORTAL_DELEGATED_SCOPES = [
     "User.Read",
     "Mail.ReadWrite",
     "Files.ReadWrite",
+    "Files.ReadWrite.All",
     "GroupMember.Read.All",
     "User.ReadBasic.All",
 ]
@@ -175,6 +176,7 @@ def _seed_directory() -> None:
         home_tenant=contoso,
         display_name="Lifeboat sign-in",
         is_fallback_public_client=True,
+        app_roles=PORTAL_APP_ROLES,
         group_membership_claims=True,
     )
     confidential = Application.objects.create(
@@ -199,7 +201,12 @@ def _seed_directory() -> None:
                 admin_consented_scopes=PORTAL_DELEGATED_SCOPES if is_home else ["User.Read"],
                 graph_app_roles=PORTAL_APPLICATION_ROLES if is_home and app == confidential else [],
                 app_role_assignments=(
-                    {"Lifeboat.Admin": [str(users["ivan"].id)]} if is_home else {}
+                    {
+                        "Lifeboat.Admin": [str(users["ivan"].id)],
+                        "Lifeboat.Helpdesk": [str(users["heidi"].id)],
+                    }
+                    if is_home
+                    else {}
                 ),
             )
 

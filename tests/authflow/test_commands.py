@@ -5,10 +5,12 @@ import json
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from authflow import encryption, tokens
-from authflow.models import TokenCache
+from authflow.models import SignIn, TokenCache, User
+from portal.models import AuditEvent
+from tests.conftest import wait_for
 
 
 def run(*args) -> str:
@@ -50,3 +52,48 @@ def test_rotation_refuses_when_a_key_is_missing(alice, settings):
     settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(Exception, match="can't be read with any configured key"):
         run("rotate_token_keys")
+
+
+def test_login_prints_whom_to_sign_in_as_and_the_code(sandbox):
+    out = run("login", "alice@contoso.example")
+    sign_in = SignIn.objects.get()
+    assert "We don't have a valid token for alice@contoso.example" in out
+    assert f"enter the code {sign_in.user_code} to authenticate" in out
+    assert "Please do it with alice@contoso.example" in out
+    assert sign_in.expected_identity == f"{sandbox.user('alice').id}.{sandbox.tenant_id}"
+
+
+def test_login_json_and_wait_reports_the_final_status(sandbox, celery_worker):
+    sandbox.policy(device_code_interval=1)
+    import threading
+
+    def approve_when_started():
+        started = wait_for(lambda: SignIn.objects.first(), timeout=20)
+        sandbox.approve(started.user_code, "alice")
+
+    threading.Thread(target=approve_when_started).start()
+    lines = run("login", "alice@contoso.example", "--json", "--wait", "60").strip().splitlines()
+    started, ended = json.loads(lines[0]), json.loads(lines[-1])
+    assert set(started) == {"sign_in_id", "user_code", "verification_uri", "expires_at", "status"}
+    assert started["status"] == "pending"
+    assert ended["status"] == "completed"
+
+
+def test_login_says_when_valid_tokens_exist(alice):
+    out = run("login", "alice@contoso.example")
+    assert "We have a valid token got from account: alice@contoso.example" in out
+    assert SignIn.objects.count() == 1  # only the fixture's sign-in
+
+
+def test_login_for_an_unknown_user_fails_clearly(sandbox):
+    with pytest.raises(CommandError, match=r"There is no user nobody@contoso\.example"):
+        run("login", "nobody@contoso.example")
+
+
+def test_grant_binds_the_role_to_the_identity_before_the_first_sign_in(sandbox):
+    out = run("grant", "admin", "grace@contoso.example")
+    grace = User.objects.get(upn="grace@contoso.example")
+    assert grace.identity == f"{sandbox.user('grace').id}.{sandbox.tenant_id}"
+    assert grace.role == "admin"
+    assert "is now Admin" in out
+    assert AuditEvent.objects.filter(action="role.changed", on_behalf_of=grace.identity).exists()

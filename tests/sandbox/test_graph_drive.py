@@ -213,7 +213,17 @@ def test_group_drive_needs_membership_and_an_all_scope(sandbox):
     app = Graph(app_token(sandbox))
     [finance] = app.ok("GET", "groups?$filter=displayName eq 'Finance'")["value"]
     [dev] = app.ok("GET", "groups?$filter=displayName eq 'Dev/Team/1'")["value"]
-    # Entra puts every consented scope in a token: get the narrow one before consenting more.
+    # Entra puts every consented scope in a token: get the narrow one before consenting more
+    # (the seeded tenant consents Files.ReadWrite.All for everyone; withdraw that first).
+    from sandbox.models import ServicePrincipal
+
+    for sp in ServicePrincipal.objects.all():
+        sp.admin_consented_scopes = [
+            s
+            for s in sp.admin_consented_scopes
+            if not s.endswith(".All") or s.startswith("GroupMember")
+        ]
+        sp.save(update_fields=["admin_consented_scopes"])
     alice_own = Graph(user_token(sandbox, "alice", ["Files.ReadWrite"]))
     alice_all = Graph(user_token(sandbox, "alice", ["Files.ReadWrite.All"]))
 

@@ -1,0 +1,131 @@
+"""Helpdesk pages: start a sign-in on behalf of a user or a group, relay the code, follow it.
+
+The sign-in is bound to whom it is for (authflow.signins.wrong_account): whoever else
+completes it gets nothing stored, and the helpdesk sees who it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_ratelimit.decorators import ratelimit
+
+from authflow import flows, principals, signins
+from authflow.access import role_required
+from authflow.models import Role, SignIn, TokenCache
+from portal import audit
+from portal.graph import GraphError
+from portal.http import PortalRequest
+
+logger = logging.getLogger(__name__)
+
+HELPDESK_SIGN_IN_RATE = "30/h"
+
+
+def _helpdesk_sign_ins():
+    return SignIn.objects.filter(
+        method=SignIn.Method.DEVICE_CODE, started_by__isnull=False
+    ).exclude(expected_identity="", expected_group_id="")
+
+
+def _existing_tokens(
+    principal: principals.ExpectedUser | principals.ExpectedGroup,
+) -> list[TokenCache]:
+    """Valid delegated tokens that already cover this principal (the user, or any owner)."""
+    if isinstance(principal, principals.ExpectedGroup):
+        identities = [owner.identity for owner in principal.owners]
+    else:
+        identities = [principal.identity]
+    return list(
+        TokenCache.objects.filter(user__username__in=identities, status=TokenCache.Status.VALID)
+        .exclude(ciphertext=b"")
+        .select_related("user")
+    )
+
+
+def _home(request: PortalRequest, *, status: int = 200, **context: object) -> HttpResponse:
+    page = Paginator(
+        _helpdesk_sign_ins().select_related("started_by", "result_user").order_by("-created_at"),
+        25,
+    ).get_page(request.GET.get("page"))
+    return render(request, "authflow/helpdesk.html", {"page": page, **context}, status=status)
+
+
+@require_GET
+@role_required(Role.HELPDESK)
+def home(request: PortalRequest) -> HttpResponse:
+    return _home(request, principal=request.GET.get("principal", ""))
+
+
+@require_POST
+@role_required(Role.HELPDESK)
+@ratelimit(group="helpdesk-sign-in", key="user", rate=HELPDESK_SIGN_IN_RATE, block=False)
+def start(request: PortalRequest) -> HttpResponse:
+    text = request.POST.get("principal", "").strip()[:320]
+    if getattr(request, "limited", False):
+        return _home(
+            request, status=429, principal=text, error="Too many sign-ins started. Wait a while."
+        )
+    try:
+        principal = principals.resolve(text)
+    except principals.PrincipalNotFound as exc:
+        return _home(request, status=400, principal=text, error=str(exc))
+    except (GraphError, flows.FlowError) as exc:
+        logger.warning("Helpdesk lookup failed: %s", exc)
+        return _home(
+            request,
+            status=502,
+            principal=text,
+            error="Microsoft Graph could not be asked who that is.",
+        )
+    existing = _existing_tokens(principal)
+    if existing and request.POST.get("force") != "1":
+        return _home(request, principal=text, resolved=principal, existing=existing)
+    try:
+        sign_in = signins.start_helpdesk_sign_in(
+            principal, started_by=request.user, request=request
+        )
+    except flows.FlowError as exc:
+        reason = signins.explain(exc.error, str(exc)) or str(exc)
+        return _home(
+            request, status=502, principal=text, error=f"Microsoft did not give a code. {reason}"
+        )
+    return redirect("helpdesk:sign-in", code=sign_in.code)
+
+
+@require_GET
+@role_required(Role.HELPDESK)
+@vary_on_headers("HX-Request")
+def sign_in_detail(request: PortalRequest, code: UUID) -> HttpResponse:
+    sign_in = get_object_or_404(_helpdesk_sign_ins().select_related("started_by"), code=code)
+    if request.htmx:
+        return render(
+            request, "authflow/helpdesk_sign_in.html#helpdesk-status", {"sign_in": sign_in}
+        )
+    owners: tuple[principals.ExpectedUser, ...] = ()
+    if sign_in.expected_group_id:
+        try:
+            owners = principals.group_owners(sign_in.expected_group_id, tenant_id=sign_in.tenant)
+        except (GraphError, flows.FlowError):
+            logger.warning("Could not list the owners of group %s", sign_in.expected_group_id)
+    return render(request, "authflow/helpdesk_sign_in.html", {"sign_in": sign_in, "owners": owners})
+
+
+@require_POST
+@role_required(Role.HELPDESK)
+def cancel(request: PortalRequest, code: UUID) -> HttpResponse:
+    sign_in = get_object_or_404(_helpdesk_sign_ins(), code=code)
+    if sign_in.finish(SignIn.Status.CANCELLED, f"Cancelled by {request.user}."):
+        audit.record(
+            "sign_in.cancelled",
+            request=request,
+            on_behalf_of=sign_in.expected_label,
+            target=str(sign_in.code),
+        )
+    return redirect("helpdesk:sign-in", code=sign_in.code)

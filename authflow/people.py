@@ -1,0 +1,169 @@
+"""Admin pages about people: the logged-in users (identities with delegated tokens) and
+portal roles."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from authflow import flows, principals, signins, tokens
+from authflow.access import role_required
+from authflow.models import Role, TokenCache, User
+from portal import audit
+from portal.http import PortalRequest
+
+# Entra refresh tokens expire after 90 days without use (sliding).
+REFRESH_TOKEN_LIFETIME = timedelta(days=90)
+SORTS = {
+    "upn": "user__upn",
+    "signed_in": "-signed_in_at",
+    "expires": "access_token_expires_at",
+    "last_used": "-last_used_at",
+    "status": "status",
+}
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def logged_in_users(request: PortalRequest) -> HttpResponse:
+    rows = TokenCache.objects.select_related("user", "started_by")
+    query = request.GET.get("q", "").strip()[:200]
+    if query:
+        rows = rows.filter(Q(user__upn__icontains=query) | Q(user__display_name__icontains=query))
+    status = request.GET.get("status", "")
+    if status in TokenCache.Status.values:
+        rows = rows.filter(status=status)
+    method = request.GET.get("method", "")
+    if method in TokenCache.Method.values:
+        rows = rows.filter(method=method)
+    tenant = request.GET.get("tenant", "").strip()
+    if tenant:
+        rows = rows.filter(user__tenant_id__iexact=tenant) if _is_guid(tenant) else rows.none()
+    sort = request.GET.get("sort", "upn")
+    rows = rows.order_by(SORTS.get(sort, "user__upn"), "pk")
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    for row in page:
+        row.refresh_token_expires_at = (
+            row.refresh_token_renewed_at + REFRESH_TOKEN_LIFETIME
+            if row.refresh_token_renewed_at and row.status == TokenCache.Status.VALID
+            else None
+        )
+    return render(
+        request,
+        "authflow/logged_in_users.html",
+        {
+            "page": page,
+            "filters": {"q": query, "status": status, "method": method, "tenant": tenant},
+            "sort": sort,
+            "statuses": TokenCache.Status.choices,
+            "methods": TokenCache.Method.choices,
+        },
+    )
+
+
+def _is_guid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def revoke(request: PortalRequest, identity: str) -> HttpResponse:
+    user = get_object_or_404(User, username=identity)
+    if tokens.revoke(user, by=request.user, reason=f"Revoked by {request.user}."):
+        audit.record("token.revoked", request=request, on_behalf_of=user.identity, target=user.upn)
+        messages.success(request, f"Revoked the tokens of {user}. They must sign in again.")
+    return redirect("console:logged-in-users")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def re_login(request: PortalRequest, identity: str) -> HttpResponse:
+    """Start the helpdesk sign-in for this identity (we know exactly whom to expect)."""
+    user = get_object_or_404(User, username=identity)
+    expected = principals.ExpectedUser(
+        oid=str(user.oid),
+        tenant_id=str(user.tenant_id),
+        upn=user.upn,
+        display_name=user.display_name,
+    )
+    try:
+        sign_in = signins.start_helpdesk_sign_in(expected, started_by=request.user, request=request)
+    except flows.FlowError as exc:
+        messages.error(request, f"Microsoft did not give a code: {exc}")
+        return redirect("console:logged-in-users")
+    return redirect("helpdesk:sign-in", code=sign_in.code)
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def people(request: PortalRequest) -> HttpResponse:
+    users = User.objects.order_by("upn")
+    query = request.GET.get("q", "").strip()[:200]
+    if query:
+        users = users.filter(Q(upn__icontains=query) | Q(display_name__icontains=query))
+    return render(
+        request,
+        "authflow/people.html",
+        {
+            "page": Paginator(users, 50).get_page(request.GET.get("page")),
+            "q": query,
+            "roles": Role.choices,
+        },
+    )
+
+
+def set_role(
+    user: User, role: Role, *, by: User | None, request: PortalRequest | None = None
+) -> bool:
+    """Grant a portal role (audited). Refuses to leave the portal without an admin."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.role == role:
+            return False
+        if user.role == Role.ADMIN and role != Role.ADMIN:
+            admins = User.objects.select_for_update().filter(
+                Q(role=Role.ADMIN) | Q(directory_role=Role.ADMIN)
+            )
+            if not admins.exclude(pk=user.pk).exists():
+                raise ValueError("This is the last admin: grant the role to someone else first.")
+        previous = user.role
+        user.role = role
+        user.save(update_fields=["role"])
+        audit.record(
+            "role.changed",
+            request=request,
+            actor=by,
+            on_behalf_of=user.identity,
+            target=user.upn,
+            details={"from": previous, "to": role.value},
+        )
+    return True
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def change_role(request: PortalRequest, identity: str) -> HttpResponse:
+    user = get_object_or_404(User, username=identity)
+    value = request.POST.get("role", "")
+    if value not in Role.values:
+        messages.error(request, "Choose one of the roles listed.")
+        return redirect("console:people")
+    try:
+        if set_role(user, Role(value), by=request.user, request=request):
+            messages.success(request, f"{user} is now {Role(value).label}.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect("console:people")
