@@ -250,3 +250,33 @@ def sandbox(live_server, settings) -> Sandbox:
     # a clean slate (the worker process shares this cache).
     cache.clear()
     return Sandbox(url)
+
+
+@pytest.fixture
+def page_as(browser, live_server):
+    """A browser tab already signed in to the portal as `user` (session cookie)."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    contexts = []
+
+    def open_page(user):
+        client = Client()
+        client.force_login(user)
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        context.add_cookies(
+            [
+                {
+                    "name": django_settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
