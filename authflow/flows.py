@@ -207,6 +207,22 @@ def finish_auth_code_flow(
     return result, cache.serialize()
 
 
+def redeem_refresh_token(
+    refresh_token: str, scopes: list[str], *, tenant: str
+) -> tuple[dict[str, Any], str]:
+    """Adopt a refresh token obtained elsewhere (a restore operator's script signed in with
+    the portal's public client) by redeeming it once. Returns (msal result, serialized
+    cache); the result has "error" when Entra refuses (e.g. issued to another app)."""
+    cache = new_cache()
+    try:
+        result = public_app(cache, tenant=tenant).acquire_token_by_refresh_token(
+            refresh_token, scopes
+        )
+    except TRANSIENT_ERRORS as exc:
+        raise FlowError("unreachable", "Microsoft's sign-in service could not be reached.") from exc
+    return result, cache.serialize()
+
+
 # --- Silent acquisition and app-only tokens ----------------------------------------------------
 
 
