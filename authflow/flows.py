@@ -13,7 +13,6 @@ Research notes that matter (shared/research/identity-and-graph.md §1):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -67,12 +66,13 @@ def _client_credential() -> str | dict[str, str]:
     path = settings.MICROSOFT_CLIENT_CERTIFICATE_PATH
     if not path:
         return settings.MICROSOFT_CLIENT_SECRET or ""
-    pem = Path(path).read_bytes()
-    certificate = x509.load_pem_x509_certificate(pem)
-    der = certificate.public_bytes(serialization.Encoding.DER)
+    # One PEM with the private key and the certificate. Given the certificate, msal signs
+    # the client assertion with PS256 and names the key by its SHA-256 thumbprint
+    # (x5t#S256), as Entra recommends over SHA-1.
+    pem = Path(path).read_text()
+    certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
     return {
-        "private_key": pem.decode("ascii"),
-        "thumbprint": hashlib.sha1(der).hexdigest(),  # noqa: S324 (x5t is SHA-1 by definition)
+        "private_key": pem,
         "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
     }
 

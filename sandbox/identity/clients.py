@@ -57,7 +57,9 @@ def _check_assertion(app: Application, assertion: str, token_url: str) -> None:
             _b64url(hashlib.sha1(der).digest()),  # noqa: S324 (x5t is a SHA-1 thumbprint)
             _b64url(hashlib.sha256(der).digest()),
         }
-        if not thumbprints & {header.get("x5t"), header.get("x5t#S256")}:
+        # Clients send thumbprints with or without base64 padding.
+        presented = {str(header.get(k, "")).rstrip("=") for k in ("x5t", "x5t#S256")}
+        if not thumbprints & presented:
             continue
         try:
             claims: dict[str, Any] = jwt.decode(

@@ -152,3 +152,11 @@ def test_an_app_without_public_client_flows_tells_the_admin_what_to_fix(
 
     assert wait_until_final().status == "failed"
     assert "Allow public client flows" in client.get(page_url).content.decode()
+
+
+def test_forget_my_tokens(alice, client):
+    client.force_login(alice)
+    response = client.post("/auth/profile/forget-tokens", follow=True)
+    assert "no longer holds Microsoft tokens for you" in response.content.decode()
+    assert TokenCache.objects.get(user=alice).status == "revoked"
+    assert AuditEvent.objects.filter(action="token.forgotten").exists()
