@@ -30,6 +30,18 @@ def post_back(session: requests.Session, form_post_page: requests.Response, **ov
     return session.post(urljoin(form_post_page.url, form["action"]), data=fields, timeout=10)
 
 
+def authorize_as(sandbox, live_server, alias: str, browser: requests.Session | None = None):
+    """Start a browser sign-in and sign in at Microsoft (the sandbox) as `alias`.
+
+    Returns (browser session, the sandbox's form_post page that would post back)."""
+    browser = browser or requests.Session()
+    authorize = start(live_server, browser)
+    page = sign_in_through_authorize(
+        authorize.headers["Location"], sandbox.upn(alias), sandbox.password(alias), session=browser
+    )
+    return browser, page
+
+
 def test_browser_sign_in_happy_path(sandbox, live_server):
     browser = requests.Session()
     authorize = start(live_server, browser)
@@ -53,14 +65,7 @@ def test_browser_sign_in_happy_path(sandbox, live_server):
 
 
 def test_tampered_state_is_refused(sandbox, live_server):
-    browser = requests.Session()
-    authorize = start(live_server, browser)
-    page = sign_in_through_authorize(
-        authorize.headers["Location"],
-        sandbox.upn("alice"),
-        sandbox.password("alice"),
-        session=browser,
-    )
+    browser, page = authorize_as(sandbox, live_server, "alice")
     landed = post_back(browser, page, state="forged-state")
 
     assert landed.status_code == 400
@@ -70,12 +75,9 @@ def test_tampered_state_is_refused(sandbox, live_server):
 
 
 def test_an_answer_for_another_browser_is_refused(sandbox, live_server):
-    victim, attacker = requests.Session(), requests.Session()
+    victim = requests.Session()
     start(live_server, victim)
-    authorize = start(live_server, attacker)
-    page = sign_in_through_authorize(
-        authorize.headers["Location"], sandbox.upn("bob"), sandbox.password("bob"), session=attacker
-    )
+    _, page = authorize_as(sandbox, live_server, "bob")
     # The attacker makes the victim's browser post the attacker's code and state.
     landed = post_back(victim, page)
 
@@ -85,14 +87,7 @@ def test_an_answer_for_another_browser_is_refused(sandbox, live_server):
 
 def test_nonce_mismatch_is_refused(sandbox, live_server):
     sandbox.policy(tamper_id_token_nonce=True)
-    browser = requests.Session()
-    authorize = start(live_server, browser)
-    page = sign_in_through_authorize(
-        authorize.headers["Location"],
-        sandbox.upn("alice"),
-        sandbox.password("alice"),
-        session=browser,
-    )
+    browser, page = authorize_as(sandbox, live_server, "alice")
     landed = post_back(browser, page)
 
     assert landed.status_code == 400
@@ -136,14 +131,7 @@ def test_a_callback_without_a_parked_answer_is_refused(client, db, path):
 
 
 def test_sign_out(sandbox, live_server):
-    browser = requests.Session()
-    authorize = start(live_server, browser)
-    page = sign_in_through_authorize(
-        authorize.headers["Location"],
-        sandbox.upn("alice"),
-        sandbox.password("alice"),
-        session=browser,
-    )
+    browser, page = authorize_as(sandbox, live_server, "alice")
     landed = post_back(browser, page)
     [sign_out_form] = [f for f in forms_of(landed.text) if f["action"] == "/auth/sign-out"]
     browser.post(

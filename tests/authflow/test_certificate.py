@@ -65,18 +65,8 @@ def test_a_certificate_the_app_does_not_know_is_refused(sandbox, certificate_onl
 
 
 def test_browser_sign_in_with_a_certificate(sandbox, certificate_only, live_server):
-    import requests
+    from tests.authflow.test_browser_sign_in import authorize_as, post_back
 
-    from tests.authflow.test_browser_sign_in import post_back, start
-    from tests.sandbox.pages import sign_in_through_authorize
-
-    browser = requests.Session()
-    authorize = start(live_server, browser)
-    page = sign_in_through_authorize(
-        authorize.headers["Location"],
-        sandbox.upn("alice"),
-        sandbox.password("alice"),
-        session=browser,
-    )
+    browser, page = authorize_as(sandbox, live_server, "alice")
     landed = post_back(browser, page)
     assert landed.url == f"{live_server.url}/auth/profile"

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import logging
 
-import requests
-
 from authflow import encryption, tokens
 from authflow.models import SignIn, TokenCache
-from tests.authflow.test_browser_sign_in import post_back, start
+from tests.authflow.test_browser_sign_in import authorize_as, post_back
 from tests.conftest import wait_for
-from tests.sandbox.pages import forms_of, sign_in_through_authorize
+from tests.sandbox.pages import forms_of
 
 
 def secrets_of(row: TokenCache) -> set[str]:
@@ -36,11 +34,7 @@ def test_no_token_or_code_appears_in_any_log(sandbox, celery_worker, client, liv
     wait_for(lambda: SignIn.objects.filter(status="completed").exists(), timeout=30)
 
     # Browser sign-in, with its authorization code.
-    browser = requests.Session()
-    authorize = start(live_server, browser)
-    page = sign_in_through_authorize(
-        authorize.headers["Location"], sandbox.upn("bob"), sandbox.password("bob"), session=browser
-    )
+    browser, page = authorize_as(sandbox, live_server, "bob")
     code = forms_of(page.text)[0]["fields"]["code"]
     post_back(browser, page)
 
