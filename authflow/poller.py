@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -131,18 +131,38 @@ def poll_batch(batch: list[SignIn], pool: ThreadPoolExecutor, stats: LoopStats) 
                 f"trying again in {round(delay)} s."
             )
         to_update.append(sign_in)
-    SignIn.objects.bulk_update(
-        to_update,
-        [
-            "polls",
-            "claimed_until",
-            "flow_ciphertext",
-            "interval",
-            "transient_failures",
-            "message",
-            "next_poll_at",
-        ],
-    )
+    _save_polls(to_update)
+
+
+# What each poll changes. One prepared UPDATE run for the whole batch (executemany is
+# pipelined by psycopg): Django's bulk_update builds a CASE expression per field and
+# row, which cost more CPU than the polls themselves at a few hundred polls a second.
+_SAVE_POLL = (
+    "UPDATE authflow_signin SET polls = %s, claimed_until = NULL, flow_ciphertext = %s, "
+    "interval = %s, transient_failures = %s, message = %s, next_poll_at = %s "
+    "WHERE id = %s AND status = 'pending'"
+)
+
+
+def _save_polls(sign_ins: list[SignIn]) -> None:
+    if not sign_ins:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            _SAVE_POLL,
+            [
+                (
+                    s.polls,
+                    bytes(s.flow_ciphertext),
+                    s.interval,
+                    s.transient_failures,
+                    s.message,
+                    connection.ops.adapt_datetimefield_value(s.next_poll_at),
+                    s.pk,
+                )
+                for s in sign_ins
+            ],
+        )
 
 
 def next_due_in() -> float | None:
