@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,11 @@ class Poll:
     result: dict[str, Any] | None = None
     cache: str = ""
     retry_after: float | None = None
+    # When the answer arrived (epoch seconds). The next poll is timed from here, not from
+    # when this one was sent: Entra measures the interval between the requests it
+    # *receives*, and a request that waited in a queue on the way must not make the next
+    # one look early.
+    answered_at: float = field(default_factory=time.time)
 
 
 def poll_device_flow(

@@ -6,9 +6,10 @@ tasks.run_poller) keeps every pending sign-in on schedule:
 
 1. claim the sign-ins whose next poll is due (SKIP LOCKED + a short claim, so several
    loops on several workers share the work without polling anything twice);
-2. send one token request for each, from a small thread pool (threads only do HTTP);
-3. persist each flow as msal left it and schedule the next poll at
-   latest_attempt_at + interval (+ a small margin), or finish the sign-in;
+2. send one token request for each from a small thread pool as soon as a thread is
+   free (threads only do HTTP; the loop's thread does the database work);
+3. persist each flow as msal left it and schedule the next poll an interval (+ a small
+   margin) after the answer came back, or finish the sign-in;
 4. sleep until the next poll is due; stop when nothing is pending.
 """
 
@@ -18,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,7 @@ BATCH = 500
 THREADS = 16
 CLAIM = timedelta(seconds=60)
 MAX_IDLE_SLEEP = 1.0
+TICK = 0.05
 MAX_BACKOFF = 60.0
 
 _local = threading.local()
@@ -80,25 +82,35 @@ def _poll(flow: dict, tenant: str) -> flows.Poll:
     return flows.poll_device_flow(flow, tenant=tenant, session=_session())
 
 
-def _next_poll_after(flow: dict) -> datetime:
-    attempted = datetime.fromtimestamp(flow.get("latest_attempt_at", time.time()), tz=UTC)
-    return attempted + timedelta(seconds=int(flow.get("interval", 5))) + signins.POLL_MARGIN
+def _next_poll_after(poll: flows.Poll) -> datetime:
+    answered = datetime.fromtimestamp(poll.answered_at, tz=UTC)
+    return answered + timedelta(seconds=int(poll.flow.get("interval", 5))) + signins.POLL_MARGIN
 
 
-def poll_batch(batch: list[SignIn], pool: ThreadPoolExecutor, stats: LoopStats) -> None:
-    live = [s for s in batch if not signins.expire_if_due(s)]
-    stats.ended += len(batch) - len(live)
-    flows_by_id = {s.pk: json.loads(encryption.decrypt(s.flow_ciphertext)) for s in live}
-    results = list(pool.map(lambda s: _poll(flows_by_id[s.pk], s.tenant), live))
-    stats.polls += len(results)
+def submit(
+    batch: list[SignIn], pool: ThreadPoolExecutor, in_flight: dict, stats: LoopStats
+) -> None:
+    """Send one poll for each claimed sign-in (ending those that expired meanwhile)."""
+    for sign_in in batch:
+        if signins.expire_if_due(sign_in):
+            stats.ended += 1
+            continue
+        flow = json.loads(encryption.decrypt(sign_in.flow_ciphertext))
+        in_flight[pool.submit(_poll, flow, sign_in.tenant)] = sign_in
 
+
+def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
+    """Persist what a set of polls learned: the flow, the next poll, or the end."""
+    stats.polls += len(answered)
     # Someone may have cancelled a sign-in while it was being polled: leave those alone.
     still_pending = set(
-        SignIn.objects.filter(pending(), id__in=[s.pk for s in live]).values_list("id", flat=True)
+        SignIn.objects.filter(pending(), id__in=[s.pk for s, _ in answered]).values_list(
+            "id", flat=True
+        )
     )
     to_update = []
     now = timezone.now()
-    for sign_in, poll in zip(live, results, strict=True):
+    for sign_in, poll in answered:
         if sign_in.pk not in still_pending:
             continue
         if poll.error:
@@ -118,7 +130,7 @@ def poll_batch(batch: list[SignIn], pool: ThreadPoolExecutor, stats: LoopStats) 
         if poll.outcome is flows.PollOutcome.PENDING:
             sign_in.transient_failures = 0
             sign_in.message = ""
-            sign_in.next_poll_at = _next_poll_after(poll.flow)
+            sign_in.next_poll_at = _next_poll_after(poll)
         else:  # transient: Retry-After when given, else exponential backoff
             stats.transient += 1
             sign_in.transient_failures += 1
@@ -174,18 +186,30 @@ def next_due_in() -> float | None:
 
 
 def run(*, max_seconds: float, threads: int = THREADS) -> LoopStats:
-    """Keep pending sign-ins polled on schedule for up to `max_seconds`."""
+    """Keep pending sign-ins polled on schedule for up to `max_seconds`.
+
+    A pipeline, not batches: due sign-ins are sent as soon as a thread is free, and each
+    answer is recorded as it comes, so one slow answer never holds back the others.
+    """
     stats = LoopStats()
     deadline = time.monotonic() + max_seconds
+    in_flight: dict[Future[flows.Poll], SignIn] = {}
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sign-in-poll") as pool:
-        while time.monotonic() < deadline:
-            batch = claim_due()
-            if batch:
-                poll_batch(batch, pool, stats)
+        while time.monotonic() < deadline or in_flight:
+            room = threads * 2 - len(in_flight)
+            if room > 0 and time.monotonic() < deadline:
+                submit(claim_due(min(room, BATCH)), pool, in_flight, stats)
+            if in_flight:
+                # Gather what answers within a short tick, so the database work is done
+                # for many polls at once rather than one by one.
+                done, _ = wait(in_flight, timeout=TICK, return_when=ALL_COMPLETED)
+                if done:
+                    record([(in_flight.pop(f), f.result()) for f in done], stats)
                 continue
-            wait = next_due_in()
-            if wait is None:
+            due_in = next_due_in()
+            if due_in is None:
                 break
             close_old_connections()
-            time.sleep(min(MAX_IDLE_SLEEP, max(0.02, wait), max(0.0, deadline - time.monotonic())))
+            pause = min(MAX_IDLE_SLEEP, max(0.01, due_in), max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
     return stats
