@@ -197,6 +197,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "run-sign-in-poller": {"task": "authflow.tasks.run_poller", "schedule": 10.0},
     "refresh-tokens-ahead": {"task": "authflow.tasks.refresh_tokens_ahead", "schedule": 300.0},
     "purge-old-sign-ins": {"task": "authflow.tasks.purge_old_sign_ins", "schedule": 86400.0},
+    # Backs up every enabled object whose last run is older than BACKUP_INTERVAL.
+    "backup-due-objects": {"task": "restore.tasks.backup_due_objects", "schedule": 300.0},
+    # Restarts restore jobs whose worker died (no heartbeat) and queued jobs never picked up.
+    "resume-stalled-restores": {"task": "restore.tasks.resume_stalled_jobs", "schedule": 60.0},
 }
 
 if REDIS_URL:
@@ -313,6 +317,17 @@ MICROSOFT_ROUTES = env.routes(
 # Extra CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud).
 MICROSOFT_CA_BUNDLE = env.raw("MICROSOFT_CA_BUNDLE") or None
 MICROSOFT_HTTP_TIMEOUT = env.integer("MICROSOFT_HTTP_TIMEOUT", 30, minimum=1)
+
+# --- Backups and restores -------------------------------------------------------------
+
+# Content-addressed store for backed-up MIME and file bytes (restore/blobs.py).
+BLOB_ROOT = Path(env.string("BLOB_ROOT", str(VAR_DIR / "blobs")))
+# How often each protected object is backed up (seconds).
+BACKUP_INTERVAL = env.integer("BACKUP_INTERVAL", 24 * 60 * 60, minimum=60)
+# How long a restore session's resolved scope is reused before Graph is asked again.
+RESTORE_SESSION_AGE = env.integer("RESTORE_SESSION_AGE", 15 * 60, minimum=60)
+# Concurrent Graph requests per mailbox during a restore (Outlook allows 4).
+RESTORE_CONCURRENCY_PER_MAILBOX = env.integer("RESTORE_CONCURRENCY_PER_MAILBOX", 4, minimum=1)
 
 # --- Passwords, sessions, security headers --------------------------------------------
 

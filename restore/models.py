@@ -1,0 +1,337 @@
+"""The backup catalog, restore sessions and restore jobs.
+
+Catalog: a `ProtectedObject` (a mailbox, a OneDrive) is backed up by runs; each
+successful run is a `RestorePoint` with a per-object sequence number. Folders and items
+are stored as *states* valid over a range of restore points: a state with
+`first_seq <= point.seq` and (`last_seq` is null or `last_seq >= point.seq`) is what the
+object held at that point. A change, move or deletion closes the current state
+(`last_seq` = the previous point) and, unless deleted, opens a new one. Older points
+therefore still show items deleted later, without copying rows per point.
+
+Content (MIME, file bytes) lives in the blob store (restore/blobs.py), addressed by the
+SHA-256 held in `Item.content_sha256`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Workload(models.TextChoices):
+    MAIL = "mail", "Mailbox"
+    ONEDRIVE = "onedrive", "OneDrive"
+
+
+class EntityKind(models.TextChoices):
+    USER = "user", "User"
+    GROUP = "group", "Group"
+
+
+class ProtectedObject(models.Model):
+    """One thing that is backed up: a user's mailbox, a user's or group's OneDrive."""
+
+    tenant_id = models.UUIDField()
+    workload = models.CharField(max_length=16, choices=Workload)
+    entity = models.CharField(max_length=8, choices=EntityKind, default=EntityKind.USER)
+    owner_id = models.UUIDField(help_text="Entra object id of the owning user or group")
+    name = models.CharField(max_length=256)  # display name of the owner
+    address = models.CharField(max_length=320, blank=True)  # UPN or group mail
+    # Where Graph finds it: the drive id for OneDrive; empty for mailboxes (owner_id).
+    graph_ref = models.CharField(max_length=200, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_backup_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "workload", "owner_id"], name="one_object_per_owner"
+            )
+        ]
+        ordering = ["name", "workload"]
+
+    def __str__(self) -> str:
+        return f"{self.get_workload_display()} of {self.name}"
+
+
+class RestorePoint(models.Model):
+    """One backup run of one object; a restore point once it has succeeded."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partially succeeded"
+        FAILED = "failed", "Failed"
+
+    object = models.ForeignKey(
+        ProtectedObject, on_delete=models.CASCADE, related_name="restore_points"
+    )
+    seq = models.PositiveIntegerField()  # 1, 2, 3… per object
+    status = models.CharField(max_length=12, choices=Status, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    items_added = models.PositiveIntegerField(default=0)
+    items_changed = models.PositiveIntegerField(default=0)
+    items_removed = models.PositiveIntegerField(default=0)
+    bytes_stored = models.BigIntegerField(default=0)  # new blob bytes written by this run
+    # Graph delta links to continue from next time, keyed by folder id or "drive".
+    delta_state = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)  # safe to show
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["object", "seq"], name="one_point_per_seq")]
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"{self.object} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.PARTIAL)
+
+
+def valid_at(seq: int, prefix: str = "") -> Q:
+    """States (of folders or items) that existed at restore point `seq`."""
+    return Q(**{f"{prefix}first_seq__lte": seq}) & (
+        Q(**{f"{prefix}last_seq__isnull": True}) | Q(**{f"{prefix}last_seq__gte": seq})
+    )
+
+
+class Folder(models.Model):
+    """A state of a mail folder or a drive folder."""
+
+    object = models.ForeignKey(ProtectedObject, on_delete=models.CASCADE, related_name="folders")
+    graph_id = models.CharField(max_length=200)
+    parent_graph_id = models.CharField(max_length=200, blank=True)  # "" for top level
+    name = models.CharField(max_length=400)
+    path = models.CharField(max_length=2000)  # "Inbox/Projects"; "" for a drive's root
+    well_known = models.CharField(max_length=40, blank=True)  # "inbox", "root", …
+    first_seq = models.PositiveIntegerField()
+    last_seq = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object", "graph_id", "first_seq"])]
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path or "/"
+
+
+class Item(models.Model):
+    """A state of a message or a file, as one or more restore points saw it."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        FILE = "file", "File"
+
+    object = models.ForeignKey(ProtectedObject, on_delete=models.CASCADE, related_name="items")
+    folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="items")
+    graph_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind)
+    first_seq = models.PositiveIntegerField()
+    last_seq = models.PositiveIntegerField(null=True, blank=True)
+
+    name = models.CharField(max_length=1000)  # subject, or file name
+    # Mail: sender and recipients; files: who last modified it.
+    sender = models.CharField(max_length=640, blank=True)  # "Name <address>"
+    recipients = models.TextField(blank=True)  # to and cc, "Name <address>; …"
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # The sort and filter date: received for mail, last modified for files.
+    dated_at = models.DateTimeField()
+    size = models.BigIntegerField(default=0)
+    is_read = models.BooleanField(default=False)
+    has_attachments = models.BooleanField(default=False)
+    sensitivity = models.CharField(max_length=100, blank=True)  # label name or "Confidential"
+    content_sha256 = models.CharField(max_length=64, blank=True)  # blob key ("" = none)
+    body_text = models.TextField(blank=True)  # plain text for search and snippets
+    # Everything else Graph said that restore or preview needs (to/cc lists, message id,
+    # internetMessageId, importance, flags, categories, file mime type, versions, …).
+    meta = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            # The folder page: items of one folder state, newest first, keyset by (dated_at, id).
+            models.Index(fields=["folder", "-dated_at", "-id"], name="item_folder_page"),
+            models.Index(fields=["object", "graph_id", "first_seq"], name="item_by_graph_id"),
+            models.Index(fields=["object", "-dated_at", "-id"], name="item_object_page"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RestoreSession(models.Model):
+    """What one signed-in identity may browse and restore, worked out when they open it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="restore_sessions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # The scope, resolved once: group ids from Graph, object ids allowed.
+    group_ids = models.JSONField(default=list, blank=True)
+    object_ids = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)  # e.g. "groups unavailable: …"
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Restore session of {self.user} from {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class OperatorScope(models.Model):
+    """An admin lets a person (or members of a group) restore for users or groups."""
+
+    class PrincipalKind(models.TextChoices):
+        USER = "user", "User"
+        GROUP = "group", "Group"
+
+    tenant_id = models.UUIDField()
+    # Who gets the scope: one portal user, or every member of an Entra group.
+    grantee_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="operator_scopes",
+    )
+    grantee_group_id = models.UUIDField(null=True, blank=True)
+    grantee_name = models.CharField(max_length=320)
+    # What they may restore: a user's objects, or the objects of a group and its members.
+    principal_kind = models.CharField(max_length=8, choices=PrincipalKind)
+    principal_id = models.UUIDField()
+    principal_name = models.CharField(max_length=320)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(grantee_user__isnull=False) ^ Q(grantee_group_id__isnull=False),
+                name="operator_scope_one_grantee",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grantee_name} may restore for {self.principal_name}"
+
+
+class RestoreJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        WAITING = "waiting-for-sign-in", "Waiting for sign-in"
+        COMPLETED = "completed", "Completed"
+        PARTIAL = "partially-failed", "Partially failed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.COMPLETED, Status.PARTIAL, Status.FAILED, Status.CANCELLED)
+
+    class Target(models.TextChoices):
+        ORIGINAL = "original", "Original location"
+        FOLDER = "folder", "New folder"
+        DOWNLOAD = "download", "Download"
+
+    class Collision(models.TextChoices):
+        SKIP = "skip", "Skip"
+        KEEP_BOTH = "keep-both", "Keep both"
+        OVERWRITE = "overwrite", "Overwrite"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Who asked for it and whose delegated token writes into Microsoft 365.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="restore_jobs"
+    )
+    session = models.ForeignKey(
+        RestoreSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    object = models.ForeignKey(ProtectedObject, on_delete=models.PROTECT, related_name="jobs")
+    restore_point = models.ForeignKey(RestorePoint, on_delete=models.PROTECT, related_name="jobs")
+    target = models.CharField(max_length=12, choices=Target)
+    target_name = models.CharField(max_length=255, blank=True)  # the new folder's name
+    collision = models.CharField(max_length=12, choices=Collision, default=Collision.KEEP_BOTH)
+    status = models.CharField(max_length=24, choices=Status, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    items_skipped = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    waiting_reason = models.CharField(max_length=500, blank=True)  # what sign-in is missing
+    download_sha256 = models.CharField(max_length=64, blank=True)  # finished download
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)  # a worker is on it
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status"]),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Restore {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class RestoreJobItem(models.Model):
+    """One item of a job and what became of it; the unit a resumed job picks up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Restored"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(RestoreJob, on_delete=models.CASCADE, related_name="job_items")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    result_graph_id = models.CharField(max_length=200, blank=True)  # where it landed
+    error = models.CharField(max_length=500, blank=True)  # safe to show
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "item"], name="one_job_item_per_item")
+        ]
+        indexes = [models.Index(fields=["job", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} in {self.job_id}: {self.status}"
+
+
+class RestoreJobLog(models.Model):
+    """The job log a person reads: plain sentences, no tokens."""
+
+    class Level(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    job = models.ForeignKey(RestoreJob, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level, default=Level.INFO)
+    message = models.CharField(max_length=1000)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return self.message

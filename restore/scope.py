@@ -1,0 +1,207 @@
+"""What a signed-in identity may browse and restore: the one scoped accessor.
+
+Every catalog query of the web pages and the API goes through `Scope`. It is built from a
+`RestoreSession`, which resolves once (and again after RESTORE_SESSION_AGE):
+
+- objects the identity owns (its oid, in its tenant);
+- objects of the groups it owns or belongs to, asked of Graph with its delegated token;
+- objects an admin put in its restore-operator scope (`OperatorScope`), granted to it or
+  to one of its groups: a user's objects, or a group's objects and its members'.
+
+Anything outside the scope is `Http404`, whichever id reaches it: the same answer as an
+id that does not exist, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from authflow import tokens
+from portal.graph import GraphError
+from restore.models import (
+    Folder,
+    Item,
+    OperatorScope,
+    ProtectedObject,
+    RestoreJob,
+    RestorePoint,
+    RestoreSession,
+    valid_at,
+)
+
+if TYPE_CHECKING:
+    from authflow.models import User
+
+logger = logging.getLogger(__name__)
+
+GROUP_SCOPES = ["GroupMember.Read.All"]
+
+
+def _group_ids_from_graph(user: User) -> tuple[list[str], list[str]]:
+    """Ids of groups the user belongs to or owns, with notes on what could not be read."""
+    notes: list[str] = []
+    found: set[str] = set()
+    try:
+        graph = tokens.graph_as(user, GROUP_SCOPES)
+        for entry in graph.iterate(
+            "me/transitiveMemberOf/microsoft.graph.group", **{"$select": "id"}
+        ):
+            found.add(entry["id"])
+        for entry in graph.iterate("me/ownedObjects", **{"$select": "id"}):
+            if entry.get("@odata.type", "#microsoft.graph.group") == "#microsoft.graph.group":
+                found.add(entry["id"])
+    except tokens.SignInRequired:
+        notes.append("Sign in again to see your groups' backups.")
+    except (tokens.TokensUnavailable, GraphError) as error:
+        logger.info("Groups of %s unavailable: %s", user.identity, error)
+        notes.append("Your groups could not be read from Microsoft 365 just now.")
+    return sorted(found), notes
+
+
+def _members_of(tenant_id: str, group_id: str) -> list[str]:
+    """User ids of a group's members and owners (application permission)."""
+    graph = tokens.graph_as_app(tenant_id)
+    ids = {
+        entry["id"]
+        for entry in graph.iterate(f"groups/{group_id}/transitiveMembers", **{"$select": "id"})
+    }
+    ids.update(
+        entry["id"] for entry in graph.iterate(f"groups/{group_id}/owners", **{"$select": "id"})
+    )
+    return sorted(ids)
+
+
+def resolve_object_ids(user: User, group_ids: Iterable[str]) -> tuple[list[int], list[str]]:
+    """Ids of the protected objects the identity may restore from."""
+    notes: list[str] = []
+    tenant = str(user.tenant_id)
+    groups = list(group_ids)
+    owners: set[str] = {str(user.oid), *groups}
+    grants = OperatorScope.objects.filter(tenant_id=tenant).filter(
+        Q(grantee_user=user) | Q(grantee_group_id__in=groups)
+    )
+    for grant in grants:
+        owners.add(str(grant.principal_id))
+        if grant.principal_kind == OperatorScope.PrincipalKind.GROUP:
+            try:
+                owners.update(_members_of(tenant, str(grant.principal_id)))
+            except (tokens.TokensUnavailable, GraphError) as error:
+                logger.info("Members of %s unavailable: %s", grant.principal_id, error)
+                notes.append(f"Members of {grant.principal_name} could not be read just now.")
+    ids = ProtectedObject.objects.filter(tenant_id=tenant, owner_id__in=owners).values_list(
+        "id", flat=True
+    )
+    return sorted(ids), notes
+
+
+def open_session(user: User, *, refresh: bool = False) -> RestoreSession:
+    """The identity's current restore session, resolving its scope when stale."""
+    now = timezone.now()
+    if not refresh:
+        current = (
+            RestoreSession.objects.filter(user=user, expires_at__gt=now)
+            .order_by("-created_at")
+            .first()
+        )
+        if current is not None:
+            return current
+    group_ids, notes = _group_ids_from_graph(user)
+    object_ids, more_notes = resolve_object_ids(user, group_ids)
+    return RestoreSession.objects.create(
+        user=user,
+        expires_at=now + timedelta(seconds=settings.RESTORE_SESSION_AGE),
+        group_ids=group_ids,
+        object_ids=object_ids,
+        notes=notes + more_notes,
+    )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The catalog as one restore session may see it. Every getter 404s outside it."""
+
+    session: RestoreSession
+
+    @classmethod
+    def for_user(cls, user: User, *, refresh: bool = False) -> Scope:
+        return cls(open_session(user, refresh=refresh))
+
+    @property
+    def user(self) -> User:
+        return self.session.user
+
+    @property
+    def object_ids(self) -> list[int]:
+        return list(self.session.object_ids)
+
+    # --- objects and restore points ---------------------------------------------------
+
+    def objects(self) -> QuerySet[ProtectedObject]:
+        return ProtectedObject.objects.filter(id__in=self.object_ids)
+
+    def object(self, object_id: object) -> ProtectedObject:
+        return _get(self.objects(), object_id)
+
+    def restore_points(self, obj: ProtectedObject | None = None) -> QuerySet[RestorePoint]:
+        points = RestorePoint.objects.filter(
+            object_id__in=self.object_ids,
+            status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL],
+        )
+        return points.filter(object=obj) if obj is not None else points
+
+    def restore_point(self, point_id: object) -> RestorePoint:
+        return _get(self.restore_points().select_related("object"), point_id)
+
+    def latest_point(self, obj: ProtectedObject) -> RestorePoint | None:
+        return self.restore_points(obj).order_by("-seq").first()
+
+    # --- folders and items ------------------------------------------------------------
+
+    def folders(self, point: RestorePoint) -> QuerySet[Folder]:
+        """Folders of the point's object as they were at that point."""
+        self._check(point.object_id)
+        return Folder.objects.filter(valid_at(point.seq), object_id=point.object_id)
+
+    def folder(self, point: RestorePoint, folder_id: object) -> Folder:
+        return _get(self.folders(point), folder_id)
+
+    def items(self, point: RestorePoint | None = None) -> QuerySet[Item]:
+        """Items in scope; at one restore point when given, else in any point."""
+        if point is None:
+            return Item.objects.filter(object_id__in=self.object_ids)
+        self._check(point.object_id)
+        return Item.objects.filter(valid_at(point.seq), object_id=point.object_id)
+
+    def item(self, item_id: object) -> Item:
+        return _get(self.items().select_related("folder", "object"), item_id)
+
+    # --- restore jobs -------------------------------------------------------------------
+
+    def jobs(self) -> QuerySet[RestoreJob]:
+        """The identity's own restore jobs, on objects still in its scope."""
+        return RestoreJob.objects.filter(user=self.user, object_id__in=self.object_ids)
+
+    def job(self, job_id: object) -> RestoreJob:
+        return _get(self.jobs().select_related("object", "restore_point"), job_id)
+
+    def _check(self, object_id: int) -> None:
+        if object_id not in self.session.object_ids:
+            raise Http404("No such object.")
+
+
+def _get[M](queryset: QuerySet[M], pk: object) -> M:
+    """One row by primary key, or 404 for a missing, malformed or out-of-scope id."""
+    try:
+        return queryset.get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError, TypeError, ValidationError) as error:
+        raise Http404("Not found.") from error

@@ -1,0 +1,48 @@
+"""Full-text search over the catalog: one expression, used by the GIN index and the query.
+
+PostgreSQL: `to_tsvector('simple', name || sender || recipients || body_text)` with a GIN
+index over exactly that expression (migration 0002), queried with `websearch_to_tsquery`
+so people can type words, "quoted phrases" and -exclusions. The "simple" configuration
+does not stem, so it behaves the same for every language a tenant writes in.
+
+SQLite (the demo's embedded database) has no such index; there each word must appear in
+one of the fields (case-insensitive `LIKE`). Same results for plain words, slower.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import and_, or_
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from restore.models import Item
+
+CONFIG = "simple"
+FIELDS = ("name", "sender", "recipients", "body_text")
+MAX_QUERY_LENGTH = 200
+
+
+def search_vector() -> SearchVector:
+    return SearchVector(*FIELDS, config=CONFIG)
+
+
+def search_index() -> GinIndex:
+    return GinIndex(search_vector(), name="item_search")
+
+
+def matching(items: QuerySet[Item], text: str) -> QuerySet[Item]:
+    """Items whose text matches `text` (already length-checked by the caller)."""
+    text = text.strip()[:MAX_QUERY_LENGTH]
+    if not text:
+        return items
+    if connection.vendor == "postgresql":
+        return items.annotate(search=search_vector()).filter(
+            search=SearchQuery(text, config=CONFIG, search_type="websearch")
+        )
+    words = [word.strip('"') for word in text.split() if word.strip('"-')]
+    per_word = [reduce(or_, (Q(**{f"{f}__icontains": word}) for f in FIELDS)) for word in words]
+    return items.filter(reduce(and_, per_word)) if per_word else items
