@@ -1,7 +1,9 @@
+"""Restore pages: browsing and searching backups (browse_urls), restore jobs (job_urls)."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern
+from restore import browse_urls, job_urls
 
 app_name = "restore"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [*browse_urls.urlpatterns, *job_urls.urlpatterns]
