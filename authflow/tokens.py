@@ -9,6 +9,8 @@ save). A dead refresh token marks the identity "needs sign-in" and raises SignIn
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,6 +207,31 @@ def revoke(
 def graph_as(user: User, scopes: list[str]) -> GraphClient:
     """A Graph client acting as `user` (delegated)."""
     return GraphClient(lambda force=False: access_token(user, scopes, force_refresh=force))
+
+
+def app_token_claims(tenant_id: str) -> dict[str, Any] | None:
+    """The claims of the portal's application token for Graph in `tenant_id`.
+
+    Read without validating it (it came straight from Entra over TLS, and callers only
+    decide whether to go on): None when the token is not a readable JWT.
+    """
+    token = flows.app_only_token(tenant_id)
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def app_permissions(tenant_id: str) -> frozenset[str] | None:
+    """The application permissions (`roles`) of the portal's app token in `tenant_id`;
+    None when unreadable (then Graph's own 403 is the answer)."""
+    claims = app_token_claims(tenant_id)
+    if claims is None:
+        return None
+    roles = claims.get("roles")
+    return frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset()
 
 
 def graph_as_app(tenant_id: str) -> GraphClient:

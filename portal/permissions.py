@@ -78,6 +78,8 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     ("teams", "group", "restore"): Requirement(A, ("Teamwork.Migrate.All",)),
     ("teams-private-channel", "group", "restore"): Requirement(D, ("ChannelMessage.Send",)),
     ("teams-guest-members", "group", "restore"): Requirement(D, ("TeamMember.ReadWrite.All",)),
+    # Finding what to protect: every user and Microsoft 365 group, and their drives.
+    ("directory", "tenant", "discover"): Requirement(A, ("User.Read.All", "GroupMember.Read.All")),
 }
 
 # What every delegated sign-in asks for besides workload scopes: the profile, and the
@@ -99,3 +101,22 @@ def delegated_scopes(workloads: tuple[str, ...] = ("mail", "onedrive")) -> list[
         if workload in workloads and rule.is_delegated:
             scopes.update(rule.scopes)
     return sorted(scopes)
+
+
+def satisfied_by(scope: str) -> set[str]:
+    """Permissions that include `scope`: itself and its ReadWrite form (Graph's rule that
+    X.ReadWrite[.All] grants everything X.Read[.All] does)."""
+    broader = {scope}
+    if ".Read" in scope and ".ReadWrite" not in scope:
+        broader.add(scope.replace(".Read", ".ReadWrite", 1))
+    return broader
+
+
+def missing_permissions(rule: Requirement, granted: set[str] | frozenset[str]) -> list[str]:
+    """The permissions of `rule` none of `granted` covers (empty: the rule is met)."""
+    granted_lower = {g.lower() for g in granted}
+    return [
+        scope
+        for scope in rule.scopes
+        if not any(s.lower() in granted_lower for s in satisfied_by(scope))
+    ]

@@ -490,7 +490,7 @@ def upload(call: Call) -> HttpResponse:
 
 
 @transaction.atomic
-def _delete_tree(item: DriveItem) -> None:
+def delete_tree(item: DriveItem) -> None:
     now = timezone.now()
     level = [item]
     while level:
@@ -508,7 +508,7 @@ def delete_item(call: Call) -> HttpResponse:
     item = item_for(call)
     if item.parent_id is None:
         raise errors.access_denied(errors.DRIVE)
-    _delete_tree(item)
+    delete_tree(item)
     return HttpResponse(status=204)
 
 

@@ -689,11 +689,20 @@ def create_message(call: Call) -> HttpResponse:
         raise errors.bad_request(
             f"Content-Type '{content_type}' is not supported here.", "UnsupportedMediaType"
         )
+    save_new_message(message, properties, attachments)
+    return json_response(message_json(message), status=201)
+
+
+@transaction.atomic
+def save_new_message(
+    message: Message, properties: list[ExtendedProperty], attachments: list[Attachment]
+) -> Message:
+    """Store a message built by build_message, as its arrival in the folder."""
     message.save()
     ExtendedProperty.objects.bulk_create(properties)
     Attachment.objects.bulk_create(attachments)
     record_change(message.folder_id, message.id)
-    return json_response(message_json(message), status=201)
+    return message
 
 
 def update_message(call: Call) -> HttpResponse:
@@ -764,11 +773,15 @@ def _immutable_ids(call: Call) -> bool:
     return 'idtype="immutableid"' in call.request.headers.get("Prefer", "").lower()
 
 
-@transaction.atomic
 def _move(call: Call, message: Message, destination: MailFolder) -> Message:
+    return move_message(message, destination, keep_id=_immutable_ids(call))
+
+
+@transaction.atomic
+def move_message(message: Message, destination: MailFolder, *, keep_id: bool = False) -> Message:
     """Move a message; Exchange gives it a new id unless the client asked for immutable ids."""
     old_folder, old_id = message.folder_id, message.id
-    new_id = old_id if _immutable_ids(call) else ids.message_id()
+    new_id = old_id if keep_id else ids.message_id()
     if new_id != old_id:
         properties = list(message.extended_properties.all())
         attachments = list(message.attachments.all())
@@ -825,8 +838,14 @@ def delete_message(call: Call) -> HttpResponse:
     deletions = ensure_well_known(call.owner, "recoverableitemsdeletions")
     if message.folder_id == deletions.id:
         return permanent_delete(call)
-    _move(call, message, deletions)
+    soft_delete(message, keep_id=_immutable_ids(call))
     return HttpResponse(status=204)
+
+
+def soft_delete(message: Message, *, keep_id: bool = False) -> Message:
+    """What DELETE does to a visible message: off to Recoverable Items (Deletions)."""
+    deletions = ensure_well_known(message.mailbox, "recoverableitemsdeletions")
+    return move_message(message, deletions, keep_id=keep_id)
 
 
 def permanent_delete(call: Call) -> HttpResponse:

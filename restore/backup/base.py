@@ -1,0 +1,101 @@
+"""What a workload's reader and the generic runner say to each other.
+
+A reader (restore/backup/mail.py, onedrive.py, …) reads one protected object from Graph
+and yields *changes* since the previous restore point: folders and items seen (added or
+changed) and removed. It never touches the catalog tables: the runner (runner.py) turns
+the changes into folder and item states. Adding a workload = a reader + a `READERS` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from portal.graph import GraphClient
+from restore.blobs import BlobStore
+from restore.models import ProtectedObject
+
+
+class BackupError(Exception):
+    """A run cannot go on; `str(error)` is safe to show (no tokens, no raw Graph bodies)."""
+
+
+@dataclass(frozen=True)
+class FolderSeen:
+    graph_id: str
+    parent_graph_id: str  # "" for a top-level folder (or a drive's root)
+    name: str
+    well_known: str = ""
+
+
+@dataclass(frozen=True)
+class FolderRemoved:
+    graph_id: str
+
+
+@dataclass(frozen=True)
+class ItemSeen:
+    graph_id: str
+    folder_graph_id: str
+    # Item field values: name, sender, recipients, sent_at, dated_at, size, is_read,
+    # has_attachments, sensitivity, content_sha256, body_text, meta.
+    fields: dict[str, Any]
+    # Changes when the item changes (changeKey, cTag): an equal version is no change.
+    version: str = ""
+    # The same thing under another id (internetMessageId): a remove and an add of one
+    # match_key in a run count as a move, not as one item deleted and one added.
+    match_key: str = ""
+
+
+@dataclass(frozen=True)
+class ItemRemoved:
+    graph_id: str
+    # The folder that reported it (mail delta is per folder); None: wherever it is.
+    folder_graph_id: str | None = None
+
+
+Change = FolderSeen | FolderRemoved | ItemSeen | ItemRemoved
+
+
+@dataclass(frozen=True)
+class CurrentItem:
+    """What the catalog holds now for one item (the previous point's state)."""
+
+    folder_graph_id: str
+    version: str
+    content_sha256: str
+    match_key: str
+    meta: dict[str, Any]
+
+
+@dataclass
+class Context:
+    """What a reader gets: the object, a Graph client, the blob store, the last state."""
+
+    object: ProtectedObject
+    graph: GraphClient
+    store: BlobStore
+    previous_delta_state: dict[str, Any]
+    current_folders: dict[str, str]  # graph id -> parent graph id, of open folder states
+    current_items: dict[str, CurrentItem]
+    delta_state: dict[str, Any] = field(default_factory=dict)  # the reader fills it
+    bytes_stored: int = 0
+
+    def store_content(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Put content in the blob store; returns (sha256, size). Counts new bytes."""
+        digest, size, new = self.store.put(chunks)
+        if new:
+            self.bytes_stored += size
+        return digest, size
+
+    def items_in(self, folder_graph_id: str) -> set[str]:
+        return {
+            graph_id
+            for graph_id, item in self.current_items.items()
+            if item.folder_graph_id == folder_graph_id
+        }
+
+
+class Reader(Protocol):
+    def __call__(self, context: Context) -> Iterator[Change]: ...

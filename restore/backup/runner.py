@@ -1,0 +1,419 @@
+"""One backup run of one protected object, for any workload.
+
+`run(object)` starts restore point N (the object's next seq), asks the workload's reader
+(READERS) for the changes since the last usable point, turns them into folder and item
+states, and finishes the point with its counts.
+
+States: a change closes the current state (`last_seq = N - 1`) and opens a new one
+(`first_seq = N`); a removal only closes. Earlier points therefore keep showing what they
+held.
+
+A failed run changes nothing anyone sees: the whole run is one database transaction,
+rolled back on failure; the FAILED point (with a safe error) is written afterwards in
+its own. One transaction rather than "invisible until done" states because it also covers
+a worker killed halfway (nothing to clean up) and keeps the catalog rules in one place;
+the price is a long transaction for a big first backup (PostgreSQL copes; SQLite, the
+demo's database, serialises writers anyway). Blobs written by a failed run stay in the
+blob store: content-addressed, the next run reuses them.
+
+Two runs of one object never overlap: the run holds a row lock on the object
+(`select_for_update(nowait=True)`); a second run finds it taken and stops with
+`AlreadyRunning`, writing nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from django.db import OperationalError, transaction
+from django.db.models import Max
+from django.db.models.fields.json import KT
+from django.utils import timezone
+
+from authflow import flows, tokens
+from portal import permissions
+from portal.graph import GraphError
+from restore.backup.base import (
+    BackupError,
+    Change,
+    Context,
+    CurrentItem,
+    FolderRemoved,
+    FolderSeen,
+    ItemRemoved,
+    ItemSeen,
+    Reader,
+)
+from restore.blobs import blob_store
+from restore.models import Folder, Item, ProtectedObject, RestorePoint, Workload
+from restore.workloads import info
+
+logger = logging.getLogger(__name__)
+
+# The reader of each workload: a function Context -> Iterator[Change].
+READERS: dict[str, str] = {
+    Workload.MAIL: "restore.backup.mail.read",
+    Workload.ONEDRIVE: "restore.backup.onedrive.read",
+}
+BATCH = 500
+
+
+class AlreadyRunning(Exception):
+    """Another run of this object holds its lock."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    point: RestorePoint
+    seconds: float
+
+
+def reader_for(workload: str) -> Reader:
+    module, _, name = READERS[workload].rpartition(".")
+    return getattr(import_module(module), name)
+
+
+def run(obj: ProtectedObject) -> Outcome:
+    """Back up `obj` once. Returns the point (SUCCEEDED or FAILED); raises AlreadyRunning."""
+    started_at, started = timezone.now(), time.monotonic()
+    try:
+        with transaction.atomic():
+            point = _run_locked(obj, started_at)
+    except AlreadyRunning:
+        raise
+    except BackupError as error:
+        point = _record_failure(obj, started_at, str(error))
+    except GraphError as error:
+        point = _record_failure(obj, started_at, graph_error_message(obj, error))
+    except (flows.FlowError, tokens.TokensUnavailable) as error:
+        point = _record_failure(
+            obj, started_at, f"No application token from Microsoft Entra: {error}"[:500]
+        )
+    except Exception:
+        logger.exception("Backup of object %s failed", obj.pk)
+        point = _record_failure(obj, started_at, "Unexpected error; see the worker log.")
+    return Outcome(point, time.monotonic() - started)
+
+
+def graph_error_message(obj: ProtectedObject, error: GraphError) -> str:
+    if error.status in (401, 403):
+        rule = permissions.requirement(obj.workload, obj.entity, "backup")
+        return (
+            f"Microsoft Graph refused access ({error.status} {error.code}). The portal app "
+            f"needs the application permission {' and '.join(rule.scopes)} with admin consent."
+        )[:500]
+    return f"Microsoft Graph answered {error.status} {error.code}: {error.message}"[:500]
+
+
+def check_permissions(obj: ProtectedObject) -> None:
+    """Fail early, naming the permission, when the app token lacks what backup needs."""
+    rule = permissions.requirement(obj.workload, obj.entity, "backup")
+    label = info(obj.workload).label
+    if rule.is_delegated:
+        raise BackupError(
+            f"Backing up {label} of a {obj.entity} needs delegated permissions "
+            f"({', '.join(rule.scopes)}); Lifeboat backs up with application permissions only."
+        )
+    granted = tokens.app_permissions(str(obj.tenant_id))
+    if granted is None:  # not a readable token: Graph's 403 will tell
+        return
+    if missing := permissions.missing_permissions(rule, granted):
+        raise BackupError(
+            f"The portal app lacks the application permission {' and '.join(missing)} "
+            f"(admin consent in Microsoft Entra) needed to back up {label} data."
+        )
+
+
+def _lock(obj: ProtectedObject) -> ProtectedObject:
+    try:
+        return ProtectedObject.objects.select_for_update(nowait=True).get(pk=obj.pk)
+    except OperationalError as error:
+        raise AlreadyRunning(f"A backup of {obj} is already running.") from error
+
+
+def _next_seq(obj: ProtectedObject) -> int:
+    return (RestorePoint.objects.filter(object=obj).aggregate(m=Max("seq"))["m"] or 0) + 1
+
+
+def _run_locked(obj: ProtectedObject, started_at: Any) -> RestorePoint:
+    obj = _lock(obj)
+    seq = _next_seq(obj)
+    point = RestorePoint.objects.create(object=obj, seq=seq, started_at=started_at)
+    previous = (
+        RestorePoint.objects.filter(
+            object=obj, status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL]
+        )
+        .order_by("-seq")
+        .first()
+    )
+    check_permissions(obj)
+    catalog = Catalog(obj, seq)
+    context = Context(
+        object=obj,
+        graph=tokens.graph_as_app(str(obj.tenant_id)),
+        store=blob_store(),
+        previous_delta_state=previous.delta_state if previous else {},
+        current_folders={g: f.parent_graph_id for g, f in catalog.folders.items()},
+        current_items=catalog.items,
+    )
+    for change in reader_for(obj.workload)(context):
+        catalog.apply(change)
+    catalog.finish()
+    point.status = RestorePoint.Status.SUCCEEDED
+    point.finished_at = timezone.now()
+    point.items_added, point.items_changed, point.items_removed = catalog.counts()
+    point.bytes_stored = context.bytes_stored
+    point.delta_state = context.delta_state
+    point.save()
+    ProtectedObject.objects.filter(pk=obj.pk).update(last_backup_at=point.finished_at)
+    return point
+
+
+def _record_failure(obj: ProtectedObject, started_at: Any, error: str) -> RestorePoint:
+    logger.warning("Backup of object %s failed: %s", obj.pk, error)
+    with transaction.atomic():
+        obj = ProtectedObject.objects.select_for_update().get(pk=obj.pk)
+        return RestorePoint.objects.create(
+            object=obj,
+            seq=_next_seq(obj),
+            status=RestorePoint.Status.FAILED,
+            started_at=started_at,
+            finished_at=timezone.now(),
+            error=error[:500],
+        )
+
+
+class Catalog:
+    """The object's current folder and item states, changed into point `seq`'s.
+
+    Item writes are batched: new states go in with bulk_create, closed ones with one
+    UPDATE per batch. Folder changes flush the batch first (items point at folder rows).
+    """
+
+    def __init__(self, obj: ProtectedObject, seq: int) -> None:
+        self.object, self.seq = obj, seq
+        self.kind = info(obj.workload).item_kind
+        self.folders: dict[str, Folder] = {
+            f.graph_id: f for f in Folder.objects.filter(object=obj, last_seq__isnull=True)
+        }
+        self.items: dict[str, CurrentItem] = {}
+        self.item_pks: dict[str, int] = {}
+        rows = Item.objects.filter(object=obj, last_seq__isnull=True).values_list(
+            "pk",
+            "graph_id",
+            "folder__graph_id",
+            "content_sha256",
+            KT("meta__backup_version"),
+            KT("meta__match_key"),
+        )
+        for pk, graph_id, folder, sha, version, match_key in rows.iterator(chunk_size=5000):
+            self.items[graph_id] = CurrentItem(folder, version or "", sha, match_key or "", {})
+            self.item_pks[graph_id] = pk
+        self.new: dict[str, tuple[Item, bool]] = {}  # graph id -> (state, replaced one)
+        self.to_create: list[Item] = []
+        self.to_close: list[int] = []
+        self.deferred: list[Change] = []
+        self.added = self.changed = self.removed = 0
+        self.removed_keys: Counter[str] = Counter()
+        self.added_keys: Counter[str] = Counter()
+
+    # --- changes ------------------------------------------------------------------------
+
+    def apply(self, change: Change) -> None:
+        if isinstance(change, ItemSeen):
+            if change.folder_graph_id not in self.folders:
+                self.deferred.append(change)
+                return
+            self._item_seen(change)
+        elif isinstance(change, ItemRemoved):
+            self._item_removed(change)
+        elif isinstance(change, FolderSeen):
+            if change.parent_graph_id and change.parent_graph_id not in self.folders:
+                self.deferred.append(change)
+                return
+            self._folder_seen(change)
+        elif isinstance(change, FolderRemoved):
+            self._folder_removed(change.graph_id)
+
+    def _item_seen(self, change: ItemSeen) -> None:
+        current = self.items.get(change.graph_id)
+        if (
+            current is not None
+            and change.version
+            and current.version == change.version
+            and current.folder_graph_id == change.folder_graph_id
+        ):
+            return
+        replaced = current is not None
+        if change.graph_id in self.new:  # seen twice in this run: the later one wins
+            _, replaced = self._drop_new(change.graph_id)
+        elif current is not None:
+            self.to_close.append(self.item_pks.pop(change.graph_id))
+        fields = dict(change.fields)
+        meta = {**fields.pop("meta", {}), "backup_version": change.version}
+        if change.match_key:
+            meta["match_key"] = change.match_key
+        state = Item(
+            object=self.object,
+            folder=self.folders[change.folder_graph_id],
+            graph_id=change.graph_id,
+            kind=self.kind,
+            first_seq=self.seq,
+            meta=meta,
+            **fields,
+        )
+        self.to_create.append(state)
+        self.new[change.graph_id] = (state, replaced)
+        self.items[change.graph_id] = CurrentItem(
+            change.folder_graph_id,
+            change.version,
+            fields.get("content_sha256", ""),
+            change.match_key,
+            {},
+        )
+        if replaced:
+            self.changed += 1
+        else:
+            self.added += 1
+            if change.match_key:
+                self.added_keys[change.match_key] += 1
+        if len(self.to_create) >= BATCH:
+            self.flush()
+
+    def _item_removed(self, change: ItemRemoved) -> None:
+        current = self.items.get(change.graph_id)
+        if current is None:
+            return
+        if change.folder_graph_id is not None and current.folder_graph_id != change.folder_graph_id:
+            return  # moved out of the reporting folder into one already read
+        del self.items[change.graph_id]
+        if change.graph_id in self.new:
+            _, replaced = self._drop_new(change.graph_id)
+            if not replaced:
+                self.added -= 1
+                return
+            self.changed -= 1
+        else:
+            self.to_close.append(self.item_pks.pop(change.graph_id))
+        self.removed += 1
+        if current.match_key:
+            self.removed_keys[current.match_key] += 1
+
+    def _drop_new(self, graph_id: str) -> tuple[Item, bool]:
+        state, replaced = self.new.pop(graph_id)
+        self.item_pks.pop(graph_id, None)
+        if state.pk is None:
+            self.to_create.remove(state)
+        else:
+            Item.objects.filter(pk=state.pk).delete()
+        return state, replaced
+
+    def _folder_seen(self, change: FolderSeen) -> None:
+        parent = self.folders.get(change.parent_graph_id) if change.parent_graph_id else None
+        path = f"{parent.path}/{change.name}" if parent and parent.path else change.name
+        if change.well_known == "root":
+            path = ""
+        current = self.folders.get(change.graph_id)
+        wanted = (change.parent_graph_id, change.name, path, change.well_known)
+        if current is not None:
+            if (current.parent_graph_id, current.name, current.path, current.well_known) == wanted:
+                return
+            self.flush()
+            if current.first_seq == self.seq:  # opened in this run: correct it in place
+                current.parent_graph_id, current.name, current.path, current.well_known = wanted
+                current.save()
+            else:
+                Folder.objects.filter(pk=current.pk).update(last_seq=self.seq - 1)
+                self.folders[change.graph_id] = self._new_folder(change, path)
+                self._rehome_items(current, self.folders[change.graph_id])
+            if current.path != path:
+                for child in [
+                    f for f in self.folders.values() if f.parent_graph_id == change.graph_id
+                ]:
+                    self._folder_seen(
+                        FolderSeen(
+                            child.graph_id, child.parent_graph_id, child.name, child.well_known
+                        )
+                    )
+            return
+        self.folders[change.graph_id] = self._new_folder(change, path)
+
+    def _new_folder(self, change: FolderSeen, path: str) -> Folder:
+        return Folder.objects.create(
+            object=self.object,
+            graph_id=change.graph_id,
+            parent_graph_id=change.parent_graph_id,
+            name=change.name[:400],
+            path=path[:2000],
+            well_known=change.well_known,
+            first_seq=self.seq,
+        )
+
+    def _rehome_items(self, old: Folder, new: Folder) -> None:
+        """Items of a folder whose state was replaced (renamed, moved) follow it unchanged."""
+        Item.objects.filter(folder=old, first_seq=self.seq).update(folder=new)
+        moved = []
+        for item in Item.objects.filter(folder=old, last_seq__isnull=True).iterator(
+            chunk_size=BATCH
+        ):
+            self.to_close.append(item.pk)
+            item.pk, item.folder, item.first_seq = None, new, self.seq
+            moved.append(item)
+        self._close_pending()
+        Item.objects.bulk_create(moved, batch_size=BATCH)
+        for item in moved:
+            self.item_pks[item.graph_id] = item.pk
+
+    def _folder_removed(self, graph_id: str) -> None:
+        folder = self.folders.pop(graph_id, None)
+        if folder is None:
+            return
+        for child in [f.graph_id for f in self.folders.values() if f.parent_graph_id == graph_id]:
+            self._folder_removed(child)
+        for item_id in [g for g, i in self.items.items() if i.folder_graph_id == graph_id]:
+            self._item_removed(ItemRemoved(item_id))
+        self.flush()
+        if folder.first_seq == self.seq:
+            folder.delete()
+        else:
+            Folder.objects.filter(pk=folder.pk).update(last_seq=self.seq - 1)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _close_pending(self) -> None:
+        for start in range(0, len(self.to_close), BATCH):
+            chunk = self.to_close[start : start + BATCH]
+            Item.objects.filter(pk__in=chunk).update(last_seq=self.seq - 1)
+        self.to_close = []
+
+    def flush(self) -> None:
+        self._close_pending()
+        if self.to_create:
+            Item.objects.bulk_create(self.to_create, batch_size=BATCH)
+            for state in self.to_create:
+                self.item_pks[state.graph_id] = state.pk
+            self.to_create = []
+
+    def finish(self) -> None:
+        """Apply what waited for its folder, then write the last batch."""
+        for _ in range(len(self.deferred) + 1):
+            waiting, self.deferred = self.deferred, []
+            if not waiting:
+                break
+            for change in waiting:
+                self.apply(change)
+            if len(self.deferred) == len(waiting):
+                raise BackupError(
+                    f"Graph reported {len(waiting)} item(s) in folders it never listed."
+                )
+        self.flush()
+
+    def counts(self) -> tuple[int, int, int]:
+        """(added, changed, removed); a remove and an add of one match key is a move."""
+        moves = sum((self.added_keys & self.removed_keys).values())
+        return self.added - moves, self.changed + moves, self.removed - moves

@@ -1,0 +1,137 @@
+"""What the demo does to the sandbox tenant between its two backups, and a way to serve
+the sandbox while no web server runs.
+
+The changes go through the sandbox's own functions (the ones its Graph handlers use), so
+delta queries report them exactly as they report changes made over Graph.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
+from django.db import transaction
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from sandbox import generator, seed
+from sandbox.content import owner_of
+from sandbox.graph import drive as drive_api
+from sandbox.graph import ids
+from sandbox.graph import mail as mail_api
+from sandbox.models import DirectoryUser, DriveItem, MailFolder, Message
+
+BUDGET_SUBJECT = "Q3 budget — final"
+
+
+def user(alias: str) -> DirectoryUser:
+    return DirectoryUser.objects.get(user_principal_name=seed.person(alias).upn)
+
+
+def folder(mailbox: DirectoryUser, well_known: str) -> MailFolder:
+    return MailFolder.objects.get(mailbox=mailbox, well_known_name=well_known)
+
+
+def new_message(
+    mailbox: DirectoryUser, sender: DirectoryUser, subject: str, html: str, where: str = "inbox"
+) -> Message:
+    data = generator.message(
+        key=f"demo:{subject}",
+        folder="Inbox",
+        subject=subject,
+        sender=owner_of(sender),
+        to=[owner_of(mailbox)],
+        html=html,
+        received=timezone.now() - timedelta(minutes=1),
+        is_read=False,
+    )
+    message, properties, attachments = mail_api.build_message(
+        mailbox, folder(mailbox, where), {**data, "_trusted_headers": True}
+    )
+    return mail_api.save_new_message(message, properties, attachments)
+
+
+def mark_read(message: Message, is_read: bool = True) -> Message:
+    message.is_read = is_read
+    message.change_key = ids.change_key()
+    message.modified_at = timezone.now()
+    message.save(update_fields=["is_read", "change_key", "modified_at"])
+    mail_api.record_change(message.folder_id, message.id)
+    return message
+
+
+def files_of(owner: DirectoryUser) -> list[DriveItem]:
+    return list(
+        DriveItem.objects.filter(
+            drive__owner_user=owner, is_folder=False, deleted_at__isnull=True
+        ).order_by("name", "id")
+    )
+
+
+@transaction.atomic
+def apply_demo_changes() -> dict[str, str]:
+    """Between the demo's two backups: Alice deletes "Q3 budget — final", gets a new
+    message, files one away in Archive, edits one file and deletes another."""
+    alice, carol = user("alice"), user("carol")
+    budget = Message.objects.get(mailbox=alice, subject=BUDGET_SUBJECT)
+    mail_api.soft_delete(budget)
+    inbox = folder(alice, "inbox")
+    moved = (
+        Message.objects.filter(folder=inbox)
+        .exclude(subject__startswith="Board deck")
+        .order_by("received_at", "id")
+        .first()
+    )
+    if moved is not None:
+        mail_api.move_message(moved, folder(alice, "archive"))
+    new_message(
+        alice,
+        carol,
+        "Q4 planning kickoff",
+        "<html><body><p>Hi Alice,</p><p>Let's start Q4 planning on Monday.</p>"
+        "<p>Carol</p></body></html>",
+    )
+    files = files_of(alice)
+    edited, deleted = files[0], files[-1]
+    drive_api.write_content(edited, b"Edited for the demo: new figures.\n", alice)
+    drive_api.delete_tree(deleted)
+    return {
+        "deleted message": BUDGET_SUBJECT,
+        "moved message": moved.subject if moved else "",
+        "edited file": edited.name,
+        "deleted file": deleted.name,
+    }
+
+
+@contextmanager
+def served() -> Iterator[str]:
+    """Serve this project (the sandbox included) on a free local port while the block
+    runs, with Microsoft's hosts routed to it. For seed_demo, which runs before the demo's
+    web server: the backups then talk HTTP to the sandbox as they will later."""
+    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=True)
+    server.set_app(get_wsgi_application())
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/sandbox"
+    routes = {
+        settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
+        "graph.microsoft.com": f"{url}/graph",
+    }
+    try:
+        with override_settings(MICROSOFT_ROUTES=routes, SANDBOX_URL=url):
+            yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
