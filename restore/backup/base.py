@@ -46,6 +46,8 @@ class ItemSeen:
     # The same thing under another id (internetMessageId): a remove and an add of one
     # match_key in a run count as a move, not as one item deleted and one added.
     match_key: str = ""
+    # Changes only when the content does (a file's quickXorHash): readers reuse the blob.
+    content_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class CurrentItem:
     version: str
     content_sha256: str
     match_key: str
-    meta: dict[str, Any]
+    content_version: str = ""
 
 
 @dataclass

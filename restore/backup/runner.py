@@ -210,9 +210,10 @@ class Catalog:
             "content_sha256",
             KT("meta__backup_version"),
             KT("meta__match_key"),
+            KT("meta__content_version"),
         )
-        for pk, graph_id, folder, sha, version, match_key in rows.iterator(chunk_size=5000):
-            self.items[graph_id] = CurrentItem(folder, version or "", sha, match_key or "", {})
+        for pk, graph_id, folder, sha, version, key, content in rows.iterator(chunk_size=5000):
+            self.items[graph_id] = CurrentItem(folder, version or "", sha, key or "", content or "")
             self.item_pks[graph_id] = pk
         self.new: dict[str, tuple[Item, bool]] = {}  # graph id -> (state, replaced one)
         self.to_create: list[Item] = []
@@ -258,6 +259,8 @@ class Catalog:
         meta = {**fields.pop("meta", {}), "backup_version": change.version}
         if change.match_key:
             meta["match_key"] = change.match_key
+        if change.content_version:
+            meta["content_version"] = change.content_version
         state = Item(
             object=self.object,
             folder=self.folders[change.folder_graph_id],
@@ -274,7 +277,7 @@ class Catalog:
             change.version,
             fields.get("content_sha256", ""),
             change.match_key,
-            {},
+            change.content_version,
         )
         if replaced:
             self.changed += 1
