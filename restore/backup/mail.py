@@ -35,6 +35,7 @@ SELECT = (
     "changeKey,parentFolderId,internetMessageHeaders"
 )
 SENSITIVITY_PROPERTY = "Integer 0x0036"
+SENSITIVITY_EXPAND = f"singleValueExtendedProperties($filter=id eq '{SENSITIVITY_PROPERTY}')"
 SENSITIVITY_NAMES = {1: "Personal", 2: "Private", 3: "Confidential"}
 DELTA_PAGE = 100
 BATCH_LIMIT = 20  # Graph's $batch maximum
@@ -120,6 +121,8 @@ def _delta_rounds(
 ) -> Iterator[Change]:
     headers = {"Prefer": f"odata.maxpagesize={DELTA_PAGE}"}
     seen: set[str] = set()
+    # A full read asks the folder's sensitivities in one listing, not message by message.
+    levels: dict[str, int] | None = None
     while True:
         page = context.graph.request("GET", url, headers=headers).json()
         wanted = []
@@ -136,7 +139,9 @@ def _delta_rounds(
             )
             if not unchanged:
                 wanted.append(entry)
-        yield from _messages(context, mailbox, folder_id, wanted)
+        if full and wanted and levels is None:
+            levels = _folder_sensitivities(context.graph, mailbox, folder_id)
+        yield from _messages(context, mailbox, folder_id, wanted, levels or {})
         if next_link := page.get("@odata.nextLink"):
             url = next_link
             continue
@@ -146,36 +151,61 @@ def _delta_rounds(
         return page.get("@odata.deltaLink", "")
 
 
+def _folder_sensitivities(graph: GraphClient, mailbox: str, folder_id: str) -> dict[str, int]:
+    """Message id -> PidTagSensitivity for a whole folder, 1,000 messages a request."""
+    levels = {}
+    for entry in graph.iterate(
+        f"{mailbox}/mailFolders/{folder_id}/messages",
+        **{"$select": "id", "$top": "1000", "$expand": SENSITIVITY_EXPAND},
+    ):
+        levels[entry["id"]] = _sensitivity_level(entry)
+    return levels
+
+
 def _messages(
-    context: Context, mailbox: str, folder_id: str, entries: list[dict[str, Any]]
+    context: Context,
+    mailbox: str,
+    folder_id: str,
+    entries: list[dict[str, Any]],
+    levels: dict[str, int],
 ) -> Iterator[ItemSeen]:
-    per_batch = BATCH_LIMIT // 3
-    for start in range(0, len(entries), per_batch):
-        chunk = entries[start : start + per_batch]
-        answers = _batch(context.graph, _extras_requests(mailbox, chunk))
+    start = 0
+    while start < len(entries):
+        chunk, requests = [], []
+        while start < len(entries):
+            more = _extras_requests(mailbox, len(chunk), entries[start], levels)
+            if len(requests) + len(more) > BATCH_LIMIT:
+                break
+            chunk.append(entries[start])
+            requests += more
+            start += 1
+        answers = _batch(context.graph, requests)
         for n, entry in enumerate(chunk):
             mime = base64.b64decode(answers[f"{n}v"])
             sha256, size = context.store_content([mime])
-            yield _item(entry, folder_id, sha256, size, answers[f"{n}p"], answers.get(f"{n}a"))
+            level = levels[entry["id"]] if entry["id"] in levels else answers.get(f"{n}p")
+            yield _item(entry, folder_id, sha256, size, level, answers.get(f"{n}a"))
 
 
-def _extras_requests(mailbox: str, chunk: list[dict[str, Any]]) -> list[dict[str, str]]:
-    expand = quote(f"singleValueExtendedProperties($filter=id eq '{SENSITIVITY_PROPERTY}')")
-    requests = []
-    for n, entry in enumerate(chunk):
-        message = f"/{mailbox}/messages/{entry['id']}"
-        requests.append({"id": f"{n}v", "method": "GET", "url": f"{message}/$value"})
+def _extras_requests(
+    mailbox: str, n: int, entry: dict[str, Any], levels: dict[str, int]
+) -> list[dict[str, str]]:
+    """The batch requests for one message: MIME, sensitivity unless known, attachments."""
+    message = f"/{mailbox}/messages/{entry['id']}"
+    requests = [{"id": f"{n}v", "method": "GET", "url": f"{message}/$value"}]
+    if entry["id"] not in levels:
+        expand = quote(SENSITIVITY_EXPAND)
         requests.append(
             {"id": f"{n}p", "method": "GET", "url": f"{message}?$select=id&$expand={expand}"}
         )
-        if entry.get("hasAttachments"):
-            requests.append(
-                {
-                    "id": f"{n}a",
-                    "method": "GET",
-                    "url": f"{message}/attachments?$select=id,name,size,contentType,isInline",
-                }
-            )
+    if entry.get("hasAttachments"):
+        requests.append(
+            {
+                "id": f"{n}a",
+                "method": "GET",
+                "url": f"{message}/attachments?$select=id,name,size,contentType,isInline",
+            }
+        )
     return requests
 
 
@@ -260,7 +290,7 @@ def _item(
     cc = [_address(r) for r in entry.get("ccRecipients") or []]
     received = parse_datetime(entry.get("receivedDateTime") or "")
     sent = parse_datetime(entry.get("sentDateTime") or "")
-    level = _sensitivity_level(extras)
+    level = extras if isinstance(extras, int) else _sensitivity_level(extras)
     label = _label_name(entry.get("internetMessageHeaders") or [])
     body = entry.get("body") or {}
     attachment_list = [

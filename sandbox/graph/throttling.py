@@ -5,7 +5,9 @@ Counters live in the Django cache because web workers, the test live server and 
 all serve the same tenant from different processes: on Redis (tests, production)
 `incr` is atomic, so the counts are exact across processes. The demo's file-based cache
 implements `incr` as read-then-write under no lock, so concurrent processes can lose an
-increment there: the demo throttles approximately, which is all it needs.
+increment there: the demo throttles approximately, which is all it needs. Within one
+process (a `$batch` runs its requests on threads) a lock keeps the counts exact even on
+the file cache, whose `incr` would otherwise lose updates and leave slots taken.
 
 Like Graph, a throttled request still counts towards the window (usage keeps counting
 while a client is throttled), and the 429 carries Retry-After in seconds.
@@ -13,6 +15,7 @@ while a client is throttled), and the 429 carries Retry-After in seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +29,7 @@ from sandbox.models import Policy
 EPOCH_KEY = "sandbox:graph:throttle-epoch"
 # A request that dies without releasing its slot must not hold it forever.
 SLOT_TTL = 120
+_COUNTING = threading.Lock()
 
 
 def new_epoch() -> None:
@@ -43,12 +47,13 @@ def _epoch() -> str:
 
 
 def _increment(key: str, timeout: int) -> int:
-    cache.add(key, 0, timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout)
-        return 1
+    with _COUNTING:
+        cache.add(key, 0, timeout)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout)
+            return 1
 
 
 def throttled(limit: str, retry_after: int) -> GraphError:
@@ -81,5 +86,5 @@ def mailbox_slot(app_id: str, mailbox_id: str) -> Iterator[None]:
             raise throttled("MailboxConcurrency", 1)
         yield
     finally:
-        with suppress(ValueError):  # the slot counter expired meanwhile
+        with _COUNTING, suppress(ValueError):  # the slot counter expired meanwhile
             cache.decr(slots)

@@ -1,0 +1,68 @@
+"""Backup tasks: one object per task; beat asks for the due ones every few minutes.
+
+Named `restore.tasks.…` (restore/tasks.py imports them), the names beat's schedule uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from authflow.flows import FlowError
+from portal.graph import GraphError
+from restore.backup import discovery, runner
+from restore.backup.base import BackupError
+from restore.models import ProtectedObject, RestorePoint
+
+logger = logging.getLogger(__name__)
+
+# A failed object is tried again after this long, not at every beat tick.
+RETRY_AFTER = timedelta(minutes=15)
+
+
+def objects_due() -> QuerySet[ProtectedObject]:
+    """Enabled objects whose last backup is older than BACKUP_INTERVAL (or never ran),
+    and that no run started recently (running, or failed a moment ago)."""
+    now = timezone.now()
+    recent = RestorePoint.objects.filter(object=OuterRef("pk"), started_at__gt=now - RETRY_AFTER)
+    stale = Q(last_backup_at__isnull=True) | Q(
+        last_backup_at__lt=now - timedelta(seconds=settings.BACKUP_INTERVAL)
+    )
+    return ProtectedObject.objects.filter(stale, enabled=True).exclude(Exists(recent))
+
+
+@shared_task(name="restore.tasks.backup_object", ignore_result=True)
+def backup_object(object_id: int) -> None:
+    obj = ProtectedObject.objects.filter(pk=object_id, enabled=True).first()
+    if obj is None:
+        return
+    try:
+        outcome = runner.run(obj)
+    except runner.AlreadyRunning as error:
+        logger.info("%s", error)
+        return
+    logger.info(
+        "Backup of object %s: restore point %s %s in %.1f s",
+        obj.pk,
+        outcome.point.seq,
+        outcome.point.status,
+        outcome.seconds,
+    )
+
+
+@shared_task(name="restore.tasks.backup_due_objects", ignore_result=True)
+def backup_due_objects() -> int:
+    """Find new mailboxes and drives, then queue a backup of every object that is due."""
+    try:
+        discovery.discover()
+    except (BackupError, GraphError, FlowError) as error:
+        logger.warning("Discovery failed, backing up the objects already known: %s", error)
+    due = list(objects_due().values_list("pk", flat=True))
+    for object_id in due:
+        backup_object.delay(object_id)
+    return len(due)

@@ -1,0 +1,99 @@
+"""`python manage.py backup [--all | OBJECT] [--workload mail|onedrive]`: back up now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q, QuerySet
+
+from authflow.flows import FlowError
+from portal.graph import GraphError
+from restore.backup import discovery, runner
+from restore.backup.base import BackupError
+from restore.models import ProtectedObject, RestorePoint, Workload
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+class Command(BaseCommand):
+    help = (
+        "Back up protected objects now: every enabled one (--all, after finding new "
+        "mailboxes and drives), or one given by id, UPN, group name or address."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("object", nargs="?", help="object id, UPN, group name or address")
+        parser.add_argument("--all", action="store_true", help="every enabled object")
+        parser.add_argument("--workload", choices=Workload.values, help="only this workload")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if bool(options["all"]) == bool(options["object"]):
+            raise CommandError("Give either --all or one OBJECT (id, UPN or group name).")
+        objects = self._objects(options["object"], options["workload"], options["all"])
+        failed = 0
+        for obj in objects:
+            failed += not self._back_up(obj)
+        if failed:
+            raise CommandError(f"{failed} of {len(objects)} backup(s) failed.")
+
+    def _objects(
+        self, ref: str | None, workload: str | None, everything: bool
+    ) -> list[ProtectedObject]:
+        if everything:
+            self._discover()
+            found = ProtectedObject.objects.filter(enabled=True)
+        else:
+            found = self._lookup(str(ref))
+            if not found.exists():  # perhaps new since the last discovery
+                self._discover()
+                found = self._lookup(str(ref))
+        if workload:
+            found = found.filter(workload=workload)
+        objects = list(found.order_by("name", "workload", "pk"))
+        if not objects:
+            what = f"{workload} object" if workload else "protected object"
+            raise CommandError(f"No {what} matches {ref!r}." if ref else "Nothing to back up.")
+        return objects
+
+    @staticmethod
+    def _lookup(ref: str) -> QuerySet[ProtectedObject]:
+        if ref.isdigit():
+            return ProtectedObject.objects.filter(pk=int(ref))
+        return ProtectedObject.objects.filter(
+            Q(address__iexact=ref) | Q(name__iexact=ref) | Q(graph_ref=ref)
+        )
+
+    def _discover(self) -> None:
+        try:
+            discovery.discover()
+        except (BackupError, GraphError, FlowError) as error:
+            raise CommandError(
+                f"Could not list the tenant's mailboxes and drives: {error}"
+            ) from error
+
+    def _back_up(self, obj: ProtectedObject) -> bool:
+        try:
+            outcome = runner.run(obj)
+        except runner.AlreadyRunning:
+            self.stdout.write(f"{obj}: a backup is already running; skipped.")
+            return True
+        point = outcome.point
+        if point.status == RestorePoint.Status.FAILED:
+            self.stdout.write(
+                self.style.ERROR(f"{obj}: restore point {point.seq} FAILED: {point.error}")
+            )
+            return False
+        self.stdout.write(
+            f"{obj}: restore point {point.seq} — {point.items_added} added, "
+            f"{point.items_changed} changed, {point.items_removed} removed, "
+            f"{human_bytes(point.bytes_stored)} stored, {outcome.seconds:.2f} s"
+        )
+        return True
