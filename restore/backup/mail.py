@@ -6,18 +6,21 @@ added and changed messages in full and moved-out or deleted ones as `@removed`. 
 default ids are mutable, so a moved message is removed from one folder and added under a
 new id in another: `match_key` (internetMessageId) lets the runner count it as a move.
 
-For each added or changed message, one `$batch` call fetches, for six messages at a time,
-the MIME (`$value`, to the blob store), the sensitivity (extended property Integer
-0x0036; Graph v1.0 messages have no such property) and the attachment list (so a preview
-needs no MIME parse). MIME arrives base64 in the batch answer, in memory: fine for mail
-(at most 150 MB a message, usually far less).
+Added and changed messages' MIME (`$value`, to the blob store) comes with `$batch`, up
+to 20 messages a call. Sensitivity is extended property Integer 0x0036 (Graph v1.0
+messages have no such property): one listing per folder on a full read, else asked per
+message in the same batch. The attachment list (name, size, type) is read from the MIME
+here, so a preview needs no MIME parse. MIME arrives base64 in the batch answer, in
+memory: fine for mail (at most 150 MB a message, usually far less).
 """
 
 from __future__ import annotations
 
 import base64
+import email.policy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import quote
 
@@ -184,27 +187,20 @@ def _messages(
             mime = base64.b64decode(answers[f"{n}v"])
             sha256, size = context.store_content([mime])
             level = levels[entry["id"]] if entry["id"] in levels else answers.get(f"{n}p")
-            yield _item(entry, folder_id, sha256, size, level, answers.get(f"{n}a"))
+            attachments = _attachments(mime) if entry.get("hasAttachments") else []
+            yield _item(entry, folder_id, sha256, size, level, attachments)
 
 
 def _extras_requests(
     mailbox: str, n: int, entry: dict[str, Any], levels: dict[str, int]
 ) -> list[dict[str, str]]:
-    """The batch requests for one message: MIME, sensitivity unless known, attachments."""
+    """The batch requests for one message: its MIME, and its sensitivity unless known."""
     message = f"/{mailbox}/messages/{entry['id']}"
     requests = [{"id": f"{n}v", "method": "GET", "url": f"{message}/$value"}]
     if entry["id"] not in levels:
         expand = quote(SENSITIVITY_EXPAND)
         requests.append(
             {"id": f"{n}p", "method": "GET", "url": f"{message}?$select=id&$expand={expand}"}
-        )
-    if entry.get("hasAttachments"):
-        requests.append(
-            {
-                "id": f"{n}a",
-                "method": "GET",
-                "url": f"{message}/attachments?$select=id,name,size,contentType,isInline",
-            }
         )
     return requests
 
@@ -236,6 +232,29 @@ def _batch(graph: GraphClient, requests: list[dict[str, str]]) -> dict[str, Any]
         else:
             bodies[request["id"]] = answer.get("body")
     return bodies
+
+
+def _attachments(mime: bytes) -> list[dict[str, Any]]:
+    """Name, size and type of each attachment, read from the MIME once at backup time.
+
+    `part` is the attachment's position among the MIME's attachments (what a preview or
+    download extracts); Graph's attachment ids name items of a mailbox that may be gone.
+    """
+    message = BytesParser(policy=email.policy.default).parsebytes(mime)
+    found = []
+    for part_number, part in enumerate(message.iter_attachments()):
+        payload = part.get_payload(decode=True) or b""
+        found.append(
+            {
+                "part": part_number,
+                "name": part.get_filename() or f"attachment {part_number + 1}",
+                "size": len(payload),
+                "contentType": part.get_content_type(),
+                "contentId": (part.get("Content-ID") or "").strip("<>"),
+                "isInline": part.get_content_disposition() == "inline",
+            }
+        )
+    return found
 
 
 def _address(value: dict[str, Any] | None) -> dict[str, str]:
@@ -283,7 +302,7 @@ def _item(
     sha256: str,
     size: int,
     extras: Any,
-    attachments: Any,
+    attachments: list[dict[str, Any]],
 ) -> ItemSeen:
     sender = _address(entry.get("from") or entry.get("sender"))
     to = [_address(r) for r in entry.get("toRecipients") or []]
@@ -293,16 +312,6 @@ def _item(
     level = extras if isinstance(extras, int) else _sensitivity_level(extras)
     label = _label_name(entry.get("internetMessageHeaders") or [])
     body = entry.get("body") or {}
-    attachment_list = [
-        {
-            "id": a.get("id", ""),
-            "name": a.get("name", ""),
-            "size": a.get("size", 0),
-            "contentType": a.get("contentType", ""),
-            "isInline": bool(a.get("isInline")),
-        }
-        for a in (attachments or {}).get("value", [])
-    ]
     meta = {
         "from": sender,
         "to": to,
@@ -319,7 +328,7 @@ def _item(
         "folder_graph_id": folder_id,
         "sensitivity_level": level,
         "sensitivity_label": label,
-        "attachments": attachment_list,
+        "attachments": attachments,
         "change_key": entry.get("changeKey", ""),
     }
     return ItemSeen(

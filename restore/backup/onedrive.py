@@ -129,9 +129,12 @@ def _content(context: Context, drive: str, entry: dict[str, Any]) -> tuple[str, 
     current = context.current_items.get(entry["id"])
     if current is not None and file_hash and current.content_version == file_hash:
         return current.content_sha256, int(entry.get("size") or 0)
-    response = context.graph.request(
-        "GET", f"drives/{drive}/items/{entry['id']}/content", stream=True
-    )
+    if download_url := entry.get("@microsoft.graph.downloadUrl"):  # pre-authenticated
+        response = context.graph.request("GET", download_url, authenticate=False, stream=True)
+    else:  # a redirect to such a URL
+        response = context.graph.request(
+            "GET", f"drives/{drive}/items/{entry['id']}/content", stream=True
+        )
     with response:
         return context.store_content(response.iter_content(CHUNK))
 
