@@ -43,7 +43,9 @@ def test_backup_command_backs_up_one_person_and_prints_a_summary(sandbox):
 
 
 def test_backup_command_refuses_unknown_objects_and_bad_arguments(sandbox):
-    with pytest.raises(CommandError, match="No protected object matches 'nobody@contoso.example'"):
+    with pytest.raises(
+        CommandError, match=r"No protected object matches 'nobody@contoso\.example'"
+    ):
         call_command("backup", "nobody@contoso.example", stdout=io.StringIO())
     with pytest.raises(CommandError, match="either --all or one OBJECT"):
         call_command("backup", stdout=io.StringIO())
@@ -92,7 +94,9 @@ def test_seed_demo_leaves_q3_budget_in_the_first_point_only(sandbox):
 
     def subjects(point):
         return set(
-            Item.objects.filter(valid_at(point.seq), object=alice_mail).values_list("name", flat=True)
+            Item.objects.filter(valid_at(point.seq), object=alice_mail).values_list(
+                "name", flat=True
+            )
         )
 
     assert "Q3 budget — final" in subjects(first)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection, transaction
 
 from restore.backup import discovery, runner
 from restore.blobs import blob_store
 from restore.models import Folder, Item, ProtectedObject, RestorePoint, valid_at
-from sandbox.models import Message
+from sandbox import demo
+from sandbox.graph import mail as mail_api
+from sandbox.models import Fault, Message, ServicePrincipal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +34,8 @@ def items_at(point: RestorePoint):
     return Item.objects.filter(valid_at(point.seq), object=point.object)
 
 
-def test_first_backup_catalogs_every_visible_message(sandbox):
+def check_first_backup(sandbox) -> RestorePoint:
+    """Alice's first backup catalogs every visible message with its metadata."""
     obj = mailbox_of(sandbox, "alice")
     outcome = runner.run(obj)
     point = outcome.point
@@ -39,9 +45,17 @@ def test_first_backup_catalogs_every_visible_message(sandbox):
     budget = items_at(point).get(name="Q3 budget — final")
     assert budget.folder.path == "Inbox"
     assert budget.folder.well_known == "inbox"
-    assert budget.sender == "Bob Jones <bob@contoso.example>" or budget.sender.startswith("Bob")
+    source = Message.objects.get(mailbox=sandbox.user("alice"), subject="Q3 budget — final")
+    assert budget.sender == "Bob Lee <bob@contoso.example>"
+    assert budget.recipients == "Alice Kim <alice@contoso.example>"
+    assert budget.meta["internetMessageId"] == source.internet_message_id
+    assert budget.meta["importance"] == "high"
+    assert not budget.is_read
     assert budget.has_attachments
-    assert [a["name"] for a in budget.meta["attachments"]] == ["Q3 budget final.xlsx"]
+    attachment = source.attachments.get()
+    assert [(a["name"], a["size"], a["contentType"]) for a in budget.meta["attachments"]] == [
+        (attachment.name, attachment.size, attachment.content_type)
+    ]
     assert "final Q3 budget" in budget.body_text
     assert "<b>" not in budget.body_text
     with blob_store().open(budget.content_sha256) as blob:
@@ -51,20 +65,17 @@ def test_first_backup_catalogs_every_visible_message(sandbox):
     labelled = items_at(point).get(name="Board deck (Confidential)")
     assert labelled.sensitivity == "Confidential"
     assert Folder.objects.filter(object=obj, path="Inbox/Projects/Q3").exists()
+    return point
 
 
-def test_incremental_backup_sees_added_changed_moved_and_deleted(sandbox):
-    from sandbox import demo
-
-    obj = mailbox_of(sandbox, "alice")
-    first = runner.run(obj).point
+def test_first_backup_then_incremental_added_changed_moved_and_deleted(sandbox):
+    first = check_first_backup(sandbox)
+    obj = first.object
     alice = sandbox.user("alice")
     inbox = demo.folder(alice, "inbox")
     budget = Message.objects.get(mailbox=alice, subject="Q3 budget — final")
     mover = Message.objects.filter(folder=inbox).exclude(pk=budget.pk).order_by("id").first()
     reader = Message.objects.filter(folder=inbox, is_read=False).exclude(pk=budget.pk).first()
-    from sandbox.graph import mail as mail_api
-
     mail_api.soft_delete(budget)
     mail_api.move_message(mover, demo.folder(alice, "archive"))
     demo.mark_read(reader)
@@ -101,9 +112,6 @@ def test_incremental_backup_sees_added_changed_moved_and_deleted(sandbox):
 
 
 def test_failed_run_leaves_earlier_points_intact(sandbox):
-    from sandbox import demo
-    from sandbox.graph import mail as mail_api
-
     obj = mailbox_of(sandbox, "alice")
     first = runner.run(obj).point
     before = set(items_at(first).values_list("pk", "first_seq", "last_seq"))
@@ -118,8 +126,6 @@ def test_failed_run_leaves_earlier_points_intact(sandbox):
     assert "500" in failed.error
     assert set(items_at(first).values_list("pk", "first_seq", "last_seq")) == before
     assert Item.objects.filter(object=obj, last_seq__isnull=False).count() == 0
-    from sandbox.models import Fault
-
     Fault.objects.all().delete()
     third = runner.run(obj).point
     assert third.status == RestorePoint.Status.SUCCEEDED
@@ -130,8 +136,6 @@ def test_failed_run_leaves_earlier_points_intact(sandbox):
 
 
 def test_missing_application_permission_names_it(sandbox):
-    from sandbox.models import ServicePrincipal
-
     obj = mailbox_of(sandbox, "alice")
     sp = ServicePrincipal.objects.get(
         tenant_id=sandbox.tenant_id, application__client_id=sandbox.confidential_client_id
@@ -146,3 +150,26 @@ def test_missing_application_permission_names_it(sandbox):
     assert "Mail.Read" in point.error
     assert "application permission" in point.error
     assert not Item.objects.filter(object=obj).exists()
+
+
+def test_a_second_run_of_the_same_object_stops_at_once(sandbox):
+    obj = mailbox_of(sandbox, "alice")
+    locked, release = threading.Event(), threading.Event()
+
+    def first_run_holding_the_lock() -> None:
+        with transaction.atomic():
+            ProtectedObject.objects.select_for_update().get(pk=obj.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=first_run_holding_the_lock)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        with pytest.raises(runner.AlreadyRunning):
+            runner.run(obj)
+    finally:
+        release.set()
+        holder.join()
+    assert not RestorePoint.objects.filter(object=obj).exists()

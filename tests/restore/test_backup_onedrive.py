@@ -52,7 +52,8 @@ def test_discovery_finds_mailboxes_user_drives_and_group_drives(sandbox):
     assert any(o.workload == "mail" and o.address.startswith("alice@") for o in objects)
 
 
-def test_first_backup_has_every_file_with_path_versions_and_exact_bytes(sandbox):
+def check_first_backup(sandbox) -> RestorePoint:
+    """Alice's first OneDrive backup: every file, its path and versions, exact bytes."""
     obj = drive_of(sandbox, "alice")
     point = runner.run(obj).point
     assert point.status == RestorePoint.Status.SUCCEEDED, point.error
@@ -71,11 +72,12 @@ def test_first_backup_has_every_file_with_path_versions_and_exact_bytes(sandbox)
         with blob_store().open(state.content_sha256) as blob:
             assert blob.read() == bytes(latest.content)
     assert Folder.objects.get(object=obj, well_known="root").path == ""
+    return point
 
 
-def test_changes_between_points_and_content_stored_once(sandbox, settings):
-    obj = drive_of(sandbox, "alice")
-    first = runner.run(obj).point
+def test_first_backup_then_changes_and_content_stored_once(sandbox, settings):
+    first = check_first_backup(sandbox)
+    obj = first.object
     alice = sandbox.user("alice")
     files = list(
         DriveItem.objects.filter(drive_id=obj.graph_ref, is_folder=False).order_by("name", "id")
