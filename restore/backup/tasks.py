@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 # A failed object is tried again after this long, not at every beat tick.
 RETRY_AFTER = timedelta(minutes=15)
+# New mailboxes and drives are looked for at most this often (a directory listing and a
+# drive per user is a lot of Graph requests to repeat every few minutes).
+DISCOVERY_INTERVAL = timedelta(hours=1)
+DISCOVERY_KEY = "restore:backup:discovered"
 
 
 def objects_due() -> QuerySet[ProtectedObject]:
@@ -57,11 +62,13 @@ def backup_object(object_id: int) -> None:
 
 @shared_task(name="restore.tasks.backup_due_objects", ignore_result=True)
 def backup_due_objects() -> int:
-    """Find new mailboxes and drives, then queue a backup of every object that is due."""
-    try:
-        discovery.discover()
-    except (BackupError, GraphError, FlowError) as error:
-        logger.warning("Discovery failed, backing up the objects already known: %s", error)
+    """Find new mailboxes and drives (hourly), then queue a backup of every due object."""
+    if cache.add(DISCOVERY_KEY, True, int(DISCOVERY_INTERVAL.total_seconds())):
+        try:
+            discovery.discover()
+        except (BackupError, GraphError, FlowError) as error:
+            cache.delete(DISCOVERY_KEY)
+            logger.warning("Discovery failed, backing up the objects already known: %s", error)
     due = list(objects_due().values_list("pk", flat=True))
     for object_id in due:
         backup_object.delay(object_id)
