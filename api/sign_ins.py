@@ -12,7 +12,7 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from django_ratelimit.core import is_ratelimited
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from api.auth import require_role
 from api.errors import AUTH_ERRORS, ApiError, Error
@@ -127,7 +127,7 @@ def start(request: HttpRequest, payload: SignInStart):
         reason = signins.explain(exc.error, str(exc)) or str(exc)
         raise ApiError(502, "bad_gateway", f"Microsoft did not give a code. {reason}") from exc
     owners = principal.owners if isinstance(principal, principals.ExpectedGroup) else ()
-    return 201, _out(sign_in, owners)
+    return Status(201, _out(sign_in, owners))
 
 
 @router.get(
