@@ -90,9 +90,18 @@ def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
     return response
 
 
+def _client_address(group: str, request: HttpRequest) -> str:
+    # Not django-ratelimit's "ip" key: a WSGI server may leave REMOTE_ADDR out.
+    return audit.client_ip(request) or "unknown"
+
+
 def _rate_limit(request: HttpRequest) -> None:
     usage = get_usage(
-        request, group="api-token", key="ip", rate=settings.API_TOKEN_RATE, increment=True
+        request,
+        group="api-token",
+        key=_client_address,
+        rate=settings.API_TOKEN_RATE,
+        increment=True,
     )
     if usage and usage["should_limit"]:
         raise TokenRequestError(

@@ -7,26 +7,11 @@ The catalog and restore areas (/objects, /items, /restore-jobs) add their router
 from __future__ import annotations
 
 from django.urls import path
-from django.views.decorators.csp import csp_override
 from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
 
 from api import errors, logged_users, me, sign_ins, token
 from api.auth import BearerToken
-
-# Swagger UI (served from ninja's static files, no CDN) sets inline styles on elements.
-DOCS_CSP = {
-    "default-src": ["'self'"],
-    "script-src": ["'self'"],
-    "style-src": ["'self'", "'unsafe-inline'"],
-    "img-src": ["'self'", "data:"],
-    "font-src": ["'self'"],
-    "connect-src": ["'self'"],
-    "frame-ancestors": ["'none'"],
-    "form-action": ["'self'"],
-    "base-uri": ["'none'"],
-    "object-src": ["'none'"],
-}
 
 api = NinjaAPI(
     title="Lifeboat API",
@@ -35,8 +20,9 @@ api = NinjaAPI(
     "POST /api/v1/token (see docs/api.md), then send `Authorization: Bearer <access_token>`.",
     auth=BearerToken(),
     urls_namespace="api-v1",
+    # Swagger UI from ninja's static files (no CDN, no inline script): it runs under the
+    # site-wide CSP unchanged. No validator badge: it would call swagger.io.
     docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": False}),
-    docs_decorator=csp_override(DOCS_CSP),
 )
 errors.install(api)
 api.add_router("", token.router)
