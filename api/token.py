@@ -81,7 +81,9 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
-def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+def _answer(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JsonResponse:
     response = JsonResponse(body, status=status)
     response["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     response["Pragma"] = "no-cache"
@@ -186,7 +188,7 @@ def _issue(request: HttpRequest, form: dict[str, str], grant_type: str) -> token
         "requestBody": {"required": True, "content": {FORM: {"schema": REQUEST_SCHEMA}}}
     },
 )
-def token(request: HttpRequest):
+def token(request: HttpRequest) -> JsonResponse:
     grant_type = ""
     try:
         _rate_limit(request)
