@@ -218,7 +218,8 @@ def sanitize_html(
             if lowered.startswith(("http://", "https://", "//")):
                 if allow_remote_images:
                     return value
-                blocked.add(value)
+                if element == "img":
+                    blocked.add(value)
                 return None
             return None
         return value
