@@ -208,7 +208,8 @@ def sanitize_html(
         if attribute == "style":
             return None if STYLE_DANGER.search(value) else value
         if attribute == "href":
-            return value if value.lower().startswith(LINK_SCHEMES) or value.startswith("#") else None
+            is_link = value.lower().startswith(LINK_SCHEMES) or value.startswith("#")
+            return value if is_link else None
         if attribute == "src":
             lowered = value.strip().lower()
             if lowered.startswith("cid:"):

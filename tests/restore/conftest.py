@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+from restore.blobs import blob_store
+
+
+@pytest.fixture(autouse=True)
+def blob_root(settings, tmp_path):
+    """Each test writes its blobs under its own BLOB_ROOT."""
+    settings.BLOB_ROOT = tmp_path / "blobs"
+    blob_store.cache_clear()
+    yield settings.BLOB_ROOT
+    blob_store.cache_clear()
