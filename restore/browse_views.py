@@ -172,8 +172,27 @@ def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
         parsed = preview.parse(item)
         context |= {"headers": parsed.headers, "attachments": parsed.attachments}
     else:
-        context["versions"] = [v for v in item.meta.get("versions", []) if isinstance(v, dict)]
+        context["versions"] = file_versions(item)
     return render(request, "restore/item.html", context)
+
+
+def file_versions(item: Item) -> list[dict[str, object]]:
+    """Earlier versions Graph listed for a file (driveItem versions), for display."""
+    versions = []
+    for version in item.meta.get("versions", []):
+        if not isinstance(version, dict):
+            continue
+        by = version.get("lastModifiedBy")
+        user = by.get("user", {}) if isinstance(by, dict) else {}
+        versions.append(
+            {
+                "id": str(version.get("id", "")),
+                "modified_at": str(version.get("lastModifiedDateTime", "")),
+                "by": str(user.get("displayName", "")) if isinstance(user, dict) else "",
+                "size": version.get("size") if isinstance(version.get("size"), int) else None,
+            }
+        )
+    return versions
 
 
 @require_GET
