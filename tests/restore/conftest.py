@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from restore.blobs import blob_store
+from tests.authflow.conftest import sign_in_with_code  # noqa: F401 - shared fixture
 
 
 @pytest.fixture(autouse=True)
