@@ -3,7 +3,9 @@
 Outlook allows 4 concurrent requests per app and mailbox; more get 429s that cost a
 Retry-After each. Workers take a slot before each item and give it back after: a Redis
 sorted set per mailbox holds the slots in use, scored by their lease expiry, so a slot
-of a killed worker frees itself when its lease runs out. Without Redis (the demo's single
+of a killed worker frees itself when its lease (RESTORE_SLOT_LEASE_SECONDS) runs out;
+an item that outlives its lease at worst lets one more request through, which Graph
+answers with a 429 and a Retry-After the client honours. Without Redis (the demo's single
 worker) a process-wide semaphore does the same job.
 """
 
@@ -18,7 +20,6 @@ from functools import cache
 
 from django.conf import settings
 
-LEASE_SECONDS = 120
 POLL_SECONDS = 0.05
 
 # KEYS[1] the set; ARGV: slot id, now, lease expiry, limit. 1 if the slot was taken.
@@ -65,7 +66,7 @@ def slot(key: str, limit: int | None = None) -> Iterator[None]:
     script = client.register_script(_ACQUIRE)
     while True:
         now = time.time()
-        if script(keys=[name], args=[member, now, now + LEASE_SECONDS, limit]):
+        if script(keys=[name], args=[member, now, now + settings.RESTORE_SLOT_LEASE_SECONDS, limit]):
             break
         time.sleep(POLL_SECONDS)
     try:
