@@ -66,7 +66,8 @@ def slot(key: str, limit: int | None = None) -> Iterator[None]:
     script = client.register_script(_ACQUIRE)
     while True:
         now = time.time()
-        if script(keys=[name], args=[member, now, now + settings.RESTORE_SLOT_LEASE_SECONDS, limit]):
+        expiry = now + settings.RESTORE_SLOT_LEASE_SECONDS
+        if script(keys=[name], args=[member, now, expiry, limit]):
             break
         time.sleep(POLL_SECONDS)
     try:

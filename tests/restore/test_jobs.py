@@ -77,11 +77,11 @@ def test_a_deleted_folder_is_recreated_at_its_path(sandbox, alice):
     from sandbox.models import MailFolder, Message
 
     point = back_up_mailbox("alice")
-    nested = [
+    nested = next(
         f
         for f in Folder.objects.filter(object=point.object, path__contains="/").order_by("-path")
         if Item.objects.filter(folder=f).exists()
-    ][0]
+    )
     parent_name = nested.path.split("/")[-2]
     expected = set(Item.objects.filter(folder=nested).values_list("name", flat=True))
     MailFolder.objects.filter(id=nested.graph_id).delete()
