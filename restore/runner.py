@@ -61,8 +61,10 @@ class Heartbeat(threading.Thread):
         self.cancelled = threading.Event()
 
     def run(self) -> None:
+        # Beat well within the time after which another worker may take the job over.
+        interval = min(HEARTBEAT_SECONDS, settings.RESTORE_STALE_SECONDS / 3)
         try:
-            while not self.done.wait(HEARTBEAT_SECONDS):
+            while not self.done.wait(interval):
                 self.tick()
         finally:
             connection.close()

@@ -185,3 +185,30 @@ def sign_in(sandbox: Any, alias: str) -> User:
 @pytest.fixture
 def alice(sandbox: Any) -> User:
     return sign_in(sandbox, "alice")
+
+
+def add_messages(alias: str, count: int, folder: str = "inbox") -> None:
+    """`count` more (small, read, sent) messages in a mailbox of the sandbox, in bulk."""
+    from sandbox.graph import mail
+    from sandbox.models import DirectoryUser, ExtendedProperty, Message
+
+    owner = DirectoryUser.objects.get(user_principal_name__startswith=f"{alias}@")
+    target = mail.ensure_well_known(owner, folder)
+    messages, properties = [], []
+    for n in range(count):
+        message, props, _attachments = mail.build_message(
+            owner,
+            target,
+            {
+                "subject": f"Bulk message {n}",
+                "body": {"contentType": "text", "content": f"Body of bulk message {n}."},
+                "from": {"emailAddress": {"name": "Bob", "address": "bob@contoso.example"}},
+                "toRecipients": [{"emailAddress": {"address": owner.user_principal_name}}],
+                "internetMessageId": f"<bulk-{n}@contoso.example>",
+                "singleValueExtendedProperties": [{"id": "Integer 0x0E07", "value": "1"}],
+            },
+        )
+        messages.append(message)
+        properties.extend(props)
+    Message.objects.bulk_create(messages)
+    ExtendedProperty.objects.bulk_create(properties)
