@@ -330,6 +330,10 @@ BACKUP_INTERVAL = env.integer("BACKUP_INTERVAL", 24 * 60 * 60, minimum=60)
 RESTORE_SESSION_AGE = env.integer("RESTORE_SESSION_AGE", 15 * 60, minimum=60)
 # Concurrent Graph requests per mailbox during a restore (Outlook allows 4).
 RESTORE_CONCURRENCY_PER_MAILBOX = env.integer("RESTORE_CONCURRENCY_PER_MAILBOX", 4, minimum=1)
+# A running restore whose worker has not beaten for this long is taken over by another.
+RESTORE_STALE_SECONDS = env.integer("RESTORE_STALE_SECONDS", 60, minimum=1)
+# A request slot of a mailbox frees itself after this long if its worker died holding it.
+RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minimum=1)
 
 # --- The REST API (/api/v1/) --------------------------------------------------------
 
