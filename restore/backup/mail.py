@@ -33,7 +33,8 @@ from restore.backup.text import body_text
 
 WELL_KNOWN = ("inbox", "drafts", "sentitems", "deleteditems", "archive", "junkemail", "outbox")
 SELECT = (
-    "id,subject,from,sender,toRecipients,ccRecipients,receivedDateTime,sentDateTime,isRead,"
+    "id,subject,from,sender,toRecipients,ccRecipients,bccRecipients,replyTo,receivedDateTime,"
+    "sentDateTime,isRead,"
     "isDraft,hasAttachments,importance,internetMessageId,conversationId,flag,categories,body,"
     "changeKey,parentFolderId,internetMessageHeaders"
 )
@@ -312,24 +313,28 @@ def _item(
     level = extras if isinstance(extras, int) else _sensitivity_level(extras)
     label = _label_name(entry.get("internetMessageHeaders") or [])
     body = entry.get("body") or {}
+    # Graph's own shapes (emailAddress objects, the flag object), as restore sends them back.
     meta = {
-        "from": sender,
-        "to": to,
-        "cc": cc,
+        "from": entry.get("from"),
+        "sender": entry.get("sender"),
+        "toRecipients": entry.get("toRecipients") or [],
+        "ccRecipients": entry.get("ccRecipients") or [],
+        "bccRecipients": entry.get("bccRecipients") or [],
+        "replyTo": entry.get("replyTo") or [],
         "internetMessageId": entry.get("internetMessageId", ""),
         "conversationId": entry.get("conversationId", ""),
         "importance": entry.get("importance", "normal"),
-        "flag": (entry.get("flag") or {}).get("flagStatus", "notFlagged"),
+        "flag": entry.get("flag") or {"flagStatus": "notFlagged"},
         "categories": entry.get("categories") or [],
         "isRead": bool(entry.get("isRead")),
         "isDraft": bool(entry.get("isDraft")),
         "receivedDateTime": entry.get("receivedDateTime"),
         "sentDateTime": entry.get("sentDateTime"),
-        "folder_graph_id": folder_id,
-        "sensitivity_level": level,
-        "sensitivity_label": label,
+        "parentFolderId": folder_id,
+        "sensitivity": level,
+        "sensitivityLabel": label,
         "attachments": attachments,
-        "change_key": entry.get("changeKey", ""),
+        "changeKey": entry.get("changeKey", ""),
     }
     return ItemSeen(
         graph_id=entry["id"],

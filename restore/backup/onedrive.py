@@ -116,7 +116,7 @@ def _versions(
                 "id": v.get("id", ""),
                 "lastModifiedDateTime": v.get("lastModifiedDateTime"),
                 "size": v.get("size", 0),
-                "lastModifiedBy": _who(v.get("lastModifiedBy")),
+                "lastModifiedBy": v.get("lastModifiedBy") or {},
             }
             for v in body.get("value", [])
         ]
@@ -160,10 +160,11 @@ def _item(
         "quickXorHash": file_hash,
         "eTag": entry.get("eTag", ""),
         "cTag": entry.get("cTag", ""),
+        "parentReference": entry.get("parentReference") or {},
         "createdDateTime": entry.get("createdDateTime"),
         "lastModifiedDateTime": entry.get("lastModifiedDateTime"),
-        "createdBy": _who(entry.get("createdBy")),
-        "lastModifiedBy": modified_by,
+        "createdBy": entry.get("createdBy") or {},
+        "lastModifiedBy": entry.get("lastModifiedBy") or {},
         "webUrl": entry.get("webUrl", ""),
         "versions": versions,
     }
