@@ -18,7 +18,9 @@ blob store: content-addressed, the next run reuses them.
 
 Two runs of one object never overlap: the run holds a row lock on the object
 (`select_for_update(nowait=True)`); a second run finds it taken and stops with
-`AlreadyRunning`, writing nothing.
+`AlreadyRunning`, writing nothing. (SQLite, the demo's database, has no row locks: its
+one write lock, taken when the run's transaction begins, makes the second run wait and
+then back up whatever changed meanwhile.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from django.urls import reverse
 from authflow.models import User
 from portal.models import AuditEvent
 from restore.models import Folder, Item, RestoreJob
+from tests.conftest import wait_for
 from tests.restore.jobs_support import back_up_mailbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,6 +135,8 @@ def test_the_job_page_polls_until_the_job_has_finished(sandbox, alice, client_as
     from restore import runner
 
     runner.run(job.pk)
+    # A session worker started by an earlier test may have taken the job instead.
+    wait_for(lambda: RestoreJob.objects.get(pk=job.pk).is_finished, timeout=30)
     finished = client.get(url, headers=headers)
     assert finished.status_code == 286
     assert "hx-trigger" not in finished.content.decode()
