@@ -70,6 +70,17 @@ class RestorePointsOut(Schema):
     )
 
 
+class PointsPaging(Schema):
+    before: int | None = Field(
+        None, ge=1, le=2**31, description="`next_before` of the previous page."
+    )
+    limit: int = Field(POINTS_PER_PAGE, ge=1, le=200)
+
+
+class AtPoint(Schema):
+    restore_point: Id | None = Field(None, description="A restore point; default: the latest.")
+
+
 class FolderOut(Schema):
     id: int
     parent_id: int | None
@@ -240,18 +251,15 @@ def object_detail(request: HttpRequest, id: Path[Id]) -> ObjectOut:
     summary="An object's restore points, newest first",
 )
 def restore_points(
-    request: HttpRequest,
-    id: Path[Id],
-    before: Query[int | None] = None,
-    limit: Query[Annotated[int, Field(ge=1, le=200)]] = POINTS_PER_PAGE,
+    request: HttpRequest, id: Path[Id], paging: Query[PointsPaging]
 ) -> RestorePointsOut:
     scope = scope_of(request)
     points = scope.restore_points(scope.object(id)).order_by("-seq")
-    if before is not None:
-        points = points.filter(seq__lt=max(before, 0))
-    shown = list(points[: limit + 1])
-    more = len(shown) > limit
-    shown = shown[:limit]
+    if paging.before is not None:
+        points = points.filter(seq__lt=paging.before)
+    shown = list(points[: paging.limit + 1])
+    more = len(shown) > paging.limit
+    shown = shown[: paging.limit]
     return RestorePointsOut(
         items=[point_out(p) for p in shown], next_before=shown[-1].seq if more else None
     )
@@ -262,11 +270,9 @@ def restore_points(
     response={200: FoldersOut, **AUTH_ERRORS, **NOT_FOUND},
     summary="An object's folders at a restore point (default: the latest)",
 )
-def folders(
-    request: HttpRequest, id: Path[Id], restore_point: Query[Id | None] = None
-) -> FoldersOut:
+def folders(request: HttpRequest, id: Path[Id], at: Query[AtPoint]) -> FoldersOut:
     scope = scope_of(request)
-    point = _point_of(scope, scope.object(id), restore_point)
+    point = _point_of(scope, scope.object(id), at.restore_point)
     out: list[FolderOut] = []
 
     def walk(nodes: list[browse.TreeNode], parent: Folder | None) -> None:

@@ -9,7 +9,7 @@ stops it, `restore.downloads.response` streams a download. Jobs are the caller's
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -98,6 +98,11 @@ class RestoreJobsOut(Schema):
     page_size: int
 
 
+class JobsPaging(Schema):
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(25, ge=1, le=MAX_PAGE_SIZE)
+
+
 class LogEntryOut(Schema):
     at: datetime
     level: str
@@ -160,18 +165,14 @@ def start(request: HttpRequest, payload: RestoreJobIn):
     response={200: RestoreJobsOut, **AUTH_ERRORS},
     summary="Your restore jobs, newest first",
 )
-def job_list(
-    request: HttpRequest,
-    page: Query[Annotated[int, Field(ge=1, le=1_000_000)]] = 1,
-    page_size: Query[Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]] = 25,
-) -> RestoreJobsOut:
+def job_list(request: HttpRequest, paging: Query[JobsPaging]) -> RestoreJobsOut:
     rows = scope_of(request).jobs().order_by("-created_at", "-pk")
-    start = (page - 1) * page_size
+    start = (paging.page - 1) * paging.page_size
     return RestoreJobsOut(
-        items=[job_out(job) for job in rows[start : start + page_size]],
+        items=[job_out(job) for job in rows[start : start + paging.page_size]],
         count=rows.count(),
-        page=page,
-        page_size=page_size,
+        page=paging.page,
+        page_size=paging.page_size,
     )
 
 
