@@ -19,6 +19,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.servers.basehttp import WSGIRequestHandler
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,11 @@ def database_url_for(name: str) -> str:
     host = db["HOST"] or "127.0.0.1"
     port = db["PORT"] or 5432
     return f"postgres://{auth}@{host}:{port}/{name}"
+
+
+# The live server answers in several small writes; with Nagle's algorithm and delayed
+# ACKs every request on a kept-alive connection (msal, requests sessions) waits ~40 ms.
+WSGIRequestHandler.disable_nagle_algorithm = True
 
 
 @pytest.fixture(scope="session")
