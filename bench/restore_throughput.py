@@ -256,7 +256,7 @@ def main() -> None:
         achieved = job.items_done / elapsed
         # The windows alone: the last request can go no earlier than the start of the
         # window that holds it (the run starts on a boundary). A lower bound on the time.
-        windows_needed = -(-sum(requests.values()) // args.window_requests)
+        windows_needed = -(-served // args.window_requests)
         window_bound_s = (windows_needed - 1) * window
         result = {
             "messages": args.messages,
