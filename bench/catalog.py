@@ -352,7 +352,10 @@ def keyset_page(scope, point, folder, after: tuple[datetime, int] | None):
     items = scope.items(point).filter(folder=folder).order_by("-dated_at", "-id")
     if after is not None:
         dated_at, item_id = after
-        items = items.filter(Q(dated_at__lt=dated_at) | Q(dated_at=dated_at, id__lt=item_id))
+        # `dated_at <= cursor` is the index condition; the OR only breaks ties.
+        items = items.filter(
+            Q(dated_at__lte=dated_at) & (Q(dated_at__lt=dated_at) | Q(id__lt=item_id))
+        )
     return items[:PAGE]
 
 
@@ -493,7 +496,13 @@ def main() -> None:
     from django.core.management import call_command
 
     loaded = None
-    if not args.reuse:
+    if args.reuse:
+        call_command("migrate", verbosity=0)  # e.g. a new index or statistics
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE restore_item")
+    else:
         create_database()
         call_command("migrate", verbosity=0)
         loaded = load(args.items, args.seed)
