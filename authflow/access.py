@@ -20,6 +20,11 @@ ALLOWED = {
 }
 
 
+def has_role(user: object, role: Role) -> bool:
+    """Whether a signed-in person may act in `role` (their effective role allows it)."""
+    return getattr(user, "effective_role", None) in ALLOWED[role]
+
+
 def role_required(
     role: Role,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -30,7 +35,7 @@ def role_required(
         def wrapped(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if request.user.effective_role not in ALLOWED[role]:
+            if not has_role(request.user, role):
                 raise PermissionDenied(f"This page is for the {role.label} role.")
             return view(request, *args, **kwargs)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from authflow import people
 from portal import audit_pages
@@ -17,4 +17,5 @@ urlpatterns = [
     path("people/<str:identity>/role", people.change_role, name="change-role"),
     path("audit", audit_pages.audit_log, name="audit"),
     path("audit.csv", audit_pages.audit_csv, name="audit-csv"),
+    path("restore-scopes/", include("restore.operator_scope_urls")),
 ]

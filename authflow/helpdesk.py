@@ -10,6 +10,7 @@ import logging
 from uuid import UUID
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -28,13 +29,14 @@ logger = logging.getLogger(__name__)
 HELPDESK_SIGN_IN_RATE = "30/h"
 
 
-def _helpdesk_sign_ins():
+def helpdesk_sign_ins() -> QuerySet[SignIn]:
+    """Sign-ins started on someone's behalf (what helpdesk pages and the API show)."""
     return SignIn.objects.filter(
         method=SignIn.Method.DEVICE_CODE, started_by__isnull=False
     ).exclude(expected_identity="", expected_group_id="")
 
 
-def _existing_tokens(
+def existing_tokens(
     principal: principals.ExpectedUser | principals.ExpectedGroup,
 ) -> list[TokenCache]:
     """Valid delegated tokens that already cover this principal (the user, or any owner)."""
@@ -51,7 +53,7 @@ def _existing_tokens(
 
 def _home(request: PortalRequest, *, status: int = 200, **context: object) -> HttpResponse:
     page = Paginator(
-        _helpdesk_sign_ins().select_related("started_by", "result_user").order_by("-created_at"),
+        helpdesk_sign_ins().select_related("started_by", "result_user").order_by("-created_at"),
         25,
     ).get_page(request.GET.get("page"))
     return render(request, "authflow/helpdesk.html", {"page": page, **context}, status=status)
@@ -84,7 +86,7 @@ def start(request: PortalRequest) -> HttpResponse:
             principal=text,
             error="Microsoft Graph could not be asked who that is.",
         )
-    existing = _existing_tokens(principal)
+    existing = existing_tokens(principal)
     if existing and request.POST.get("force") != "1":
         return _home(request, principal=text, resolved=principal, existing=existing)
     try:
@@ -103,7 +105,7 @@ def start(request: PortalRequest) -> HttpResponse:
 @role_required(Role.HELPDESK)
 @vary_on_headers("HX-Request")
 def sign_in_detail(request: PortalRequest, code: UUID) -> HttpResponse:
-    sign_in = get_object_or_404(_helpdesk_sign_ins().select_related("started_by"), code=code)
+    sign_in = get_object_or_404(helpdesk_sign_ins().select_related("started_by"), code=code)
     if request.htmx:
         return render(
             request, "authflow/helpdesk_sign_in.html#helpdesk-status", {"sign_in": sign_in}
@@ -120,7 +122,7 @@ def sign_in_detail(request: PortalRequest, code: UUID) -> HttpResponse:
 @require_POST
 @role_required(Role.HELPDESK)
 def cancel(request: PortalRequest, code: UUID) -> HttpResponse:
-    sign_in = get_object_or_404(_helpdesk_sign_ins(), code=code)
+    sign_in = get_object_or_404(helpdesk_sign_ins(), code=code)
     if sign_in.finish(SignIn.Status.CANCELLED, f"Cancelled by {request.user}."):
         audit.record(
             "sign_in.cancelled",

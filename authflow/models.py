@@ -228,6 +228,22 @@ class SignIn(models.Model):
     def is_final(self) -> bool:
         return self.status in self.FINAL
 
+    @property
+    def expected_description(self) -> str:
+        """Whom to ask: "alice@…" or "an owner of Finance"."""
+        if self.expected_group_id:
+            return f"an owner of {self.expected_label}"
+        return self.expected_label or self.expected_identity
+
+    @property
+    def relay_message(self) -> str:
+        """What the helpdesk sends the person who is to sign in (page and API alike)."""
+        return (
+            f"Please open {self.verification_uri} and enter the code {self.user_code} — sign "
+            f"in as {self.expected_description}. Microsoft will ask whether you are signing "
+            "in to Lifeboat: answer Continue only if you expected this."
+        )
+
     def finish(self, status: str, message: str = "", **fields: object) -> bool:
         """Move from pending to a final status, once. False if it already ended."""
         moved = SignIn.objects.filter(pk=self.pk, status=self.Status.PENDING).update(

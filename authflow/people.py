@@ -3,19 +3,20 @@ portal roles."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
-from django.http import HttpResponse
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from authflow import flows, principals, signins, tokens
 from authflow.access import role_required
 from authflow.models import Role, TokenCache, User
+from authflow.signals import identity_revoked
 from portal import audit
 from portal.http import PortalRequest
 
@@ -30,31 +31,55 @@ SORTS = {
 }
 
 
+def logged_in_users_query(
+    *, q: str = "", status: str = "", method: str = "", tenant: str = "", sort: str = "upn"
+) -> QuerySet[TokenCache]:
+    """Identities the portal holds (or held) delegated tokens for, filtered and sorted as
+    the admin page and the API offer. Unknown filter values are ignored."""
+    rows = TokenCache.objects.select_related("user", "started_by")
+    if q:
+        rows = rows.filter(Q(user__upn__icontains=q) | Q(user__display_name__icontains=q))
+    if status in TokenCache.Status.values:
+        rows = rows.filter(status=status)
+    if method in TokenCache.Method.values:
+        rows = rows.filter(method=method)
+    if tenant:
+        rows = rows.filter(user__tenant_id__iexact=tenant) if _is_guid(tenant) else rows.none()
+    return rows.order_by(SORTS.get(sort, "user__upn"), "pk")
+
+
+def refresh_token_expires_at(row: TokenCache) -> datetime | None:
+    """Estimated: Entra's refresh tokens expire after 90 days without use."""
+    if row.refresh_token_renewed_at and row.status == TokenCache.Status.VALID:
+        return row.refresh_token_renewed_at + REFRESH_TOKEN_LIFETIME
+    return None
+
+
+def revoke_identity(user: User, *, by: User, request: HttpRequest | None = None) -> bool:
+    """Drop everything the portal holds for `user` (delegated tokens, API sessions);
+    audited when anything was revoked."""
+    revoked = tokens.revoke(user, by=by, reason=f"Revoked by {by}.")
+    responses = identity_revoked.send(sender=User, user=user)
+    revoked = any([revoked, *(response for _, response in responses)])
+    if revoked:
+        audit.record(
+            "token.revoked", request=request, actor=by, on_behalf_of=user.identity, target=user.upn
+        )
+    return revoked
+
+
 @require_GET
 @role_required(Role.ADMIN)
 def logged_in_users(request: PortalRequest) -> HttpResponse:
-    rows = TokenCache.objects.select_related("user", "started_by")
     query = request.GET.get("q", "").strip()[:200]
-    if query:
-        rows = rows.filter(Q(user__upn__icontains=query) | Q(user__display_name__icontains=query))
     status = request.GET.get("status", "")
-    if status in TokenCache.Status.values:
-        rows = rows.filter(status=status)
     method = request.GET.get("method", "")
-    if method in TokenCache.Method.values:
-        rows = rows.filter(method=method)
     tenant = request.GET.get("tenant", "").strip()
-    if tenant:
-        rows = rows.filter(user__tenant_id__iexact=tenant) if _is_guid(tenant) else rows.none()
     sort = request.GET.get("sort", "upn")
-    rows = rows.order_by(SORTS.get(sort, "user__upn"), "pk")
+    rows = logged_in_users_query(q=query, status=status, method=method, tenant=tenant, sort=sort)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     for row in page:
-        row.refresh_token_expires_at = (
-            row.refresh_token_renewed_at + REFRESH_TOKEN_LIFETIME
-            if row.refresh_token_renewed_at and row.status == TokenCache.Status.VALID
-            else None
-        )
+        row.refresh_token_expires_at = refresh_token_expires_at(row)
     return render(
         request,
         "authflow/logged_in_users.html",
@@ -82,8 +107,7 @@ def _is_guid(value: str) -> bool:
 @role_required(Role.ADMIN)
 def revoke(request: PortalRequest, identity: str) -> HttpResponse:
     user = get_object_or_404(User, username=identity)
-    if tokens.revoke(user, by=request.user, reason=f"Revoked by {request.user}."):
-        audit.record("token.revoked", request=request, on_behalf_of=user.identity, target=user.upn)
+    if revoke_identity(user, by=request.user, request=request):
         messages.success(request, f"Revoked the tokens of {user}. They must sign in again.")
     return redirect("console:logged-in-users")
 

@@ -6,3 +6,8 @@ from django.dispatch import Signal
 # delegated tokens for them: work that was waiting for their sign-in can go on.
 # Arguments: user.
 identity_signed_in = Signal()
+
+# Sent when an admin revokes everything the portal holds for an identity (delegated
+# tokens here; other apps, such as the REST API, drop their own sessions). Receivers
+# return whether they revoked anything. Arguments: user.
+identity_revoked = Signal()

@@ -24,6 +24,8 @@ _PATTERNS = [
     (re.compile(rf"\b({_SENSITIVE})=([^&\s\"',;]+)", re.I), r"\1=[redacted]"),
     # Authorization headers.
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]+=*", re.I), r"\1 [redacted]"),
+    # The portal's own API tokens (api/tokens.py prefixes them).
+    (re.compile(r"\b(lbat|lbrt)_[A-Za-z0-9_-]+"), r"\1_[redacted]"),
     # Anything shaped like a JWT.
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
 ]

@@ -79,10 +79,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # only for its templates and the Swagger UI assets it ships (no CDN)
     "portal",
     "authflow",
     "restore",
     "sandbox",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +330,21 @@ BACKUP_INTERVAL = env.integer("BACKUP_INTERVAL", 24 * 60 * 60, minimum=60)
 RESTORE_SESSION_AGE = env.integer("RESTORE_SESSION_AGE", 15 * 60, minimum=60)
 # Concurrent Graph requests per mailbox during a restore (Outlook allows 4).
 RESTORE_CONCURRENCY_PER_MAILBOX = env.integer("RESTORE_CONCURRENCY_PER_MAILBOX", 4, minimum=1)
+# A running restore whose worker has not beaten for this long is taken over by another.
+RESTORE_STALE_SECONDS = env.integer("RESTORE_STALE_SECONDS", 60, minimum=1)
+# A request slot of a mailbox frees itself after this long if its worker died holding it.
+RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minimum=1)
+
+# --- The REST API (/api/v1/) --------------------------------------------------------
+
+# The scope restore operators' scripts ask for: api://<MICROSOFT_CLIENT_ID>/<this>.
+PORTAL_API_SCOPE = env.string("PORTAL_API_SCOPE", "access_as_user")
+# Lifetimes of the portal's own API tokens (opaque, stored hashed).
+API_ACCESS_TOKEN_LIFETIME = env.integer("API_ACCESS_TOKEN_LIFETIME", 3600, minimum=60)
+API_REFRESH_TOKEN_LIFETIME = env.integer("API_REFRESH_TOKEN_LIFETIME", 14 * 86400, minimum=300)
+# POST /api/v1/token per client address (django-ratelimit syntax), and its largest body.
+API_TOKEN_RATE = env.string("API_TOKEN_RATE", "30/m")
+API_TOKEN_MAX_BODY = 64 * 1024
 
 # --- Passwords, sessions, security headers --------------------------------------------
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("auth/", include("authflow.urls")),
     path("helpdesk/", include("authflow.helpdesk_urls")),
     path("admin/", include("authflow.console_urls")),
+    path("api/", include("api.urls")),
     path("", include("restore.urls")),
 ]
 

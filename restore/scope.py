@@ -53,13 +53,12 @@ def _group_ids_from_graph(user: User) -> tuple[list[str], list[str]]:
     found: set[str] = set()
     try:
         graph = tokens.graph_as(user, GROUP_SCOPES)
-        for entry in graph.iterate(
-            "me/transitiveMemberOf/microsoft.graph.group", **{"$select": "id"}
-        ):
-            found.add(entry["id"])
-        for entry in graph.iterate("me/ownedObjects", **{"$select": "id"}):
-            if entry.get("@odata.type", "#microsoft.graph.group") == "#microsoft.graph.group":
-                found.add(entry["id"])
+        # No OData cast (…/microsoft.graph.group): Graph wants advanced queries for that on
+        # memberOf; the type of each entry says which are groups (not roles or units).
+        for relation in ("me/transitiveMemberOf", "me/ownedObjects"):
+            for entry in graph.iterate(relation, **{"$select": "id"}):
+                if entry.get("@odata.type", "#microsoft.graph.group") == "#microsoft.graph.group":
+                    found.add(entry["id"])
     except tokens.SignInRequired:
         notes.append("Sign in again to see your groups' backups.")
     except (tokens.TokensUnavailable, GraphError) as error:

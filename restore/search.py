@@ -1,13 +1,14 @@
 """Full-text search over the catalog.
 
-PostgreSQL: `to_tsvector('simple', name || sender || recipients || body_text)`, stored per
-row in the generated column `search_document` with a GIN index on it (migration 0003),
-queried with `websearch_to_tsquery` so people can type words, "quoted phrases" and
--exclusions. Stored, not computed per query: rows checked outside the index (a phrase's
-recheck, a filter next to the scope's mailboxes) would otherwise each run to_tsvector
-again, which made common words over many mailboxes take seconds (bench/catalog.py). The
-"simple" configuration does not stem, so it behaves the same for every language a tenant
-writes in.
+PostgreSQL: `to_tsvector('simple', name || sender || recipients || body_text || …)`
+(`search_vector()`), stored per row in the generated column `search_document` with a GIN
+index on it (migration 0004), queried with `websearch_to_tsquery` so people can type
+words, "quoted phrases" and -exclusions. Stored, not computed per query: rows checked
+outside the index (a phrase's recheck, a filter next to the scope's mailboxes) would
+otherwise each run to_tsvector again, which made common words over many mailboxes take
+seconds (bench/catalog.py, docs/benchmarks-restore.md). The "simple" configuration does
+not stem, so it behaves the same for every language a tenant writes in. A change to
+`search_vector()` needs a migration that redefines the column.
 
 SQLite (the demo's embedded database) has no such index; there each word must appear in
 one of the fields (case-insensitive `LIKE`). Same results for plain words, slower.
@@ -21,26 +22,41 @@ from operator import and_, or_
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection
-from django.db.models import Expression, Q, QuerySet
+from django.db.models import Expression, F, Func, Q, QuerySet, TextField, Value
 
 from restore.models import Item
 
 CONFIG = "simple"
 FIELDS = ("name", "sender", "recipients", "body_text")
+# PostgreSQL's parser keeps "roadmap-platform.docx" and "bob@contoso.example" as single
+# tokens; these fields are indexed a second time with such punctuation made spaces, so
+# "roadmap", "docx" or "contoso" find them too (and the whole name still matches).
+SPLIT_FIELDS = ("name", "sender", "recipients")
+SPLIT_CHARACTERS = "._-@"
 MAX_QUERY_LENGTH = 200
 
 
+def _split(field: str) -> Func:
+    return Func(
+        F(field),
+        Value(SPLIT_CHARACTERS),
+        Value(" " * len(SPLIT_CHARACTERS)),
+        function="translate",
+        output_field=TextField(),
+    )
+
+
 def search_vector() -> SearchVector:
-    return SearchVector(*FIELDS, config=CONFIG)
+    return SearchVector(*FIELDS, *(_split(field) for field in SPLIT_FIELDS), config=CONFIG)
 
 
 def search_index() -> GinIndex:
-    """The expression index of migration 0002 (replaced by 0003's stored column)."""
+    """The expression index of migrations 0002-0003 (replaced by 0004's stored column)."""
     return GinIndex(search_vector(), name="item_search")
 
 
 class SearchDocument(Expression):
-    """The stored `search_vector()` of each row: a PostgreSQL-only column (migration 0003),
+    """The stored `search_vector()` of each row: a PostgreSQL-only column (migration 0004),
     so not a model field; read from the query's own alias for the item table (which a
     subquery renames)."""
 

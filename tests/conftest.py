@@ -48,11 +48,30 @@ def redis_client() -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def subprocess_env(django_db_setup: None, live_server) -> dict[str, str]:
+def blob_root_dir(tmp_path_factory) -> Path:
+    """This run's blob store: shared by the tests and the processes they start."""
+    return tmp_path_factory.mktemp("blobs")
+
+
+@pytest.fixture(autouse=True)
+def blob_root(settings, blob_root_dir: Path) -> Iterator[Path]:
+    """Blobs go to this run's store, never to the checkout's var/ (content-addressed, so
+    tests sharing it cannot disturb each other)."""
+    from restore.blobs import blob_store
+
+    settings.BLOB_ROOT = blob_root_dir
+    blob_store.cache_clear()
+    yield blob_root_dir
+    blob_store.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> dict[str, str]:
     """Environment for processes (worker, commands) that act on this test run's state."""
     return {
         **os.environ,
         "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        "BLOB_ROOT": str(blob_root_dir),
         "PORTAL_URL": live_server.url,
         "SANDBOX_URL": f"{live_server.url}/sandbox",
         "PYTHONUNBUFFERED": "1",

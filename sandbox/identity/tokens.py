@@ -160,6 +160,9 @@ def user_access_token(
     }
     if roles := _user_roles(user, api):
         claims["roles"] = roles
+    # Entra's groupMembershipClaims on the API's registration covers its access tokens too.
+    if api.group_membership_claims:
+        claims["groups"] = _group_ids(user)
     return keys.sign(claims)
 
 

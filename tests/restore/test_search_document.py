@@ -1,4 +1,4 @@
-"""Full-text search reads the stored search document (migration 0003) on PostgreSQL."""
+"""Full-text search reads the stored search document (migration 0004) on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -84,3 +84,11 @@ def test_the_search_uses_the_stored_column_and_its_index():
             "CREATE INDEX item_search_document ON public.restore_item USING gin (search_document)"
         ]
     assert '"search_document" @@' in str(matching(Item.objects.all(), "budget").query)
+
+
+def test_the_stored_document_is_search_vector(items):
+    """Migration 0004 froze search_vector()'s SQL: a change to one needs the other."""
+    from restore.search import SearchDocument, search_vector
+
+    rows = Item.objects.annotate(stored=SearchDocument(), computed=search_vector())
+    assert all(stored == computed for stored, computed in rows.values_list("stored", "computed"))

@@ -1,6 +1,6 @@
 """Search reads a stored tsvector column instead of computing one per row (PostgreSQL).
 
-With only an expression index (0002), every row PostgreSQL looks at outside the index
+With only an expression index (0002, 0003), every row PostgreSQL looks at outside the index
 (a filter, a phrase's recheck, a lossy bitmap) runs to_tsvector over ~300 characters
 again, about 40 µs each: an operator's search for a common word over 100 mailboxes took
 seconds (docs/benchmarks-restore.md). A generated column keeps the document once, per
@@ -13,7 +13,10 @@ from django.db import migrations
 # Frozen here (not imported from restore/search.py) so that history stays as it ran.
 DOCUMENT = (
     "to_tsvector('simple'::regconfig, COALESCE(name, '') || ' ' || COALESCE(sender, '') "
-    "|| ' ' || COALESCE(recipients, '') || ' ' || COALESCE(body_text, ''))"
+    "|| ' ' || COALESCE(recipients, '') || ' ' || COALESCE(body_text, '') "
+    "|| ' ' || COALESCE(translate(name, '._-@', '    '), '') "
+    "|| ' ' || COALESCE(translate(sender, '._-@', '    '), '') "
+    "|| ' ' || COALESCE(translate(recipients, '._-@', '    '), ''))"
 )
 FORWARD = [
     "ALTER TABLE restore_item ADD COLUMN search_document tsvector "
@@ -40,6 +43,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("restore", "0002_item_search_index")]
+    dependencies = [("restore", "0003_search_splits_names_and_addresses")]
 
     operations = [migrations.RunPython(forward, backward)]

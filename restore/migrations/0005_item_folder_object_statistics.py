@@ -24,6 +24,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("restore", "0003_item_search_document")]
+    dependencies = [("restore", "0004_item_search_document")]
 
     operations = [migrations.RunPython(forward, backward)]

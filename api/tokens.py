@@ -1,0 +1,165 @@
+"""The portal's own API tokens: opaque, random, stored only as SHA-256 hashes.
+
+An access token authenticates API calls for `API_ACCESS_TOKEN_LIFETIME`; a refresh token
+is redeemed once (`refresh`) for a new pair in the same family. Presenting a refresh
+token that was already redeemed means two parties hold it: the whole family is revoked
+and the event audited (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+
+Tokens carry a prefix (`lbat_`, `lbrt_`) so secret scanners and the log redaction filter
+recognise them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from api.models import ApiToken
+from authflow.models import User
+from portal import audit
+
+ACCESS_PREFIX = "lbat_"
+REFRESH_PREFIX = "lbrt_"
+
+
+class TokenRefused(Exception):
+    """The token is unknown, expired, revoked or already used. The message is safe to show."""
+
+
+@dataclass(frozen=True)
+class IssuedPair:
+    access_token: str
+    refresh_token: str
+    user: User
+    issued_at: datetime
+    expires_at: datetime  # of the access token
+
+    @property
+    def expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def issue(
+    user: User, *, grant: str, family: uuid.UUID | None = None, request: HttpRequest | None = None
+) -> IssuedPair:
+    """Create an access + refresh token pair (a new family unless one is given); audited."""
+    now = timezone.now()
+    family = family or uuid.uuid4()
+    access, refresh = _new(ACCESS_PREFIX), _new(REFRESH_PREFIX)
+    access_expires = now + timedelta(seconds=settings.API_ACCESS_TOKEN_LIFETIME)
+    ApiToken.objects.bulk_create(
+        [
+            ApiToken(
+                token_hash=digest(access),
+                family=family,
+                kind=ApiToken.Kind.ACCESS,
+                user=user,
+                grant=grant,
+                created_at=now,
+                expires_at=access_expires,
+            ),
+            ApiToken(
+                token_hash=digest(refresh),
+                family=family,
+                kind=ApiToken.Kind.REFRESH,
+                user=user,
+                grant=grant,
+                created_at=now,
+                expires_at=now + timedelta(seconds=settings.API_REFRESH_TOKEN_LIFETIME),
+            ),
+        ]
+    )
+    audit.record(
+        "api.token.refreshed" if grant == "refresh_token" else "api.token.issued",
+        request=request,
+        actor=user,
+        on_behalf_of=user.identity,
+        details={"grant": grant, "family": str(family)},
+    )
+    return IssuedPair(access, refresh, user, now, access_expires)
+
+
+def refresh(refresh_token: str, *, request: HttpRequest | None = None) -> IssuedPair:
+    """Redeem a refresh token for a new pair. Raises TokenRefused; a reused token revokes
+    its family first (committed, even though the request fails)."""
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=digest(refresh_token), kind=ApiToken.Kind.REFRESH)
+        .first()
+    )
+    if row is None:
+        raise TokenRefused("The refresh token is not known.")
+    if not row.user.is_active:
+        raise TokenRefused("The account is disabled in the portal.")
+    now = timezone.now()
+    with transaction.atomic():
+        # Claim it: of two concurrent redemptions only one can set used_at.
+        claimed = ApiToken.objects.filter(
+            pk=row.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if claimed:
+            return issue(row.user, grant="refresh_token", family=row.family, request=request)
+    row.refresh_from_db()
+    if row.revoked_at is not None:
+        raise TokenRefused("The refresh token was revoked.")
+    if row.used_at is not None:
+        _revoke_family_after_reuse(row, request)
+        raise TokenRefused(
+            "The refresh token was already used; every token of its family is now revoked."
+        )
+    raise TokenRefused("The refresh token has expired.")
+
+
+def _revoke_family_after_reuse(row: ApiToken, request: HttpRequest | None) -> None:
+    revoked = ApiToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    audit.record(
+        "api.token.reuse_detected",
+        request=request,
+        actor=row.user,
+        on_behalf_of=row.user.identity,
+        outcome="denied",
+        details={"family": str(row.family), "revoked": revoked},
+    )
+
+
+def authenticate(access_token: str) -> User:
+    """The user an access token speaks for. Raises TokenRefused (say why, never which)."""
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=digest(access_token), kind=ApiToken.Kind.ACCESS)
+        .first()
+    )
+    if row is None:
+        raise TokenRefused("The access token is not known.")
+    if row.revoked_at is not None:
+        raise TokenRefused("The access token was revoked.")
+    if row.expires_at <= timezone.now():
+        raise TokenRefused("The access token has expired.")
+    if not row.user.is_active:
+        raise TokenRefused("The account is disabled in the portal.")
+    return row.user
+
+
+def revoke_user(user: User) -> int:
+    """Revoke every live API token of `user`. Returns how many were revoked."""
+    return ApiToken.objects.filter(
+        user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(revoked_at=timezone.now())

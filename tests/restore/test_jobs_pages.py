@@ -1,0 +1,144 @@
+"""The restore form's POST, the job pages and downloads, as a browser would use them."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import uuid
+import zipfile
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from authflow.models import User
+from portal.models import AuditEvent
+from restore.models import Folder, Item, RestoreJob
+from tests.restore.jobs_support import back_up_mailbox
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client_as(alice):
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+def start(client: Client, **fields) -> object:
+    return client.post(reverse("restore:start-restore"), fields)
+
+
+def test_downloading_one_message_gives_its_eml(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    client = client_as(alice)
+    response = start(client, point=point.pk, items=[item.pk], target="download")
+    job = RestoreJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("restore:job", args=[job.pk])
+    page = client.get(response["Location"])
+    assert reverse("restore:job-download", args=[job.pk]) in page.content.decode()
+
+    download = client.get(reverse("restore:job-download", args=[job.pk]))
+    assert download["Content-Type"] == "message/rfc822"
+    assert "attachment" in download["Content-Disposition"]
+    parsed = email.message_from_bytes(
+        b"".join(download.streaming_content), policy=email.policy.default
+    )
+    assert parsed["Subject"] == item.name
+    job.refresh_from_db()
+    assert (job.status, job.items_done) == (RestoreJob.Status.COMPLETED, 1)
+    assert AuditEvent.objects.filter(action="restore.downloaded", target=str(job.pk)).exists()
+
+
+def test_downloading_a_folder_streams_a_zip_of_its_items(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    inbox = Folder.objects.get(object=point.object, path="Inbox")
+    expected = Item.objects.filter(object=point.object, folder__path__startswith="Inbox").count()
+    client = client_as(alice)
+    start(client, point=point.pk, folders=[inbox.pk], target="download")
+    job = RestoreJob.objects.get()
+    download = client.get(reverse("restore:job-download", args=[job.pk]))
+    assert download.streaming
+    assert download["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    names = archive.namelist()
+    assert len(names) == expected
+    assert all(n.startswith("Inbox/") and n.endswith(".eml") for n in names)
+    assert "Inbox/Q3 budget — final.eml" in names
+    assert archive.testzip() is None
+    job.refresh_from_db()
+    assert (job.status, job.items_done) == (RestoreJob.Status.COMPLETED, expected)
+
+
+def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    start(client_as(alice), point=point.pk, items=[item.pk], target="download")
+    job = RestoreJob.objects.get()
+    mallory = User.objects.create(
+        username=f"{uuid.uuid4()}.{uuid.uuid4()}", oid=uuid.uuid4(), tenant_id=uuid.uuid4()
+    )
+    other = client_as(mallory)
+    for name in ("restore:job", "restore:job-download"):
+        assert other.get(reverse(name, args=[job.pk])).status_code == 404
+    assert other.post(reverse("restore:job-cancel", args=[job.pk])).status_code == 404
+    response = start(other, point=point.pk, items=[item.pk], target="download")
+    assert response.status_code == 404
+    assert RestoreJob.objects.count() == 1
+
+
+def test_a_bad_form_goes_back_with_a_precise_message_and_writes_nothing(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    client = client_as(alice)
+    back = f"http://testserver/backups/points/{point.pk}/"
+    response = client.post(
+        reverse("restore:start-restore"),
+        {"point": point.pk, "items": [item.pk], "target": "original", "collision": "overwrite"},
+        headers={"Referer": back},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == back
+    shown = [str(m) for m in response.wsgi_request._messages]
+    assert shown == ["Overwrite is not available for mailbox items: choose skip or keep both."]
+
+    without_referer = start(client, point=point.pk, target="original")
+    assert without_referer.status_code == 400
+    assert "Choose at least one item or folder" in without_referer.content.decode()
+    assert not RestoreJob.objects.exists()
+
+
+def test_the_job_page_polls_until_the_job_has_finished(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    client = client_as(alice)
+    start(client, point=point.pk, items=[item.pk], target="original", collision="keep-both")
+    job = RestoreJob.objects.get()
+    url = reverse("restore:job", args=[job.pk])
+    headers = {"HX-Request": "true", "HX-Target": "job-status"}
+    partial = client.get(url, headers=headers)
+    if not RestoreJob.objects.get(pk=job.pk).is_finished:
+        assert partial.status_code == 200
+        assert 'hx-trigger="every 2s"' in partial.content.decode()
+    assert b"<html" not in partial.content
+    assert b"<progress" in partial.content
+
+    client.post(reverse("restore:job-cancel", args=[job.pk]))
+    from restore import runner
+
+    runner.run(job.pk)
+    finished = client.get(url, headers=headers)
+    assert finished.status_code == 286
+    assert "hx-trigger" not in finished.content.decode()
+    full = client.get(url)
+    assert full.status_code == 200
+    assert item.name in full.content.decode()
+    listing = client.get(reverse("restore:jobs"))
+    assert str(job.pk) in listing.content.decode()
