@@ -4,14 +4,15 @@ Loads a fresh PostgreSQL database (migrated by the product's migrations, so it h
 the product's indexes) with 1,000 mailboxes, 3 restore points each, 10 folders each and
 `--items` Item states with generated text, then times the product's own code paths:
 
-- folder page: `Scope.items(point)` of one folder, newest first, first page and a deep
-  keyset page (`restore.browse.page` when it exists, else the keyset query below);
-- search: `restore.search.matching(Scope.items(), text)`, newest first, first page, for
+- folder page: `restore.browse.page` over `Scope.items(point)` of one folder, newest
+  first, the first page and a deep keyset page (as restore/browse_views.point_detail);
+- search: `browse.page` over `restore.search.matching(Scope.items(), text)`, newest first,
+  first page (as restore/browse_views.search_view), for
   common words, medium words, rare words, two words, a phrase, and a word with a date
   range; for a user scoped to their one mailbox and an operator scoped to 100 mailboxes.
 
 Text: a 30,000-word vocabulary (about 250 real words, then made-up pronounceable ones)
-drawn with a Zipf distribution (s = 1.0), so a common word is in a third of all items and
+drawn with a Zipf distribution (s = 1.0), so a common word is in 5-15% of all items and
 a rare one in a few hundred; one item in three carries a stock sentence (for phrases).
 Mailbox sizes are skewed too (a few mailboxes hold tens of thousands of items).
 
@@ -36,7 +37,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -341,32 +342,6 @@ def load(total: int, seed: int) -> dict:
 # --- measuring -------------------------------------------------------------------------
 
 
-def keyset_page(scope, point, folder, after: tuple[datetime, int] | None):
-    """The folder page, newest first, PAGE items after the cursor (dated_at, id).
-
-    Stand-in until restore/browse.py's page() lands on main: same order and keyset as
-    the `item_folder_page` index (folder, -dated_at, -id).
-    """
-    from django.db.models import Q
-
-    items = scope.items(point).filter(folder=folder).order_by("-dated_at", "-id")
-    if after is not None:
-        dated_at, item_id = after
-        # `dated_at <= cursor` is the index condition; the OR only breaks ties.
-        items = items.filter(
-            Q(dated_at__lte=dated_at) & (Q(dated_at__lt=dated_at) | Q(id__lt=item_id))
-        )
-    return items[:PAGE]
-
-
-def folder_page_function() -> tuple[str, Callable]:
-    try:
-        from restore.browse import page  # type: ignore[attr-defined]
-    except ImportError:
-        return "bench keyset query (restore.browse.page not on main yet)", keyset_page
-    return "restore.browse.page", page
-
-
 def make_session(user, object_ids: list[int]):
     from django.utils import timezone
 
@@ -379,12 +354,6 @@ def make_session(user, object_ids: list[int]):
     )
 
 
-def timed(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    run()
-    return (time.perf_counter() - started) * 1000
-
-
 def summary(samples: list[float]) -> dict:
     return {
         "n": len(samples),
@@ -395,8 +364,11 @@ def summary(samples: list[float]) -> dict:
 
 
 def measure(samples: int, seed: int) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     from authflow.models import User
-    from restore import search
+    from restore import browse, search
     from restore.models import Item, ProtectedObject, RestorePoint
     from restore.scope import Scope
 
@@ -405,17 +377,33 @@ def measure(samples: int, seed: int) -> dict:
     user, _ = User.objects.get_or_create(username="bench-catalog")
     object_ids = list(ProtectedObject.objects.values_list("id", flat=True))
     max_item = Item.objects.order_by("-id").values_list("id", flat=True).first()
-    page_label, page = folder_page_function()
-    results: dict[str, dict] = {"folder_page_code": page_label}
-    slowest: dict[str, tuple[float, object]] = {}
+    results: dict[str, list[float]] = {}
+    slowest: dict[str, tuple[float, str, tuple]] = {}
 
-    def record(kind: str, millis: float, queryset: object) -> None:
+    def run(kind: str, rows, cursor: str | None = None) -> None:  # type: ignore[no-untyped-def]
+        """browse.page() as the views call it, timed; its SQL kept for the slowest."""
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            browse.page(rows, cursor, "date", PAGE)
+            millis = (time.perf_counter() - started) * 1000
         results.setdefault(kind, []).append(millis)
-        if millis > slowest.get(kind, (0.0, None))[0]:
-            slowest[kind] = (millis, queryset)
+        if millis > slowest.get(kind, (0.0, "", ()))[0]:
+            slowest[kind] = (millis, *rows_sql(rows, cursor))
+        assert len(queries) == 1, queries.captured_queries
+
+    def rows_sql(rows, cursor):  # type: ignore[no-untyped-def]
+        # The same query page() ran, rebuilt with its parameters for EXPLAIN.
+        ordered = rows.order_by("-dated_at", "-pk")
+        if cursor:
+            from django.db.models import Q
+
+            value, row_id = browse.read_cursor(cursor, "date")
+            ordered = ordered.filter(Q(dated_at__lt=value) | Q(dated_at=value, pk__lt=row_id))
+        return ordered[: PAGE + 1].query.sql_with_params()
 
     # Folder pages: a random item's folder (so big folders are picked as often as people
-    # would open them), at a random restore point the folder exists in.
+    # would open them), at a random restore point; as restore/browse_views.point_detail.
+    sizes = []
     for _ in range(samples):
         item = Item.objects.filter(id__gte=rng.randrange(1, max_item)).order_by("id").first()
         scope = Scope(make_session(user, [item.object_id]))
@@ -423,19 +411,12 @@ def measure(samples: int, seed: int) -> dict:
             RestorePoint.objects.get(object_id=item.object_id, seq=rng.randint(1, POINTS)).pk
         )
         folder = scope.folder(point, item.folder_id)
-        first = page(scope, point, folder, None)
-        record("folder page 1", timed(lambda q=first: list(q)), first)
-        # A deep page: the keyset cursor 60% of the way down the folder.
-        size = scope.items(point).filter(folder=folder).count()
-        cursor = (
-            scope.items(point)
-            .filter(folder=folder)
-            .order_by("-dated_at", "-id")
-            .values_list("dated_at", "id")[int(size * 0.6)]
-        )
-        deep = page(scope, point, folder, cursor)
-        record("folder page deep (keyset)", timed(lambda q=deep: list(q)), deep)
-        results.setdefault("_folder_sizes", []).append(size)
+        rows = scope.items(point).filter(folder=folder)
+        run("folder page 1", rows)
+        # A deep page: the cursor 60% of the way down the folder, as "next" links make.
+        sizes.append(rows.count())
+        row = rows.order_by("-dated_at", "-id")[int(sizes[-1] * 0.6)]
+        run("folder page deep (keyset)", rows, browse.make_cursor("date", row))
 
     def terms(kind: str) -> str:
         if kind == "common word":
@@ -452,30 +433,33 @@ def measure(samples: int, seed: int) -> dict:
             return '"' + " ".join(sentence[start : start + 3]) + '"'
         return rng.choice(words[40:120])  # "common word + date range"
 
+    # Searches as restore/browse_views.search_view makes them.
     kinds = ["common word", "medium word", "rare word", "two words", "phrase", "word + date"]
     for who, count in (("user (1 mailbox)", 1), ("operator (100 mailboxes)", 100)):
         for kind in kinds:
             for _ in range(samples):
                 scope = Scope(make_session(user, rng.sample(object_ids, count)))
-                text = terms(kind)
-                items = search.matching(scope.items(), text)
+                items = scope.items()
                 if kind == "word + date":
                     end = EPOCH - timedelta(days=rng.randrange(SPAN_DAYS))
                     items = items.filter(dated_at__gte=end - timedelta(days=90), dated_at__lt=end)
-                query = items.order_by("-dated_at", "-id")[:PAGE]
-                record(f"search {who}: {kind}", timed(lambda q=query: list(q)), query)
+                items = search.matching(items, terms(kind)).select_related("object", "folder")
+                run(f"search {who}: {kind}", items)
 
-    sizes = results.pop("_folder_sizes")
-    report = {
-        "folder_page_code": results.pop("folder_page_code"),
+    report: dict = {
+        "folder_page_code": "restore.browse.page",
         "folders_sampled_items_median": int(statistics.median(sizes)),
         "folders_sampled_items_max": max(sizes),
     }
     for kind, values in results.items():
         report[kind] = summary(values)
-    worst_kind = max((k for k in results), key=lambda k: report[k]["p95_ms"])
+    worst_kind = max(results, key=lambda k: report[k]["p95_ms"])
+    _, sql, params = slowest[worst_kind]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+        explain = "\n".join(row[0] for row in cursor.fetchall())
     report["slowest_kind"] = worst_kind
-    report["slowest_explain"] = slowest[worst_kind][1].explain(analyze=True, buffers=True)
+    report["slowest_explain"] = explain
     return report
 
 
