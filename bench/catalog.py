@@ -398,7 +398,9 @@ def measure(samples: int, seed: int) -> dict:
             from django.db.models import Q
 
             value, row_id = browse.read_cursor(cursor, "date")
-            ordered = ordered.filter(Q(dated_at__lt=value) | Q(dated_at=value, pk__lt=row_id))
+            ordered = ordered.filter(
+                Q(dated_at__lte=value) & (Q(dated_at__lt=value) | Q(pk__lt=row_id))
+            )
         return ordered[: PAGE + 1].query.sql_with_params()
 
     # Folder pages: a random item's folder (so big folders are picked as often as people
