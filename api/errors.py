@@ -7,9 +7,13 @@ one parser. Nothing here ever echoes a token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, URLResolver, re_path
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -24,6 +28,7 @@ ERROR_NAMES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "gone",
     413: "request_too_large",
     429: "too_many_requests",
     502: "bad_gateway",
@@ -105,11 +110,44 @@ def install(api: NinjaAPI) -> None:
         return error_response(api, request, 400, "invalid_request", _summary(exc))
 
     def on_not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return error_response(api, request, 404, "not_found", "Not found.")
+        # Scope's 404s say the same for a missing and an out-of-scope id.
+        return error_response(api, request, 404, "not_found", str(exc) or "Not found.")
 
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(ValidationError, on_validation_error)
     api.add_exception_handler(Http404, on_not_found)
+
+
+def json_errors_for_unrouted(
+    api: NinjaAPI, patterns: list[URLPattern | URLResolver]
+) -> list[URLPattern | URLResolver]:
+    """The API's URL patterns, answering in the API's shape where ninja and Django would
+    not: a method the path does not take is a JSON 405 (with Allow), and a path that is no
+    operation is a JSON 404, rather than Django's HTML pages."""
+
+    def json_405(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+            answer = view(request, *args, **kwargs)
+            if isinstance(answer, HttpResponseNotAllowed):
+                description = f"{request.method} is not allowed here; use {answer['Allow']}."
+                return error_response(
+                    api, request, 405, "method_not_allowed", description, {"Allow": answer["Allow"]}
+                )
+            return answer
+
+        return wrapper
+
+    def unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
+        return error_response(api, request, 404, "not_found", "No such API operation.")
+
+    unknown.csrf_exempt = True  # type: ignore[attr-defined]
+    wrapped: list[URLPattern | URLResolver] = []
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = json_405(pattern.callback)
+        wrapped.append(pattern)
+    return [*wrapped, re_path(r"^(?P<rest>.*)$", unknown)]
 
 
 # Responses every authenticated operation can give, for the OpenAPI document.

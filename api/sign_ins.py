@@ -26,7 +26,10 @@ router = Router(tags=["helpdesk"])
 
 class SignInStart(Schema):
     principal: str = Field(
-        min_length=1, max_length=320, description="A user's UPN, or a group's name or id."
+        min_length=1,
+        max_length=320,
+        pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters (NUL broke Graph lookups)
+        description="A user's UPN, or a group's name or id.",
     )
     force: bool = Field(False, description="Start even if valid tokens already exist.")
 

@@ -1,16 +1,17 @@
 """The REST API, version 1, at /api/v1/: one NinjaAPI, one router per area.
 
-Areas: token (OAuth-style token endpoint), me, helpdesk sign-ins, admin logged-in users.
-The catalog and restore areas (/objects, /items, /restore-jobs) add their routers here.
+Areas: token (OAuth-style token endpoint), me, helpdesk sign-ins, admin logged-in users,
+the catalog (/objects, /items) and restore jobs (/restore-jobs). Every other path under
+/api/ is a JSON 404, and a method a path does not take a JSON 405.
 """
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
 
-from api import errors, logged_users, me, sign_ins, token
+from api import catalog, errors, logged_users, me, restore_jobs, sign_ins, token
 from api.auth import BearerToken
 
 api = NinjaAPI(
@@ -29,5 +30,11 @@ api.add_router("", token.router)
 api.add_router("", me.router)
 api.add_router("", sign_ins.router)
 api.add_router("", logged_users.router)
+api.add_router("", catalog.router)
+api.add_router("", restore_jobs.router)
 
-urlpatterns = [path("v1/", api.urls)]
+_patterns, _app_name, _namespace = api.urls
+urlpatterns = [
+    path("v1/", include((errors.json_errors_for_unrouted(api, _patterns), _app_name), _namespace)),
+    *errors.json_errors_for_unrouted(api, [])[-1:],
+]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core import signing
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
 
-from restore.models import Folder, Item, RestorePoint
+from restore.models import Folder, Item, ProtectedObject, RestorePoint
 
 CURSOR_SALT = "restore.browse.cursor"
 DEFAULT_LIMIT = 50
@@ -137,6 +138,53 @@ def page[M](
     found = found[:limit]
     next_cursor = make_cursor(sort, found[-1]) if more and found else None
     return Page(items=found, next_cursor=next_cursor, sort=sort)
+
+
+# --- Objects and filters ---------------------------------------------------------------
+
+USABLE = (RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL)
+
+
+def objects_overview(objects: QuerySet[ProtectedObject]) -> QuerySet[ProtectedObject]:
+    """Objects (already scoped) with `point_count` and `latest_point_at` of usable points."""
+    usable = Q(restore_points__status__in=USABLE)
+    return objects.annotate(
+        point_count=Count("restore_points", filter=usable),
+        latest_point_at=Max("restore_points__started_at", filter=usable),
+    )
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def filter_items(
+    items: QuerySet[Item],
+    *,
+    kind: str = "",
+    has_attachments: bool = False,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    folder_path: str = "",
+) -> QuerySet[Item]:
+    """The search filters of the web search and the API, on items already scoped.
+
+    Dates are whole local days, both ends included; `folder_path` takes that folder and
+    every folder below it (case-insensitive, as people type paths).
+    """
+    if kind:
+        items = items.filter(kind=kind)
+    if has_attachments:
+        items = items.filter(has_attachments=True)
+    if date_from:
+        items = items.filter(dated_at__gte=_day_start(date_from))
+    if date_to:
+        items = items.filter(dated_at__lt=_day_start(date_to + timedelta(days=1)))
+    if folder := folder_path.strip().strip("/"):
+        items = items.filter(
+            Q(folder__path__iexact=folder) | Q(folder__path__istartswith=f"{folder}/")
+        )
+    return items
 
 
 # --- Folder trees ------------------------------------------------------------------------

@@ -8,11 +8,9 @@ is a 400 that says what is wrong.
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Max, Q
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,17 +18,14 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from portal import audit
 from portal.http import PortalRequest
-from restore import browse, preview, search
-from restore.blobs import BlobNotFound
-from restore.models import Item, RestoreJob, RestorePoint
+from restore import browse, downloads, preview, search
+from restore.models import Item, RestoreJob
 from restore.scope import Scope
 
 # The restore form on the point page posts here; the restore jobs module serves it.
 RESTORE_FORM_ACTION = "/backups/restore/"
 POINTS_PER_PAGE = 50
-USABLE = [RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL]
 
 
 def _bad_request(request: PortalRequest, message: str) -> HttpResponse:
@@ -53,11 +48,7 @@ def next_url(request: PortalRequest, cursor: str | None) -> str | None:
 @login_required
 def my_backups(request: PortalRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
-    usable = Q(restore_points__status__in=USABLE)
-    objects = scope.objects().annotate(
-        point_count=Count("restore_points", filter=usable),
-        latest_point_at=Max("restore_points__started_at", filter=usable),
-    )
+    objects = browse.objects_overview(scope.objects())
     owners: dict[tuple[str, str], list] = {}
     for obj in objects.order_by("name", "owner_id", "workload"):
         owners.setdefault((obj.name, obj.address), []).append(obj)
@@ -213,34 +204,11 @@ def item_body(request: PortalRequest, item_id: int) -> HttpResponse:
     return response
 
 
-def _download_name(item: Item) -> str:
-    if item.kind == Item.Kind.MESSAGE:
-        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
-    return preview.safe_filename(item.name, "file")
-
-
 @require_GET
 @login_required
 def item_download(request: PortalRequest, item_id: int) -> HttpResponse:
     """One item as a file: a message as .eml, a file as itself; streamed from the blob."""
-    item = Scope.for_user(request.user).item(item_id)
-    try:
-        stream = preview.blob_store().open(item.content_sha256)
-    except BlobNotFound as error:
-        raise Http404("This item's content was not stored.") from error
-    name = _download_name(item)
-    audit.record(
-        "restore.download",
-        request=request,
-        on_behalf_of=request.user.identity,
-        target=f"{item.object}: {item.name}"[:300],
-        details={"kind": "download", "item": item.pk, "object": item.object_id, "file": name},
-    )
-    is_message = item.kind == Item.Kind.MESSAGE
-    content_type = "message/rfc822" if is_message else "application/octet-stream"
-    response = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
 
 
 @require_GET
@@ -288,10 +256,6 @@ class SearchForm(forms.Form):
         return data
 
 
-def _day_start(day) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
@@ -307,18 +271,14 @@ def search_view(request: PortalRequest) -> HttpResponse:
     items = scope.items()
     if data["object"]:
         items = items.filter(object=scope.object(data["object"]))
-    if data["kind"]:
-        items = items.filter(kind=data["kind"])
-    if data["has_attachments"]:
-        items = items.filter(has_attachments=True)
-    if data["date_from"]:
-        items = items.filter(dated_at__gte=_day_start(data["date_from"]))
-    if data["date_to"]:
-        items = items.filter(dated_at__lt=_day_start(data["date_to"] + timedelta(days=1)))
-    if folder := data["folder"].strip().strip("/"):
-        items = items.filter(
-            Q(folder__path__iexact=folder) | Q(folder__path__istartswith=f"{folder}/")
-        )
+    items = browse.filter_items(
+        items,
+        kind=data["kind"],
+        has_attachments=data["has_attachments"],
+        date_from=data["date_from"],
+        date_to=data["date_to"],
+        folder_path=data["folder"],
+    )
     items = search.matching(items, data["q"]).select_related("object", "folder")
     try:
         found = browse.page(

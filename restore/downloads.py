@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.db.models import Count
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from portal import audit
-from restore import jobs
+from restore import jobs, preview
 from restore.blobs import BlobNotFound, blob_store, iter_chunks
 from restore.models import Item, RestoreJob, RestoreJobItem, RestoreJobLog
 
@@ -223,6 +223,36 @@ def _zip_time(item: Item) -> tuple[int, int, int, int, int, int]:
     if when.year < 1980:
         return (1980, 1, 1, 0, 0, 0)
     return (when.year, when.month, when.day, when.hour, when.minute, when.second)
+
+
+def item_name(item: Item) -> str:
+    """The file name one item downloads as: the subject + .eml, or the file's name."""
+    if item.kind == Item.Kind.MESSAGE:
+        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
+    return preview.safe_filename(item.name, "file")
+
+
+def item_response(item: Item, request: HttpRequest) -> FileResponse:
+    """One item (already reached through the person's scope) as a file, streamed from its
+    blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
+    download link and the API's /items/{id}/content both answer with this."""
+    try:
+        stream = blob_store().open(item.content_sha256)
+    except BlobNotFound as error:
+        raise Http404("This item's content was not stored.") from error
+    name = item_name(item)
+    audit.record(
+        "restore.download",
+        request=request,
+        on_behalf_of=request.user.identity,
+        target=f"{item.object}: {item.name}"[:300],
+        details={"kind": "download", "item": item.pk, "object": item.object_id, "file": name},
+    )
+    is_message = item.kind == Item.Kind.MESSAGE
+    content_type = "message/rfc822" if is_message else "application/octet-stream"
+    answer = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
+    answer["Cache-Control"] = "private, no-store"
+    return answer
 
 
 def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHttpResponse:

@@ -1,0 +1,236 @@
+"""Restore jobs: start one, follow it, read its log, cancel it, fetch a download.
+
+The same domain code as the restore pages: `restore.jobs.create_job` validates the
+selection against the caller's `Scope` and queues the job (audited), `restore.jobs.cancel`
+stops it, `restore.downloads.response` streams a download. Jobs are the caller's own
+(`Scope.jobs`); anyone else's job id is 404.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Field, Path, Query, Router, Schema, Status
+from pydantic import ConfigDict
+
+from api.catalog import BINARY, NOT_FOUND, Id, scope_of
+from api.errors import AUTH_ERRORS, ApiError, Error
+from restore import downloads, jobs
+from restore.models import RestoreJob
+
+router = Router(tags=["restore jobs"])
+
+MAX_ITEMS = 10_000
+MAX_FOLDERS = 1_000
+MAX_PAGE_SIZE = 200
+
+
+class TargetIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["original", "folder", "download"] = Field(
+        description="original: where each item was; folder: a new folder (named `name`) "
+        "holding the items in their folder tree; download: a file to fetch from "
+        "/restore-jobs/{id}/download."
+    )
+    name: str = Field(
+        "",
+        max_length=jobs.MAX_TARGET_NAME,
+        description="kind=folder: the new folder's name (default: “Restored items <date>”).",
+    )
+
+
+class RestoreJobIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    restore_point: Id = Field(
+        description="The restore point to restore from; every item and folder must be in it."
+    )
+    items: list[Id] = Field(max_length=MAX_ITEMS, description="Item ids at that point.")
+    folders: list[Id] = Field(
+        [], max_length=MAX_FOLDERS, description="Folder ids: their items and subfolders'."
+    )
+    target: TargetIn
+    collision: Literal["skip", "keep-both", "overwrite"] = Field(
+        "skip",
+        description="When the item is already there. Mail: skip or keep-both; overwrite is "
+        "for files. Downloads ignore it.",
+    )
+
+
+class TargetOut(Schema):
+    kind: str
+    name: str
+
+
+class RestoreJobOut(Schema):
+    id: UUID
+    status: str = Field(
+        description="queued, running, waiting-for-sign-in, completed, partially-failed, "
+        "failed or cancelled."
+    )
+    object_id: int
+    restore_point: int
+    target: TargetOut
+    collision: str
+    items_total: int
+    items_done: int
+    items_skipped: int
+    items_failed: int
+    bytes_total: int
+    bytes_done: int
+    waiting_reason: str = Field(description="While waiting-for-sign-in: whose sign-in.")
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    download_url: str | None = Field(description="For target kind download.")
+
+
+class RestoreJobsOut(Schema):
+    items: list[RestoreJobOut]
+    count: int
+    page: int
+    page_size: int
+
+
+class JobsPaging(Schema):
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(25, ge=1, le=MAX_PAGE_SIZE)
+
+
+class LogEntryOut(Schema):
+    at: datetime
+    level: str
+    message: str
+
+
+class LogOut(Schema):
+    items: list[LogEntryOut]
+
+
+def job_out(job: RestoreJob) -> RestoreJobOut:
+    download = job.target == RestoreJob.Target.DOWNLOAD
+    return RestoreJobOut(
+        id=job.pk,
+        status=job.status,
+        object_id=job.object_id,
+        restore_point=job.restore_point_id,
+        target=TargetOut(kind=job.target, name=job.target_name),
+        collision=job.collision,
+        items_total=job.items_total,
+        items_done=job.items_done,
+        items_skipped=job.items_skipped,
+        items_failed=job.items_failed,
+        bytes_total=job.bytes_total,
+        bytes_done=job.bytes_done,
+        waiting_reason=job.waiting_reason,
+        cancel_requested=job.cancel_requested,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        download_url=f"/api/v1/restore-jobs/{job.pk}/download" if download else None,
+    )
+
+
+@router.post(
+    "/restore-jobs",
+    response={202: RestoreJobOut, **AUTH_ERRORS, **NOT_FOUND},
+    summary="Start a restore (or prepare a download) of items and folders of one restore point",
+)
+def start(request: HttpRequest, payload: RestoreJobIn):
+    scope = scope_of(request)
+    try:
+        job = jobs.create_job(
+            scope,
+            payload.restore_point,
+            payload.items,
+            payload.folders,
+            payload.target.kind,
+            payload.target.name,
+            payload.collision,
+            request=request,
+        )
+    except ValidationError as error:
+        raise ApiError(400, "invalid_request", " ".join(error.messages)) from error
+    return Status(202, job_out(job))
+
+
+@router.get(
+    "/restore-jobs",
+    response={200: RestoreJobsOut, **AUTH_ERRORS},
+    summary="Your restore jobs, newest first",
+)
+def job_list(request: HttpRequest, paging: Query[JobsPaging]) -> RestoreJobsOut:
+    rows = scope_of(request).jobs().order_by("-created_at", "-pk")
+    start = (paging.page - 1) * paging.page_size
+    return RestoreJobsOut(
+        items=[job_out(job) for job in rows[start : start + paging.page_size]],
+        count=rows.count(),
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.get(
+    "/restore-jobs/{id}",
+    response={200: RestoreJobOut, **AUTH_ERRORS, **NOT_FOUND},
+    summary="One of your restore jobs: status and progress",
+)
+def job_detail(request: HttpRequest, id: Path[UUID]) -> RestoreJobOut:
+    return job_out(scope_of(request).job(id))
+
+
+@router.get(
+    "/restore-jobs/{id}/log",
+    response={200: LogOut, **AUTH_ERRORS, **NOT_FOUND},
+    summary="A restore job's log, oldest first",
+)
+def job_log(request: HttpRequest, id: Path[UUID]) -> LogOut:
+    job = scope_of(request).job(id)
+    return LogOut(
+        items=[LogEntryOut(at=e.at, level=e.level, message=e.message) for e in job.log.all()]
+    )
+
+
+@router.post(
+    "/restore-jobs/{id}/cancel",
+    response={200: RestoreJobOut, **AUTH_ERRORS, **NOT_FOUND, 409: Error},
+    summary="Cancel a restore job: at once if queued or waiting, else after the item in hand",
+)
+def job_cancel(request: HttpRequest, id: Path[UUID]) -> RestoreJobOut:
+    job = scope_of(request).job(id)
+    if not jobs.cancel(job, by=request.auth, request=request):  # type: ignore[attr-defined]
+        raise ApiError(409, "conflict", f"The restore had already finished ({job.status}).")
+    job.refresh_from_db()
+    return job_out(job)
+
+
+@router.get(
+    "/restore-jobs/{id}/download",
+    response={200: None, **AUTH_ERRORS, **NOT_FOUND, 410: Error},
+    summary="A download job's file: one message (.eml), one file, or a .zip of several",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "Streamed as an attachment.",
+                "content": {
+                    "application/zip": BINARY,
+                    "message/rfc822": BINARY,
+                    "application/octet-stream": BINARY,
+                },
+            }
+        }
+    },
+)
+def job_download(request: HttpRequest, id: Path[UUID]) -> StreamingHttpResponse:
+    job = scope_of(request).job(id)
+    if job.target != RestoreJob.Target.DOWNLOAD:
+        raise ApiError(404, "not_found", "This restore job is not a download.")
+    if job.status == RestoreJob.Status.CANCELLED:
+        raise ApiError(410, "gone", "This download was cancelled.")
+    return downloads.response(job, request)
