@@ -29,10 +29,11 @@ from restore.models import Item
 CONFIG = "simple"
 FIELDS = ("name", "sender", "recipients", "body_text")
 # PostgreSQL's parser keeps "roadmap-platform.docx" and "bob@contoso.example" as single
-# tokens; these fields are indexed a second time with such punctuation made spaces, so
-# "roadmap", "docx" or "contoso" find them too (and the whole name still matches).
+# tokens, and reads "<bob@contoso.example>" as a tag it skips; these fields are indexed a
+# second time with such punctuation made spaces, so "roadmap", "docx" or "contoso" find
+# them too (and the whole name still matches).
 SPLIT_FIELDS = ("name", "sender", "recipients")
-SPLIT_CHARACTERS = "._-@"
+SPLIT_CHARACTERS = "._-@<>"
 MAX_QUERY_LENGTH = 200
 
 

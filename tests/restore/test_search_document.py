@@ -60,6 +60,9 @@ def test_words_phrases_and_exclusions_match_every_field(items):
     assert found("budget -offsite") == {"budget"}
     assert found("carol") == {"offsite"}  # recipients
     assert found("bob") == {"budget"}  # sender
+    # Addresses inside "Name <address>", whole or by domain.
+    assert found("bob@contoso.example") == {"budget"}
+    assert found("contoso") == {"budget", "offsite"}
     assert found("nothing-like-this") == set()
 
 
