@@ -221,8 +221,32 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
 # Formats that are compressed already: deflating them again costs most of a download's CPU
 # (bench/download.py: 6.5 MB/s deflating random bytes vs 61 MB/s storing) for no gain.
 _COMPRESSED = frozenset(
-    ".7z .avi .bz2 .docx .gif .gz .heic .jpeg .jpg .m4a .mkv .mov .mp3 .mp4 .pdf .png .pptx"
-    " .rar .webm .webp .xlsx .xz .zip .zst".split()
+    [
+        ".7z",
+        ".avi",
+        ".bz2",
+        ".docx",
+        ".gif",
+        ".gz",
+        ".heic",
+        ".jpeg",
+        ".jpg",
+        ".m4a",
+        ".mkv",
+        ".mov",
+        ".mp3",
+        ".mp4",
+        ".pdf",
+        ".png",
+        ".pptx",
+        ".rar",
+        ".webm",
+        ".webp",
+        ".xlsx",
+        ".xz",
+        ".zip",
+        ".zst",
+    ]
 )
 
 
