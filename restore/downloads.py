@@ -221,7 +221,7 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
 # Formats that are compressed already: deflating them again costs most of a download's CPU
 # (bench/download.py: 6.5 MB/s deflating random bytes vs 61 MB/s storing) for no gain.
 _COMPRESSED = frozenset(
-    [
+    {
         ".7z",
         ".avi",
         ".bz2",
@@ -246,7 +246,7 @@ _COMPRESSED = frozenset(
         ".xz",
         ".zip",
         ".zst",
-    ]
+    }
 )
 
 
