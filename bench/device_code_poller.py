@@ -165,7 +165,9 @@ def mark_start(args) -> None:
     args.loadavg_at_start = [round(x, 2) for x in os.getloadavg()]
 
 
-def report(label: str, args, started: float, ended: float, completed_latencies, polls, cpu) -> dict:
+def report(
+    label: str, args, started: float, ended: float, completed_latencies, polls, cpu, errors
+) -> dict:
     from sandbox.models import DeviceCode
 
     elapsed = ended - started
@@ -184,6 +186,8 @@ def report(label: str, args, started: float, ended: float, completed_latencies, 
         "token_requests": polls,
         "requests_per_second": round(polls / elapsed, 1),
         "slow_down_answers": sum(c["slow_downs"] for c in codes),
+        "errors": errors,
+        "approved": sum(1 for c in codes if c["approved_at"] is not None),
         "completed": len(completed_latencies),
         "noticed_p50_s": round(percentile(completed_latencies, 50), 2),
         "noticed_p95_s": round(percentile(completed_latencies, 95), 2),
@@ -233,9 +237,9 @@ def run_lifeboat(args) -> dict:
         dc = by_user_code.get(s.user_code)
         if dc in approved:
             latencies.append((s.completed_at - approved[dc]).total_seconds())
-    return report(
-        "lifeboat", args, begin, ended, latencies, stats.polls, time.process_time() - cpu_before
-    )
+    cpu = time.process_time() - cpu_before
+    errors = {"transient": stats.transient, "answers_by_error": stats.by_error}
+    return report("lifeboat", args, begin, ended, latencies, stats.polls, cpu, errors)
 
 
 def run_naive(args) -> dict:
@@ -259,12 +263,20 @@ def run_naive(args) -> dict:
     stop = threading.Event()
     threading.Thread(target=approve_later, args=(schedule, stop), daemon=True).start()
     noticed: dict[str, float] = {}
+    errors: dict[str, int] = {}
 
     def block(item: tuple[msal.PublicClientApplication, dict]) -> None:
         app, flow = item
-        result = app.acquire_token_by_device_flow(
-            flow, exit_condition=lambda f: time.time() > deadline
-        )
+        try:
+            result = app.acquire_token_by_device_flow(
+                flow, exit_condition=lambda f: time.time() > deadline
+            )
+        except flows.TRANSIENT_ERRORS as exc:
+            # msal's loop does not survive a network error: that sign-in stops being
+            # polled. Count it rather than let one reset end the whole run.
+            name = type(exc).__name__
+            errors[name] = errors.get(name, 0) + 1
+            return
         if "access_token" in result:
             noticed[flow["user_code"]] = time.time()
 
@@ -289,6 +301,7 @@ def run_naive(args) -> dict:
         latencies,
         polls,
         time.process_time() - cpu_before,
+        errors={"sign_ins_abandoned_on_network_error": sum(errors.values()), **errors},
     )
 
 
