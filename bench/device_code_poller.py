@@ -77,7 +77,7 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
     command = [
         str(ROOT / ".venv/bin/gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--worker-class", "gthread", "--threads", "8",
-        "--log-level", "warning", "--backlog", "4096",
+        "--log-level", "warning", "--backlog", "4096", "--graceful-timeout", "5",
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
     for _ in range(100):
@@ -88,6 +88,34 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
             time.sleep(0.1)
     server.kill()
     raise RuntimeError("The sandbox server did not start")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    # The poller's threads keep connections alive, which holds gthread workers in their
+    # graceful shutdown: kill the server rather than fail the run after its report.
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, so field n of proc(5) is fields[n - 3].
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -131,10 +159,19 @@ def start_sign_ins(count: int) -> list:
         return list(pool.map(one, range(count)))
 
 
-def report(label: str, args, started: float, ended: float, completed_latencies, polls, cpu) -> dict:
+def mark_start(args) -> None:
+    """What the machine and the sandbox server had done when the measured part began."""
+    args.server_cpu_at_start = process_tree_cpu(args.server_pid)
+    args.loadavg_at_start = [round(x, 2) for x in os.getloadavg()]
+
+
+def report(
+    label: str, args, started: float, ended: float, completed_latencies, polls, cpu, errors
+) -> dict:
     from sandbox.models import DeviceCode
 
     elapsed = ended - started
+    server_cpu = process_tree_cpu(args.server_pid) - args.server_cpu_at_start
     codes = list(
         DeviceCode.objects.values("polls", "slow_downs", "created_at", "approved_at", "status")
     )
@@ -149,6 +186,8 @@ def report(label: str, args, started: float, ended: float, completed_latencies, 
         "token_requests": polls,
         "requests_per_second": round(polls / elapsed, 1),
         "slow_down_answers": sum(c["slow_downs"] for c in codes),
+        "errors": errors,
+        "approved": sum(1 for c in codes if c["approved_at"] is not None),
         "completed": len(completed_latencies),
         "noticed_p50_s": round(percentile(completed_latencies, 50), 2),
         "noticed_p95_s": round(percentile(completed_latencies, 95), 2),
@@ -158,8 +197,14 @@ def report(label: str, args, started: float, ended: float, completed_latencies, 
         else None,
         "requests_per_pending_vs_ideal_min": round(min(ratios), 3) if ratios else None,
         "poller_cpu_s": round(cpu, 1),
+        "poller_cpu_ms_per_request": round(cpu / polls * 1000, 2) if polls else None,
+        "sandbox_server_cpu_s": round(server_cpu, 1),
+        "sandbox_server_cpu_ms_per_request": round(server_cpu / polls * 1000, 2) if polls else None,
         "poller_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "threads_used": args.threads if label == "lifeboat" else args.pending,
+        "cores": os.cpu_count(),
+        "loadavg_at_start": args.loadavg_at_start,
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result, indent=2))
     return result
@@ -180,6 +225,7 @@ def run_lifeboat(args) -> dict:
     stop = threading.Event()
     approver = threading.Thread(target=approve_later, args=(schedule, stop), daemon=True)
     approver.start()
+    mark_start(args)
     cpu_before = time.process_time()
     stats = poller.run(max_seconds=args.seconds, threads=args.threads)
     ended = time.monotonic()
@@ -191,9 +237,9 @@ def run_lifeboat(args) -> dict:
         dc = by_user_code.get(s.user_code)
         if dc in approved:
             latencies.append((s.completed_at - approved[dc]).total_seconds())
-    return report(
-        "lifeboat", args, begin, ended, latencies, stats.polls, time.process_time() - cpu_before
-    )
+    cpu = time.process_time() - cpu_before
+    errors = {"transient": stats.transient, "answers_by_error": stats.by_error}
+    return report("lifeboat", args, begin, ended, latencies, stats.polls, cpu, errors)
 
 
 def run_naive(args) -> dict:
@@ -217,15 +263,24 @@ def run_naive(args) -> dict:
     stop = threading.Event()
     threading.Thread(target=approve_later, args=(schedule, stop), daemon=True).start()
     noticed: dict[str, float] = {}
+    errors: dict[str, int] = {}
 
     def block(item: tuple[msal.PublicClientApplication, dict]) -> None:
         app, flow = item
-        result = app.acquire_token_by_device_flow(
-            flow, exit_condition=lambda f: time.time() > deadline
-        )
+        try:
+            result = app.acquire_token_by_device_flow(
+                flow, exit_condition=lambda f: time.time() > deadline
+            )
+        except flows.TRANSIENT_ERRORS as exc:
+            # msal's loop does not survive a network error: that sign-in stops being
+            # polled. Count it rather than let one reset end the whole run.
+            name = type(exc).__name__
+            errors[name] = errors.get(name, 0) + 1
+            return
         if "access_token" in result:
             noticed[flow["user_code"]] = time.time()
 
+    mark_start(args)
     cpu_before = time.process_time()
     with ThreadPoolExecutor(args.pending) as pool:
         list(pool.map(block, apps_and_flows))
@@ -246,6 +301,7 @@ def run_naive(args) -> dict:
         latencies,
         polls,
         time.process_time() - cpu_before,
+        errors={"sign_ins_abandoned_on_network_error": sum(errors.values()), **errors},
     )
 
 
@@ -283,11 +339,11 @@ def main() -> None:
         device_code_interval=args.interval, device_code_lifetime=max(900, int(args.seconds * 2))
     )
     server = start_server(env, port, args.server_workers)
+    args.server_pid = server.pid
     try:
         (run_naive if args.naive else run_lifeboat)(args)
     finally:
-        server.terminate()
-        server.wait(20)
+        stop_server(server)
 
 
 if __name__ == "__main__":
