@@ -312,7 +312,7 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=1000)
     parser.add_argument("--interval", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=120)
-    parser.add_argument("--threads", type=int, default=16, help="poller HTTP threads")
+    parser.add_argument("--threads", type=int, default=32, help="poller HTTP threads")
     parser.add_argument("--server-workers", type=int, default=3)
     parser.add_argument("--complete-fraction", type=float, default=0.1)
     parser.add_argument("--naive", action="store_true")
