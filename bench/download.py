@@ -124,7 +124,7 @@ def back_up_files(user, total_mb: int, item_mb: float, seed: int):  # type: igno
                 graph_id=f"bench-file-{n}",
                 kind=Item.Kind.FILE,
                 first_seq=1,
-                name=f"file-{n:05d}.{'bin' if random_bytes else 'txt'}",
+                name=f"file-{n:05d}.{'jpg' if random_bytes else 'txt'}",  # photos, notes
                 dated_at=now,
                 size=stored,
                 content_sha256=sha,

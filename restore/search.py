@@ -6,7 +6,7 @@ index on it (migration 0004), queried with `websearch_to_tsquery` so people can 
 words, "quoted phrases" and -exclusions. Stored, not computed per query: rows checked
 outside the index (a phrase's recheck, a filter next to the scope's mailboxes) would
 otherwise each run to_tsvector again, which made common words over many mailboxes take
-seconds (bench/catalog.py, docs/benchmarks-restore.md). The "simple" configuration does
+seconds (bench/catalog.py, docs/benchmarks.md). The "simple" configuration does
 not stem, so it behaves the same for every language a tenant writes in. A change to
 `search_vector()` needs a migration that redefines the column.
 

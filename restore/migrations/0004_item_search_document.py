@@ -3,7 +3,7 @@
 With only an expression index (0002, 0003), every row PostgreSQL looks at outside the index
 (a filter, a phrase's recheck, a lossy bitmap) runs to_tsvector over ~300 characters
 again, about 40 µs each: an operator's search for a common word over 100 mailboxes took
-seconds (docs/benchmarks-restore.md). A generated column keeps the document once, per
+seconds (docs/benchmarks.md). A generated column keeps the document once, per
 row, at write time; the GIN index moves onto it. Not a model field: SQLite (the demo)
 has no tsvector, and restore/search.py reads the column on PostgreSQL only.
 """
