@@ -78,6 +78,7 @@ def test_alice_restores_a_deleted_message_from_an_older_restore_point(sandbox, c
     owner.get_by_role("link", name="Mailbox").click()
     points = page.get_by_test_id("point")
     expect(points).to_have_count(2)
+    expect(points.locator("td:first-child")).to_have_text(["2", "1"])
 
     # The newer point's Inbox no longer has it.
     points.first.get_by_role("link").click()
@@ -103,6 +104,7 @@ def test_alice_restores_a_deleted_message_from_an_older_restore_point(sandbox, c
     expect(points).to_have_count(2)
     points.last.get_by_role("link").click()
     expect(page).to_have_url(re.compile(rf"/backups/points/{older.pk}/"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("restore point 1")
     page.get_by_role("complementary", name="Folders").get_by_role(
         "link", name="Inbox", exact=True
     ).click()
