@@ -126,9 +126,12 @@ def page[M](
     if cursor:
         value, row_id = read_cursor(cursor, sort)
         beyond = "lt" if spec.descending else "gt"
+        # `field <= value` (or >=) lets the index scan start at the cursor; the OR alone
+        # cannot, and PostgreSQL walked a 12,000-item folder from the top (170 ms vs
+        # 0.1 ms, bench/catalog.py). The OR then only breaks ties on the id.
         rows = rows.filter(
-            Q(**{f"{spec.field}__{beyond}": value})
-            | Q(**{spec.field: value, f"pk__{beyond}": row_id})
+            Q(**{f"{spec.field}__{beyond}e": value})
+            & (Q(**{f"{spec.field}__{beyond}": value}) | Q(**{f"pk__{beyond}": row_id}))
         )
     found = list(rows[: limit + 1])
     more = len(found) > limit

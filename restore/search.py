@@ -1,9 +1,14 @@
-"""Full-text search over the catalog: one expression, used by the GIN index and the query.
+"""Full-text search over the catalog.
 
-PostgreSQL: `to_tsvector('simple', name || sender || recipients || body_text || …)` with a
-GIN index over exactly that expression (migrations 0002, 0003), queried with `websearch_to_tsquery`
-so people can type words, "quoted phrases" and -exclusions. The "simple" configuration
-does not stem, so it behaves the same for every language a tenant writes in.
+PostgreSQL: `to_tsvector('simple', name || sender || recipients || body_text || …)`
+(`search_vector()`), stored per row in the generated column `search_document` with a GIN
+index on it (migration 0004), queried with `websearch_to_tsquery` so people can type
+words, "quoted phrases" and -exclusions. Stored, not computed per query: rows checked
+outside the index (a phrase's recheck, a filter next to the scope's mailboxes) would
+otherwise each run to_tsvector again, which made common words over many mailboxes take
+seconds (bench/catalog.py, docs/benchmarks-restore.md). The "simple" configuration does
+not stem, so it behaves the same for every language a tenant writes in. A change to
+`search_vector()` needs a migration that redefines the column.
 
 SQLite (the demo's embedded database) has no such index; there each word must appear in
 one of the fields (case-insensitive `LIKE`). Same results for plain words, slower.
@@ -15,19 +20,20 @@ from functools import reduce
 from operator import and_, or_
 
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection
-from django.db.models import F, Func, Q, QuerySet, TextField, Value
+from django.db.models import Expression, F, Func, Q, QuerySet, TextField, Value
 
 from restore.models import Item
 
 CONFIG = "simple"
 FIELDS = ("name", "sender", "recipients", "body_text")
 # PostgreSQL's parser keeps "roadmap-platform.docx" and "bob@contoso.example" as single
-# tokens; these fields are indexed a second time with such punctuation made spaces, so
-# "roadmap", "docx" or "contoso" find them too (and the whole name still matches).
+# tokens, and reads "<bob@contoso.example>" as a tag it skips; these fields are indexed a
+# second time with such punctuation made spaces, so "roadmap", "docx" or "contoso" find
+# them too (and the whole name still matches).
 SPLIT_FIELDS = ("name", "sender", "recipients")
-SPLIT_CHARACTERS = "._-@"
+SPLIT_CHARACTERS = "._-@<>"
 MAX_QUERY_LENGTH = 200
 
 
@@ -46,7 +52,20 @@ def search_vector() -> SearchVector:
 
 
 def search_index() -> GinIndex:
+    """The expression index of migrations 0002-0003 (replaced by 0004's stored column)."""
     return GinIndex(search_vector(), name="item_search")
+
+
+class SearchDocument(Expression):
+    """The stored `search_vector()` of each row: a PostgreSQL-only column (migration 0004),
+    so not a model field; read from the query's own alias for the item table (which a
+    subquery renames)."""
+
+    output_field = SearchVectorField()
+
+    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
+        table = compiler.quote_name(compiler.query.get_initial_alias())
+        return f"{table}.{connection.ops.quote_name('search_document')}", []
 
 
 def matching(items: QuerySet[Item], text: str) -> QuerySet[Item]:
@@ -55,7 +74,7 @@ def matching(items: QuerySet[Item], text: str) -> QuerySet[Item]:
     if not text:
         return items
     if connection.vendor == "postgresql":
-        return items.annotate(search=search_vector()).filter(
+        return items.alias(search=SearchDocument()).filter(
             search=SearchQuery(text, config=CONFIG, search_type="websearch")
         )
     words = [word.strip('"') for word in text.split() if word.strip('"-')]

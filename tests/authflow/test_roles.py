@@ -5,18 +5,36 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.urls import URLPattern, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from authflow.models import Role, User
 
-SAMPLE_ARGS = {"code": uuid.uuid4(), "identity": "00000000-0000-0000-0000-000000000001.tid"}
+SAMPLE_ARGS = {
+    "code": uuid.uuid4(),
+    "identity": "00000000-0000-0000-0000-000000000001.tid",
+    "grant_id": 1,
+}
 POST_ONLY = {
     "helpdesk:start",
     "helpdesk:cancel",
     "console:revoke",
     "console:re-login",
     "console:change-role",
+    "console:restore-scope-add",
+    "console:restore-scope-delete",
 }
+
+
+def _patterns(patterns: list) -> list[URLPattern]:
+    """URL patterns, with those of included modules (which share the namespace)."""
+    flat = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            flat.extend(_patterns(pattern.url_patterns))
+        else:
+            assert isinstance(pattern, URLPattern)
+            flat.append(pattern)
+    return flat
 
 
 def protected_urls() -> list[tuple[str, str, Role]]:
@@ -24,8 +42,7 @@ def protected_urls() -> list[tuple[str, str, Role]]:
     found = []
     for namespace, role in (("helpdesk", Role.HELPDESK), ("console", Role.ADMIN)):
         resolver = get_resolver().namespace_dict[namespace][1]
-        for pattern in resolver.url_patterns:
-            assert isinstance(pattern, URLPattern)
+        for pattern in _patterns(resolver.url_patterns):
             name = f"{namespace}:{pattern.name}"
             kwargs = {k: SAMPLE_ARGS[k] for k in pattern.pattern.converters}
             found.append((name, reverse(name, kwargs=kwargs), role))
