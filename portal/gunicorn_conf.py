@@ -15,3 +15,6 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Gunicorn 25+ opens a control socket in ~/.gunicorn by default; nothing here uses it, and
+# a demo should write nothing outside its checkout.
+control_socket_disable = True
