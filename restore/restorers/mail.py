@@ -88,6 +88,9 @@ class MailRestorer:
             f.path: f for f in Folder.objects.filter(valid_at(point.seq), object=job.object)
         }
         self._targets: dict[str, str] = {}  # catalog folder path → Graph folder id
+        # Folders this run created: nothing was in them before, so "skip" needs no lookup
+        # (a resumed run finds them instead of creating them, and looks again).
+        self._created: set[str] = set()
         self._lock = threading.Lock()
 
     # --- where it goes ------------------------------------------------------------------
@@ -100,7 +103,9 @@ class MailRestorer:
                 if str(child.get("displayName", "")).casefold() == name.casefold():
                     return str(child["id"])
             try:
-                return str(self.graph.post(base, {"displayName": name})["id"])
+                created = str(self.graph.post(base, {"displayName": name})["id"])
+                self._created.add(created)
+                return created
             except GraphError as error:
                 # Someone made it meanwhile (another worker on the same job): look again.
                 if error.status != 409 or attempt:
@@ -298,7 +303,7 @@ class MailRestorer:
         mime = self._parse(item)
         marker = marker_value(job_item)
         data, attachments = self._message_json(item, mime, marker)
-        if self.job.collision == RestoreJob.Collision.SKIP:
+        if self.job.collision == RestoreJob.Collision.SKIP and folder_id not in self._created:
             existing = self._already_in_folder(folder_id, data.get("internetMessageId", ""))
             if existing:
                 return Outcome.skipped("The message is already in that folder.", existing)
