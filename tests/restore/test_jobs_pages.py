@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from authflow.models import User
 from portal.models import AuditEvent
+from restore import job_urls
 from restore.models import Folder, Item, RestoreJob
 from tests.conftest import wait_for
 from tests.restore.jobs_support import back_up_mailbox
@@ -93,6 +94,11 @@ def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
     response = start(other, point=point.pk, items=[item.pk], target="download")
     assert response.status_code == 404
     assert RestoreJob.objects.count() == 1
+    # mallory's own list does not show it.
+    assert str(job.pk) not in other.get(reverse("restore:jobs")).content.decode()
+    # A job URL added without a case here fails.
+    checked = {"job", "job-download", "job-cancel", "start-restore", "jobs"}
+    assert {p.name for p in job_urls.urlpatterns} == checked
 
 
 def test_a_bad_form_goes_back_with_a_precise_message_and_writes_nothing(sandbox, alice, client_as):
