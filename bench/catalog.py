@@ -38,7 +38,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,11 +49,17 @@ os.environ.setdefault(
 )
 
 from bench.device_code_poller import configure, create_database, percentile  # noqa: E402
+from sandbox.generator import (  # noqa: E402
+    EPOCH,
+    FOLDER_WEIGHTS,
+    MAIL_FOLDERS,
+    PHRASES,
+    TOPICS,
+)
 
 MAILBOXES = 1_000
 POINTS = 3
 TENANT = uuid.UUID("7d1c0c4e-5a0b-4c84-9a51-2f4b3c6d7e8f")
-EPOCH = datetime(2025, 9, 30, 17, 0, tzinfo=UTC)
 SPAN_DAYS = 3 * 365
 PAGE = 50
 
@@ -62,19 +68,10 @@ def words_of(text: str) -> list[str]:
     return text.split()
 
 
-# The folders of every mailbox and the share of its items each holds (sandbox.generator).
-FOLDERS = [
-    ("Inbox", "inbox", 40),
-    ("Inbox/Projects", "", 8),
-    ("Inbox/Projects/Q3", "", 8),
-    ("Inbox/Newsletters", "", 10),
-    ("Sent Items", "sentitems", 14),
-    ("Archive", "archive", 6),
-    ("Archive/2024", "", 8),
-    ("Deleted Items", "deleteditems", 3),
-    ("Drafts", "drafts", 2),
-    ("Junk Email", "junkemail", 1),
-]
+# The folders of every mailbox and the share of its items each holds: the demo tenant's.
+_WELL_KNOWN = dict(MAIL_FOLDERS)
+FOLDERS = [(path, _WELL_KNOWN.get(path, ""), weight) for path, weight in FOLDER_WEIGHTS]
+
 
 # The most frequent words first: function words, then business words (the "common"
 # search terms are drawn from ranks 40-120, i.e. from these).
@@ -99,36 +96,6 @@ monday tuesday wednesday thursday friday weekend morning afternoon evening today
 tomorrow yesterday week month year january february march april may june july
 august september october november december thanks regards best kind hello hi
 """)
-PHRASES = [
-    "Please find the latest numbers attached.",
-    "Can we move this to Thursday?",
-    "I have updated the document with your comments.",
-    "Let us discuss in the next sync.",
-    "The deadline is end of month.",
-    "Thanks for the quick turnaround!",
-    "Adding finance to the thread for visibility.",
-    "See the dashboard for details.",
-    "Could you review before Friday?",
-    "Approved on my side.",
-]
-TOPICS = [
-    "Q3 budget review",
-    "Roadmap planning",
-    "Customer escalation",
-    "Team offsite",
-    "Quarterly report",
-    "Security training",
-    "Vendor contract",
-    "Release notes",
-    "Hiring update",
-    "Expense approval",
-    "Board deck",
-    "Sprint retrospective",
-    "Office move",
-    "Benefits enrolment",
-    "Partner onboarding",
-    "Incident review",
-]
 FIRST = words_of("""Alex Sam Jordan Taylor Morgan Casey Riley Jamie Avery Quinn Robin Drew Kim Lee
 Maria Jose Anna Li Wei Yuki Omar Fatima Ivan Olga Pierre Claire Hans Greta Paolo Sofia
 Raj Priya Kwame Amara Lars Ingrid Mateo Lucia Noah Emma Liam Olivia Ethan Ava Lucas Mia
