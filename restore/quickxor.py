@@ -6,6 +6,11 @@ the byte at stream position p is XORed in rotated left by 11·p bits (mod 160); 
 length, as 8 little-endian bytes, is XORed into the last 8 state bytes; base64. Bytes at
 positions congruent mod 160 share a rotation, so 160-byte lanes are XORed as big integers
 first (in C), and rotated once at the end.
+
+The sandbox computes the hash OneDrive reports with the same function. The only PyPI
+package (quickxorhash 1.0.5, 2022) is a C extension with no wheels that builds with
+distutils, which Python 3.12 removed, so it is written out here and checked against the
+reference implementation's vectors (tests/sandbox/test_graph_drive.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ def _rotate_left(value: int, bits: int) -> int:
     return ((value << bits) | (value >> (WIDTH - bits))) & _MASK
 
 
-def quick_xor_hash(chunks: Iterable[bytes]) -> str:
+def quick_xor_hash(data: bytes) -> str:
+    return quick_xor_hash_of_chunks([data])
+
+
+def quick_xor_hash_of_chunks(chunks: Iterable[bytes]) -> str:
     lanes = 0
     length = 0
     carry = b""

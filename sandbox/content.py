@@ -17,10 +17,10 @@ from typing import Any
 
 from django.db import models
 
+from restore.quickxor import quick_xor_hash
 from sandbox import constants, generator, seed
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
-from sandbox.graph.quickxor import quick_xor_hash
 from sandbox.models import (
     Attachment,
     DirectoryUser,

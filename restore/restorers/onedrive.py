@@ -21,7 +21,7 @@ from urllib.parse import quote
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store, iter_chunks
 from restore.models import EntityKind, Item, RestoreJob, RestoreJobItem
-from restore.quickxor import quick_xor_hash
+from restore.quickxor import quick_xor_hash_of_chunks
 from restore.restorers import Outcome
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
@@ -85,7 +85,7 @@ class DriveRestorer:
 
     def _content_hash(self, item: Item) -> str:
         with blob_store().open(item.content_sha256) as stream:
-            return quick_xor_hash(iter_chunks(stream))
+            return quick_xor_hash_of_chunks(iter_chunks(stream))
 
     def _uploaded_before(self, item: Item) -> str | None:
         base, segments = self._parent(item)

@@ -22,10 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from restore.quickxor import quick_xor_hash
 from sandbox.graph import errors, ids, odata
 from sandbox.graph.errors import GraphError
 from sandbox.graph.mail import format_time
-from sandbox.graph.quickxor import quick_xor_hash
 from sandbox.graph.views import Call, json_response
 from sandbox.models import (
     DirectoryUser,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sandbox.graph.quickxor import quick_xor_hash
+from restore.quickxor import quick_xor_hash
 from tests.sandbox.graph import Graph, app_token, error_code, user_token
 
 FRAGMENT = 320 * 1024
