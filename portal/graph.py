@@ -23,6 +23,8 @@ from portal.microsoft import MicrosoftSession, http_session, retry_after_seconds
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = {429, 503, 504}
+MAX_BATCH = 20  # Graph's $batch limit
+MAX_BATCH_ROUNDS = 5
 
 
 class GraphError(Exception):
@@ -120,6 +122,46 @@ class GraphClient:
 
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
+
+    def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
+        """GET each relative url through `$batch`, 20 at a time: {key: (status, body)}.
+
+        Graph throttles each inner request on its own: an inner 429/503/504 carries its
+        own Retry-After while its neighbours succeed, so only those are sent again, after
+        waiting. Other statuses are returned for the caller to judge. Non-JSON bodies
+        (`$value`) come base64-encoded, as Graph sends them. Keys must be short strings.
+        """
+        results: dict[str, tuple[int, Any]] = {}
+        pending = dict(urls)
+        for _round in range(MAX_BATCH_ROUNDS):
+            if not pending:
+                return results
+            wait = 0.0
+            keys = list(pending)
+            for start in range(0, len(keys), MAX_BATCH):
+                chunk = keys[start : start + MAX_BATCH]
+                answer = self.post(
+                    "$batch",
+                    {"requests": [{"id": k, "method": "GET", "url": pending[k]} for k in chunk]},
+                )
+                for response in answer.get("responses", []):
+                    key, status = str(response.get("id")), int(response.get("status", 500))
+                    if status in RETRYABLE_STATUSES:
+                        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+                        try:
+                            wait = max(wait, float(headers.get("retry-after", 1)))
+                        except ValueError:
+                            wait = max(wait, 1.0)
+                        continue
+                    results[key] = (status, response.get("body"))
+                    pending.pop(key, None)
+            if pending:
+                self._sleep(min(wait or 1.0, self.max_wait))
+        if pending:
+            raise GraphThrottled(
+                429, "ApplicationThrottled", "Still throttled after retries.", None
+            )
+        return results
 
     def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Each page of a collection, following @odata.nextLink."""

@@ -22,8 +22,6 @@ from portal.graph import GraphClient
 from restore.backup.base import BackupError
 from restore.models import EntityKind, ProtectedObject, Workload
 
-BATCH_LIMIT = 20
-
 
 @dataclass(frozen=True)
 class Found:
@@ -119,25 +117,16 @@ def _find(graph: GraphClient) -> list[Found]:
 
 def _drives(graph: GraphClient, paths: list[str]) -> list[str]:
     """The drive id at each path ("" where there is none)."""
+    answers = graph.get_many({str(n): f"/{path}?$select=id" for n, path in enumerate(paths)})
     ids: list[str] = []
-    for start in range(0, len(paths), BATCH_LIMIT):
-        chunk = paths[start : start + BATCH_LIMIT]
-        requests = [
-            {"id": str(n), "method": "GET", "url": f"/{path}?$select=id"}
-            for n, path in enumerate(chunk)
-        ]
-        answers = {
-            str(a.get("id")): a
-            for a in graph.post("$batch", {"requests": requests}).get("responses", [])
-        }
-        for n, path in enumerate(chunk):
-            answer = answers.get(str(n), {})
-            if answer.get("status") == 200:
-                ids.append(answer["body"]["id"])
-            elif answer.get("status") in (404, 403):
-                ids.append("")
-            else:  # throttled or failed inside the batch: ask on its own
-                ids.append(graph.get(path, **{"$select": "id"})["id"])
+    for n, path in enumerate(paths):
+        status, body = answers[str(n)]
+        if status == 200:
+            ids.append(body["id"])
+        elif status in (404, 403):
+            ids.append("")
+        else:  # failed inside the batch: ask on its own (raises GraphError if it fails again)
+            ids.append(graph.get(path, **{"$select": "id"})["id"])
     return ids
 
 

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from portal.graph import GraphClient, GraphError
+from portal.graph import MAX_BATCH, GraphClient, GraphError
 from restore.backup.base import Change, Context, FolderRemoved, FolderSeen, ItemRemoved, ItemSeen
 from restore.backup.text import body_text
 
@@ -42,7 +42,6 @@ SENSITIVITY_PROPERTY = "Integer 0x0036"
 SENSITIVITY_EXPAND = f"singleValueExtendedProperties($filter=id eq '{SENSITIVITY_PROPERTY}')"
 SENSITIVITY_NAMES = {1: "Personal", 2: "Private", 3: "Confidential"}
 DELTA_PAGE = 100
-BATCH_LIMIT = 20  # Graph's $batch maximum
 RESYNC_CODES = {"SyncStateInvalid", "SyncStateNotFound", "resyncRequired", "ErrorInvalidSyncState"}
 
 
@@ -79,15 +78,13 @@ def read(context: Context) -> Iterator[Change]:
 
 def _well_known_ids(graph: GraphClient, mailbox: str) -> dict[str, str]:
     """Folder id -> well-known name (inbox, sentitems…), asked once per mailbox."""
-    requests = [
-        {"id": name, "method": "GET", "url": f"/{mailbox}/mailFolders/{name}?$select=id"}
-        for name in WELL_KNOWN
-    ]
-    answers = graph.post("$batch", {"requests": requests}).get("responses", [])
+    answers = graph.get_many(
+        {name: f"/{mailbox}/mailFolders/{name}?$select=id" for name in WELL_KNOWN}
+    )
     return {
-        a["body"]["id"]: a["id"]
-        for a in answers
-        if a.get("status") == 200 and isinstance(a.get("body"), dict)
+        body["id"]: name
+        for name, (status, body) in answers.items()
+        if status == 200 and isinstance(body, dict)
     }
 
 
@@ -178,7 +175,7 @@ def _messages(
         chunk, requests = [], []
         while start < len(entries):
             more = _extras_requests(mailbox, len(chunk), entries[start], levels)
-            if len(requests) + len(more) > BATCH_LIMIT:
+            if len(requests) + len(more) > MAX_BATCH:
                 break
             chunk.append(entries[start])
             requests += more
@@ -207,31 +204,17 @@ def _extras_requests(
 
 
 def _batch(graph: GraphClient, requests: list[dict[str, str]]) -> dict[str, Any]:
-    """Bodies of a $batch by request id; throttled ones are retried one by one (the
-    client honours Retry-After); any other failure raises GraphError."""
-    answers = graph.post("$batch", {"requests": requests}).get("responses", [])
-    by_id = {str(a.get("id")): a for a in answers}
+    """Bodies of GET requests sent as `$batch` by request id (GraphClient.get_many retries
+    the throttled ones); any other failure raises GraphError."""
     bodies: dict[str, Any] = {}
-    for request in requests:
-        answer = by_id.get(request["id"], {})
-        status = int(answer.get("status", 0))
-        if status in (429, 503, 504) or not answer:
-            response = graph.request("GET", request["url"].lstrip("/"))
-            is_json = "json" in response.headers.get("Content-Type", "")
-            bodies[request["id"]] = (
-                response.json() if is_json else base64.b64encode(response.content).decode()
-            )
-        elif status >= 400:
-            error = (
-                answer.get("body", {}).get("error", {})
-                if isinstance(answer.get("body"), dict)
-                else {}
-            )
+    answers = graph.get_many({request["id"]: request["url"] for request in requests})
+    for key, (status, body) in answers.items():
+        if status >= 400:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
             raise GraphError(
                 status, str(error.get("code", "")), str(error.get("message", ""))[:300]
             )
-        else:
-            bodies[request["id"]] = answer.get("body")
+        bodies[key] = body
     return bodies
 
 

@@ -17,12 +17,11 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from portal.graph import GraphError
+from portal.graph import MAX_BATCH, GraphError
 from restore.backup.base import Change, Context, FolderRemoved, FolderSeen, ItemRemoved, ItemSeen
 from restore.blobs import CHUNK
 
 DELTA_PAGE = 200
-BATCH_LIMIT = 20
 
 
 def read(context: Context) -> Iterator[Change]:
@@ -74,8 +73,8 @@ def _rounds(context: Context, url: str, *, full: bool) -> Iterator[Change]:
 def _files(context: Context, entries: list[dict[str, Any]]) -> Iterator[ItemSeen]:
     drive = context.object.graph_ref
     changed = [e for e in entries if not _unchanged(context, e)]
-    for start in range(0, len(changed), BATCH_LIMIT):
-        chunk = changed[start : start + BATCH_LIMIT]
+    for start in range(0, len(changed), MAX_BATCH):
+        chunk = changed[start : start + MAX_BATCH]
         versions = _versions(context, drive, chunk)
         for entry in chunk:
             yield _item(context, drive, entry, versions.get(entry["id"], []))
@@ -94,22 +93,16 @@ def _unchanged(context: Context, entry: dict[str, Any]) -> bool:
 def _versions(
     context: Context, drive: str, entries: list[dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
-    requests = [
-        {"id": str(n), "method": "GET", "url": f"/drives/{drive}/items/{e['id']}/versions"}
-        for n, e in enumerate(entries)
-    ]
-    if not requests:
+    if not entries:
         return {}
-    answers = {
-        str(a.get("id")): a
-        for a in context.graph.post("$batch", {"requests": requests}).get("responses", [])
-    }
+    answers = context.graph.get_many(
+        {str(n): f"/drives/{drive}/items/{e['id']}/versions" for n, e in enumerate(entries)}
+    )
     result: dict[str, list[dict[str, Any]]] = {}
     for n, entry in enumerate(entries):
-        answer = answers.get(str(n), {})
-        if answer.get("status") == 200 and isinstance(answer.get("body"), dict):
-            body = answer["body"]
-        else:  # throttled or failed in the batch: ask on its own (raises if it fails again)
+        status, body = answers[str(n)]
+        if status != 200 or not isinstance(body, dict):
+            # Failed in the batch: ask on its own, which raises GraphError if it fails again.
             body = context.graph.get(f"drives/{drive}/items/{entry['id']}/versions")
         result[entry["id"]] = [
             {

@@ -38,7 +38,7 @@ from urllib.parse import quote
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
-from restore.restorers import Outcome, graph_batch, marker_value
+from restore.restorers import Outcome, marker_value
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class MailRestorer:
     def find_restored(self, job_items: list[RestoreJobItem]) -> dict[int, str]:
         urls = {str(ji.pk): self._lookup_url(marker_value(ji)) for ji in job_items}
         found: dict[int, str] = {}
-        for key, (status, body) in graph_batch.get_many(self.graph, urls).items():
+        for key, (status, body) in self.graph.get_many(urls).items():
             if status == 200 and (body or {}).get("value"):
                 found[int(key)] = str(body["value"][0]["id"])
             elif status >= 400:
