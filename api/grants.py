@@ -24,12 +24,9 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
 
-from authflow import accounts, flows, identity, signins, tokens
-from authflow.models import SignIn, TokenCache, User
-from authflow.signals import identity_signed_in
-from portal import audit
+from authflow import accounts, flows, identity, signins
+from authflow.models import TokenCache, User
 from portal.graph import GraphClient, GraphError, GraphThrottled
 
 logger = logging.getLogger(__name__)
@@ -199,15 +196,7 @@ def jwt_bearer(client_id: str, assertion: str) -> User:
         raise GrantError(
             "invalid_grant", "The access token and the refresh token belong to different people."
         )
-    with transaction.atomic():
-        user = accounts.user_for(who)
-        # The refresh token belongs to the public client, as a device-code sign-in's do.
-        tokens.store(user, cache, result, method=TokenCache.Method.DEVICE_CODE)
-        audit.record(
-            "sign_in.completed",
-            actor=user,
-            on_behalf_of=user.identity,
-            details={"method": "api:jwt-bearer", "identity": who.key},
-        )
-        transaction.on_commit(lambda: identity_signed_in.send(sender=SignIn, user=user))
-    return user
+    # The refresh token belongs to the public client, as a device-code sign-in's do.
+    return signins.keep_signed_in(
+        who, cache, result, TokenCache.Method.DEVICE_CODE, "api:jwt-bearer", on_behalf_of=who.key
+    )

@@ -143,10 +143,4 @@ def detail(request: HttpRequest, id: UUID) -> SignInOut:
     sign_in = helpdesk.helpdesk_sign_ins().filter(code=id).first()
     if sign_in is None:
         raise ApiError(404, "not_found", "No such sign-in.")
-    owners: tuple[principals.ExpectedUser, ...] = ()
-    if sign_in.expected_group_id:
-        try:
-            owners = principals.group_owners(sign_in.expected_group_id, tenant_id=sign_in.tenant)
-        except (GraphError, flows.FlowError):
-            logger.warning("Could not list the owners of group %s", sign_in.expected_group_id)
-    return _out(sign_in, owners)
+    return _out(sign_in, helpdesk.current_owners(sign_in))

@@ -110,13 +110,22 @@ def sign_in_detail(request: PortalRequest, code: UUID) -> HttpResponse:
         return render(
             request, "authflow/helpdesk_sign_in.html#helpdesk-status", {"sign_in": sign_in}
         )
-    owners: tuple[principals.ExpectedUser, ...] = ()
-    if sign_in.expected_group_id:
-        try:
-            owners = principals.group_owners(sign_in.expected_group_id, tenant_id=sign_in.tenant)
-        except (GraphError, flows.FlowError):
-            logger.warning("Could not list the owners of group %s", sign_in.expected_group_id)
-    return render(request, "authflow/helpdesk_sign_in.html", {"sign_in": sign_in, "owners": owners})
+    return render(
+        request,
+        "authflow/helpdesk_sign_in.html",
+        {"sign_in": sign_in, "owners": current_owners(sign_in)},
+    )
+
+
+def current_owners(sign_in: SignIn) -> tuple[principals.ExpectedUser, ...]:
+    """The owners of the group a sign-in is for, as Graph says now (none if unreadable)."""
+    if not sign_in.expected_group_id:
+        return ()
+    try:
+        return principals.group_owners(sign_in.expected_group_id, tenant_id=sign_in.tenant)
+    except (GraphError, flows.FlowError):
+        logger.warning("Could not list the owners of group %s", sign_in.expected_group_id)
+        return ()
 
 
 @require_POST

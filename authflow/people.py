@@ -117,12 +117,7 @@ def revoke(request: PortalRequest, identity: str) -> HttpResponse:
 def re_login(request: PortalRequest, identity: str) -> HttpResponse:
     """Start the helpdesk sign-in for this identity (we know exactly whom to expect)."""
     user = get_object_or_404(User, username=identity)
-    expected = principals.ExpectedUser(
-        oid=str(user.oid),
-        tenant_id=str(user.tenant_id),
-        upn=user.upn,
-        display_name=user.display_name,
-    )
+    expected = principals.ExpectedUser.of(user)
     try:
         sign_in = signins.start_helpdesk_sign_in(expected, started_by=request.user, request=request)
     except flows.FlowError as exc:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from authflow import tokens
 from portal.graph import GraphError
+
+if TYPE_CHECKING:
+    from authflow.models import User
 
 
 class PrincipalNotFound(Exception):
@@ -27,6 +31,16 @@ class ExpectedUser:
     @property
     def identity(self) -> str:
         return f"{self.oid}.{self.tenant_id}"
+
+    @classmethod
+    def of(cls, user: User) -> ExpectedUser:
+        """A person the portal already knows (re-login, a job waiting for a sign-in)."""
+        return cls(
+            oid=str(user.oid),
+            tenant_id=str(user.tenant_id),
+            upn=user.upn,
+            display_name=user.display_name,
+        )
 
 
 @dataclass(frozen=True)

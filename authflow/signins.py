@@ -293,14 +293,30 @@ def finish_browser_sign_in(
     who = identity.validate(
         result.get("id_token", ""), audiences=[settings.MICROSOFT_CLIENT_ID], nonce=nonce
     )
+    return keep_signed_in(who, cache, result, TokenCache.Method.BROWSER, "browser", request=request)
+
+
+def keep_signed_in(
+    who: identity.Identity,
+    cache: str,
+    result: dict[str, Any],
+    method: str,
+    via: str,
+    *,
+    request: HttpRequest | None = None,
+    on_behalf_of: str = "",
+) -> User:
+    """Keep a validated identity's delegated tokens, audit it, and tell waiting work
+    (restore jobs) once committed. `via` says how in the audit log."""
     with transaction.atomic():
         user = accounts.user_for(who)
-        tokens.store(user, cache, result, method=TokenCache.Method.BROWSER)
+        tokens.store(user, cache, result, method=method)
         audit.record(
             "sign_in.completed",
             request=request,
             actor=user,
-            details={"method": "browser", "identity": who.key},
+            on_behalf_of=on_behalf_of,
+            details={"method": via, "identity": who.key},
         )
         transaction.on_commit(lambda: identity_signed_in.send(sender=SignIn, user=user))
     return user

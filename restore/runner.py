@@ -406,12 +406,7 @@ def device_sign_in_for(user: User) -> SignIn | None:
         return pending
     if not (user.oid and user.tenant_id):
         return None
-    expected = principals.ExpectedUser(
-        oid=str(user.oid),
-        tenant_id=str(user.tenant_id),
-        upn=user.upn,
-        display_name=user.display_name,
-    )
+    expected = principals.ExpectedUser.of(user)
     try:
         return signins.start_helpdesk_sign_in(expected, started_by=None)
     except flows.FlowError as error:
