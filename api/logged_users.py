@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema
 from api.auth import require_role
 from api.errors import AUTH_ERRORS, ApiError, Error
 from api.grants import IDENTITY_KEY
+from api.paging import numbered_page
 from authflow import people
 from authflow.models import Role, TokenCache, User
 
@@ -96,13 +97,7 @@ def logged_users(request: HttpRequest, filters: Query[LoggedUsersFilter]) -> Log
         tenant=filters.tenant.strip(),
         sort=filters.sort,
     )
-    start = (filters.page - 1) * filters.page_size
-    return LoggedUsersPage(
-        items=[_out(row) for row in rows[start : start + filters.page_size]],
-        count=rows.count(),
-        page=filters.page,
-        page_size=filters.page_size,
-    )
+    return LoggedUsersPage(**numbered_page(rows, filters.page, filters.page_size, _out))
 
 
 @router.post(

@@ -19,6 +19,7 @@ from pydantic import ConfigDict
 
 from api.catalog import BINARY, NOT_FOUND, Id, scope_of
 from api.errors import AUTH_ERRORS, ApiError, Error
+from api.paging import numbered_page
 from restore import downloads, jobs
 from restore.models import RestoreJob
 
@@ -167,13 +168,7 @@ def start(request: HttpRequest, payload: RestoreJobIn):
 )
 def job_list(request: HttpRequest, paging: Query[JobsPaging]) -> RestoreJobsOut:
     rows = scope_of(request).jobs().order_by("-created_at", "-pk")
-    start = (paging.page - 1) * paging.page_size
-    return RestoreJobsOut(
-        items=[job_out(job) for job in rows[start : start + paging.page_size]],
-        count=rows.count(),
-        page=paging.page,
-        page_size=paging.page_size,
-    )
+    return RestoreJobsOut(**numbered_page(rows, paging.page, paging.page_size, job_out))
 
 
 @router.get(
