@@ -9,19 +9,10 @@ from django.core.management import CommandError, call_command
 
 from restore.backup import discovery
 from restore.backup.tasks import backup_due_objects, objects_due
-from restore.blobs import blob_store
 from restore.models import Item, ProtectedObject, RestorePoint, valid_at
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def blob_root(settings, tmp_path):
-    settings.BLOB_ROOT = tmp_path / "blobs"
-    blob_store.cache_clear()
-    yield
-    blob_store.cache_clear()
 
 
 def test_backup_command_backs_up_one_person_and_prints_a_summary(sandbox):

@@ -13,14 +13,6 @@ from sandbox.models import DriveItem
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def blob_root(settings, tmp_path):
-    settings.BLOB_ROOT = tmp_path / "blobs"
-    blob_store.cache_clear()
-    yield
-    blob_store.cache_clear()
-
-
 def drive_of(sandbox, alias: str) -> ProtectedObject:
     discovery.discover(sandbox.tenant_id)
     return ProtectedObject.objects.get(workload="onedrive", owner_id=sandbox.user(alias).id)
