@@ -29,37 +29,31 @@ def _backed_up(obj: ProtectedObject) -> RestorePoint:
     return point
 
 
-def back_up_mailbox(alias: str) -> RestorePoint:
-    """Restore point 1 of the person's mailbox, by the backup engine."""
+def _backed_up_object(alias: str, workload: Workload) -> RestorePoint:
+    """Restore point 1 of one of the person's objects, by the backup engine."""
     from sandbox.models import DirectoryUser
 
     owner = DirectoryUser.objects.get(user_principal_name__startswith=f"{alias}@")
     obj = ProtectedObject.objects.create(
         tenant_id=owner.tenant_id,
-        workload=Workload.MAIL,
+        workload=workload,
         entity=EntityKind.USER,
         owner_id=owner.id,
         name=owner.display_name,
         address=owner.user_principal_name,
+        graph_ref=owner.drive.id if workload == Workload.ONEDRIVE else "",
     )
     return _backed_up(obj)
+
+
+def back_up_mailbox(alias: str) -> RestorePoint:
+    """Restore point 1 of the person's mailbox, by the backup engine."""
+    return _backed_up_object(alias, Workload.MAIL)
 
 
 def back_up_drive(alias: str) -> RestorePoint:
     """Restore point 1 of the person's OneDrive, by the backup engine."""
-    from sandbox.models import DirectoryUser
-
-    owner = DirectoryUser.objects.get(user_principal_name__startswith=f"{alias}@")
-    obj = ProtectedObject.objects.create(
-        tenant_id=owner.tenant_id,
-        workload=Workload.ONEDRIVE,
-        entity=EntityKind.USER,
-        owner_id=owner.id,
-        name=owner.display_name,
-        address=owner.user_principal_name,
-        graph_ref=owner.drive.id,
-    )
-    return _backed_up(obj)
+    return _backed_up_object(alias, Workload.ONEDRIVE)
 
 
 def sign_in(sandbox: Any, alias: str) -> User:
