@@ -123,6 +123,22 @@ class GraphClient:
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
 
+    def put_fragment(
+        self, upload_url: str, chunk: bytes, start: int, total: int
+    ) -> requests.Response:
+        """Send bytes `start`… of `total` to an upload session (file or attachment). Its
+        URL carries its own authorization, so no bearer token goes with it."""
+        return self.request(
+            "PUT",
+            upload_url,
+            authenticate=False,
+            data=chunk,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{total}",
+            },
+        )
+
     def get_many(self, urls: dict[str, str]) -> dict[str, tuple[int, Any]]:
         """GET each relative url through `$batch`, 20 at a time: {key: (status, body)}.
 

@@ -283,17 +283,7 @@ class MailRestorer:
         )
         url = session["uploadUrl"]
         for start in range(0, len(data), UPLOAD_CHUNK):
-            chunk = data[start : start + UPLOAD_CHUNK]
-            self.graph.request(
-                "PUT",
-                url,
-                authenticate=False,
-                data=chunk,
-                headers={
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{len(data)}",
-                },
-            )
+            self.graph.put_fragment(url, data[start : start + UPLOAD_CHUNK], start, len(data))
 
     def restore(self, job_item: RestoreJobItem) -> Outcome:
         item = job_item.item

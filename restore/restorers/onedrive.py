@@ -162,18 +162,8 @@ class DriveRestorer:
         answer = None
         with blob_store().open(item.content_sha256) as stream:
             for chunk in iter_chunks(stream, FRAGMENT):
-                end = start + len(chunk) - 1
-                answer = self.graph.request(
-                    "PUT",
-                    url,
-                    authenticate=False,
-                    data=chunk,
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"bytes {start}-{end}/{size}",
-                    },
-                )
-                start = end + 1
+                answer = self.graph.put_fragment(url, chunk, start, size)
+                start += len(chunk)
         if answer is None or answer.status_code not in (200, 201):
             raise GraphError(500, "uploadIncomplete", "The upload session did not finish.")
         return answer.json()
