@@ -22,6 +22,8 @@ from django.core.cache import cache
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.db import connection
 
+from tests import resets
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,6 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "The tests run against PostgreSQL: set DATABASE_URL=postgres://... (make test does)."
         )
+    resets.use_empty_tables_between_tests()
 
 
 def database_url_for(name: str) -> str:
@@ -258,11 +261,14 @@ class Sandbox:
         )
 
 
-@pytest.fixture
-def sandbox(live_server, settings) -> Sandbox:
-    """A freshly seeded sandbox tenant; the portal's settings route Microsoft to it."""
-    from sandbox import seed
+@pytest.fixture(scope="session")
+def sandbox_snapshot() -> resets.SandboxSnapshot:
+    return resets.SandboxSnapshot()
 
+
+@pytest.fixture
+def sandbox(live_server, settings, sandbox_snapshot: resets.SandboxSnapshot) -> Sandbox:
+    """A freshly seeded sandbox tenant; the portal's settings route Microsoft to it."""
     url = f"{live_server.url}/sandbox"
     settings.PORTAL_URL = live_server.url
     settings.SANDBOX_URL = settings.SANDBOX_PUBLIC_URL = url
@@ -270,7 +276,7 @@ def sandbox(live_server, settings) -> Sandbox:
         settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
         "graph.microsoft.com": f"{url}/graph",
     }
-    seed.reset()
+    sandbox_snapshot.restore_or_seed()
     # The portal caches signing keys and leases in the shared cache; a new tenant needs
     # a clean slate (the worker process shares this cache).
     cache.clear()
