@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.db import connection
 
-from tests import resets
+from tests import parallel, resets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,19 @@ def pytest_configure(config: pytest.Config) -> None:
             "The tests run against PostgreSQL: set DATABASE_URL=postgres://... (make test does)."
         )
     resets.use_empty_tables_between_tests()
+
+
+worker_redis = parallel.WorkerRedis()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs) -> None:
+    """With `pytest -n N`: a Redis for each xdist worker (see tests/parallel.py)."""
+    worker_redis.assign(specs)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    worker_redis.stop()
 
 
 def database_url_for(name: str) -> str:
