@@ -11,7 +11,8 @@ the sandbox tenant was then seeded again through the ORM, another ~1 s. Here ins
   permissions, which post_migrate would recreate identically, are left as they are.
 - `SandboxSnapshot` keeps the rows of a freshly seeded sandbox in memory (PostgreSQL COPY,
   binary) and copies them back for the next test: the same tenant, row for row, as
-  `sandbox.seed.reset()` makes it, without building it again.
+  `sandbox.seed.reset()` makes it, without building it again, but for the signing key:
+  a new one each time, as reset() makes (tokens of an earlier test must not verify).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class SandboxSnapshot:
     def restore_or_seed(self) -> None:
         """The sandbox as `seed.reset()` leaves it; seeded for real on first use (and if
         the portal's address, which the seed registers, has changed)."""
-        from sandbox import seed
+        from sandbox import keys, seed
 
         if not self.rows or self.redirect_uris != seed.portal_redirect_uris():
             seed.reset()
@@ -118,11 +119,18 @@ class SandboxSnapshot:
                     f"COPY {_quoted(table)} FROM STDIN (FORMAT binary)"
                 ) as copy:
                     copy.write(data)
+        # A new signing key, as reset() makes: tokens (and the portal's cached app-only
+        # tokens, with the roles of their test) from an earlier test must not verify.
+        keys.create_key(signing=True)
 
     def _take(self) -> dict[str, bytes]:
+        from sandbox.models import SigningKey
+
         rows = {}
         with connection.cursor() as cursor:
             for table in non_empty(sandbox_tables()):
+                if table == SigningKey._meta.db_table:
+                    continue
                 with cursor.cursor.copy(f"COPY {_quoted(table)} TO STDOUT (FORMAT binary)") as copy:
                     rows[table] = b"".join(bytes(block) for block in copy)
         return rows
