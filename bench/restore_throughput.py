@@ -61,8 +61,8 @@ ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<st
 def product_code():  # type: ignore[no-untyped-def]
     """The restore job runner, or a message saying it has not landed on this branch yet."""
     try:
+        from restore.job_tasks import run_restore_job
         from restore.jobs import create_job
-        from restore.tasks import run_restore_job
     except ImportError as error:
         sys.exit(
             f"The restore job runner is not on this branch yet ({error}): merge main once "

@@ -38,6 +38,7 @@ from restore.models import (
     RestorePoint,
     Workload,
 )
+from restore.signals import job_queued
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -262,10 +263,12 @@ def _describe(job: RestoreJob) -> str:
     return f"Restore of {what} from the backup of {when} to {where} queued; {policy}."
 
 
-def enqueue(job: RestoreJob) -> None:
-    from restore.job_tasks import run_restore_job
-
-    run_restore_job.delay_on_commit(str(job.pk))
+def enqueue(job: RestoreJob, *, countdown: int | None = None) -> None:
+    """Ask a worker to run the job, once the current transaction commits."""
+    job_id = str(job.pk)
+    transaction.on_commit(
+        lambda: job_queued.send(sender=RestoreJob, job_id=job_id, countdown=countdown)
+    )
 
 
 def cancel(job: RestoreJob, *, by: User | None, request: HttpRequest | None = None) -> bool:

@@ -40,6 +40,7 @@ from restore import jobs, throttle
 from restore.blobs import BlobNotFound
 from restore.models import RestoreJob, RestoreJobItem, RestoreJobLog
 from restore.restorers import Outcome, Restorer, restorer_for
+from restore.signals import job_queued
 
 logger = logging.getLogger(__name__)
 
@@ -306,9 +307,9 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
                 f"{RETRY_UNAVAILABLE_SECONDS} seconds.",
                 RestoreJobLog.Level.WARNING,
             )
-            from restore.job_tasks import run_restore_job
-
-            run_restore_job.apply_async((str(job.pk),), countdown=RETRY_UNAVAILABLE_SECONDS)
+            job_queued.send(
+                sender=RestoreJob, job_id=str(job.pk), countdown=RETRY_UNAVAILABLE_SECONDS
+            )
         return
     if RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.PENDING).exists():
         # Stopped without a reason (should not happen): let the sweep pick it up again.
@@ -420,8 +421,6 @@ def device_sign_in_for(user: User) -> SignIn | None:
 def resume_stalled() -> int:
     """Queue again: running jobs whose worker stopped beating, queued jobs nobody took,
     and waiting jobs whose person has signed in meanwhile."""
-    from restore.job_tasks import run_restore_job
-
     stale = timezone.now() - timedelta(seconds=settings.RESTORE_STALE_SECONDS)
     restorable = RestoreJob.objects.exclude(target=RestoreJob.Target.DOWNLOAD)
     ids = list(
@@ -432,7 +431,7 @@ def resume_stalled() -> int:
         ).values_list("pk", flat=True)
     )
     for job_id in ids:
-        run_restore_job.delay(str(job_id))
+        job_queued.send(sender=RestoreJob, job_id=str(job_id), countdown=None)
     signed_in = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
     for user in User.objects.filter(
         restore_jobs__status=S.WAITING, token_cache__in=signed_in

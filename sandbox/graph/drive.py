@@ -24,9 +24,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from restore.quickxor import quick_xor_hash
 from sandbox.graph import errors, ids, odata
+from sandbox.graph.call import Call, json_response
 from sandbox.graph.errors import GraphError
 from sandbox.graph.mail import format_time
-from sandbox.graph.views import Call, json_response
 from sandbox.models import (
     DirectoryUser,
     Drive,
