@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "restore",
     "sandbox",
     "api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -153,7 +154,6 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
 DATABASES = {"default": _database}
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, Celery and the cache ------------------------------------------------------
 

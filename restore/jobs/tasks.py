@@ -1,4 +1,4 @@
-"""Celery entry points of restore jobs: thin wrappers around restore/runner.py, and the
+"""Celery entry points of restore jobs: thin wrappers around restore/jobs/runner.py, and the
 receivers that queue them (restore/signals.py).
 
 Named `restore.tasks.…`: the names queued messages and beat's schedule use. restore/apps.py
@@ -12,8 +12,8 @@ from django.dispatch import receiver
 
 from authflow.models import User
 from authflow.signals import identity_signed_in
-from restore import jobs, runner
-from restore.signals import job_queued
+from restore.jobs import lifecycle, runner
+from restore.jobs.signals import job_queued
 
 
 # acks_late: safe to redeliver, runner.claim() refuses a job another worker holds.
@@ -35,4 +35,4 @@ def queue_job(sender: object, job_id: str, countdown: int | None = None, **kwarg
 @receiver(identity_signed_in, dispatch_uid="restore-resume-jobs")
 def resume_after_sign_in(sender: object, user: User, **kwargs: object) -> None:
     """Jobs that waited for this person's sign-in go on by themselves."""
-    jobs.requeue_waiting(user)
+    lifecycle.requeue_waiting(user)

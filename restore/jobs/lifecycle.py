@@ -10,8 +10,8 @@ two workers (or a worker and a person pressing Cancel) can never both move a job
       │  └──► waiting-for-sign-in ──► (queued again once someone signs in)
       └──────── running (a stalled or interrupted job is queued again)
 
-The work itself is in restore/runner.py (restores into Microsoft 365) and
-restore/downloads.py (target=download, streamed at request time).
+The work itself is in restore/jobs/runner.py (restores into Microsoft 365) and
+restore/jobs/downloads.py (target=download, streamed at request time).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from portal import audit
+from restore.jobs.signals import job_queued
 from restore.models import (
     Folder,
     Item,
@@ -38,7 +39,6 @@ from restore.models import (
     RestorePoint,
     Workload,
 )
-from restore.signals import job_queued
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
