@@ -9,7 +9,7 @@ class RestoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the Celery tasks and connects the receivers that queue them
-        # (restore/signals.py), in web processes too. Imported here, not at the top: they
+        # (restore/jobs/signals.py), in web processes too. Imported here, not at the top: they
         # import models, which the app registry is not ready for when this module loads.
         from restore.backup import tasks  # noqa: F401
         from restore.jobs import tasks as job_tasks  # noqa: F401

@@ -1,5 +1,5 @@
 """Celery entry points of restore jobs: thin wrappers around restore/jobs/runner.py, and the
-receivers that queue them (restore/signals.py).
+receivers that queue them (restore/jobs/signals.py).
 
 Named `restore.tasks.…`: the names queued messages and beat's schedule use. restore/apps.py
 imports this module so the tasks are registered and the receivers connected everywhere.
