@@ -293,6 +293,15 @@ def sandbox(live_server, settings, sandbox_snapshot: resets.SandboxSnapshot) -> 
     # The portal caches signing keys and leases in the shared cache; a new tenant needs
     # a clean slate (the worker process shares this cache).
     cache.clear()
+    # The restored tenant has the same id as the last one, so this process's msal apps
+    # (keyed by tenant id) would hand out the last test's app-only token, with the roles
+    # of that test's consent, and backups would read their permissions from it. The
+    # worker process keeps its own: they are signed with a key the restore deleted, so
+    # Graph refuses them (401) and the client asks for a new one; their roles are the
+    # seeded ones, as the tests that change the app's roles back up in this process.
+    from authflow import flows
+
+    flows._app_only.clear()
     return Sandbox(url)
 
 
