@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -13,8 +14,8 @@ from sandbox import demo, seed
 class Command(BaseCommand):
     help = "Prepare the demo on the sandbox tenant. Safe to run again: it only fills gaps."
 
-    def handle(self, *args: object, **options: object) -> None:
-        self.verbosity = int(options.get("verbosity", 1))  # type: ignore[call-overload]
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = int(options.get("verbosity", 1))
         if not settings.SANDBOX_ENABLED:
             self.stdout.write("A real tenant is configured (the sandbox is off): nothing to seed.")
             return
