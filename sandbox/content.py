@@ -44,7 +44,15 @@ SYNTHETIC_FILES = 20
 class Batches:
     """Collects unsaved rows per model and bulk-inserts them BATCH at a time, in order."""
 
-    ORDER = (MailFolder, Message, ExtendedProperty, Attachment, Drive, DriveItem, DriveItemVersion)
+    ORDER: tuple[type[models.Model], ...] = (
+        MailFolder,
+        Message,
+        ExtendedProperty,
+        Attachment,
+        Drive,
+        DriveItem,
+        DriveItemVersion,
+    )
 
     def __init__(self) -> None:
         self.rows: dict[type[models.Model], list[models.Model]] = {m: [] for m in self.ORDER}
@@ -62,7 +70,7 @@ class Batches:
         # Parents before children: folders before messages, messages before attachments.
         for model in self.ORDER:
             if self.rows[model]:
-                model.objects.bulk_create(self.rows[model], batch_size=BATCH)
+                model._default_manager.bulk_create(self.rows[model], batch_size=BATCH)
                 self.rows[model] = []
 
 

@@ -308,7 +308,7 @@ class Catalog:
     def _drop_new(self, graph_id: str) -> tuple[Item, bool]:
         state, replaced = self.new.pop(graph_id)
         self.item_pks.pop(graph_id, None)
-        if state.pk is None:
+        if not state.pk:  # not saved yet (django-stubs types pk as never None)
             self.to_create.remove(state)
         else:
             Item.objects.filter(pk=state.pk).delete()

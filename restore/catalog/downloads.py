@@ -4,6 +4,7 @@ streamed from its blob, audited. Downloads of a restore job are restore/jobs/dow
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 
 from portal import audit
@@ -23,6 +24,8 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
     """One item (already reached through the person's scope) as a file, streamed from its
     blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
     download link and the API's /items/{id}/content both answer with this."""
+    if not request.user.is_authenticated:  # both callers require a signed-in person
+        raise PermissionDenied("Sign in to download.")
     try:
         stream = blob_store().open(item.content_sha256)
     except BlobNotFound as error:

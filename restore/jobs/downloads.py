@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -69,7 +69,7 @@ class _Sink:
         self.parts: list[bytes] = []
         self.position = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes, /) -> int:
         self.parts.append(bytes(data))
         self.position += len(data)
         return len(data)
@@ -80,13 +80,16 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:  # zipfile never closes a file it was given
+        pass
+
     def take(self) -> bytes:
         data = b"".join(self.parts)
         self.parts.clear()
         return data
 
 
-def _job_items(job: RestoreJob):  # type: ignore[no-untyped-def]
+def _job_items(job: RestoreJob) -> QuerySet[RestoreJobItem]:
     return (
         RestoreJobItem.objects.filter(job=job)
         .select_related("item", "item__folder")

@@ -24,7 +24,8 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -53,7 +54,7 @@ RETRY_UNAVAILABLE_SECONDS = 30
 class Heartbeat(threading.Thread):
     """Beats for the job while it runs; notices a cancel request or a lost claim."""
 
-    def __init__(self, job: RestoreJob, beat: object) -> None:
+    def __init__(self, job: RestoreJob, beat: datetime | None) -> None:
         super().__init__(name=f"heartbeat-{job.pk}", daemon=True)
         self.job_id = job.pk
         self.beat = beat
@@ -98,7 +99,7 @@ class Stop:
     event: threading.Event = field(default_factory=threading.Event)
 
 
-def claim(job_id: object) -> RestoreJob | None:
+def claim(job_id: UUID | str) -> RestoreJob | None:
     job = RestoreJob.objects.filter(pk=job_id).select_related("object", "user").first()
     if job is None or job.target == RestoreJob.Target.DOWNLOAD:
         return None
@@ -121,7 +122,7 @@ def claim(job_id: object) -> RestoreJob | None:
     return job
 
 
-def run(job_id: object) -> None:
+def run(job_id: UUID | str) -> None:
     job = claim(job_id)
     if job is None:
         logger.info("Restore job %s is not claimable; nothing to do", job_id)
@@ -251,7 +252,7 @@ def _graph_problem(job: RestoreJob, error: GraphError) -> str:
     return f"Microsoft 365 answered {error.status} {error.code}: {error.message}"[:500]
 
 
-COUNTERS = {
+COUNTERS: dict[str, str] = {  # by RestoreJobItem.Status (Outcome.status is a str)
     RestoreJobItem.Status.DONE: "items_done",
     RestoreJobItem.Status.SKIPPED: "items_skipped",
     RestoreJobItem.Status.FAILED: "items_failed",
@@ -337,7 +338,8 @@ def _summary(job: RestoreJob, label: str) -> str:
 
 
 def _audit_finished(job: RestoreJob) -> None:
-    outcome = {S.COMPLETED: "success", S.CANCELLED: "success"}.get(job.status, "failure")
+    outcomes: dict[str, str] = {S.COMPLETED: "success", S.CANCELLED: "success"}
+    outcome = outcomes.get(job.status, "failure")
     audit.record(
         "restore.finished",
         actor=None,

@@ -186,7 +186,7 @@ class MailRestorer:
 
     def _parse(self, item: Item) -> EmailMessage:
         with blob_store().open(item.content_sha256) as stream:
-            return email.message_from_binary_file(stream, policy=email.policy.default)  # type: ignore[return-value]
+            return email.message_from_binary_file(stream, policy=email.policy.default)
 
     def _message_json(
         self, item: Item, mime: EmailMessage, marker: str
