@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     # production: no models, no tables, no commands. Its URLs follow SANDBOX_ENABLED.
     *([] if PRODUCTION else ["sandbox"]),
     "api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -154,7 +155,6 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
 DATABASES = {"default": _database}
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, Celery and the cache ------------------------------------------------------
 

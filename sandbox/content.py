@@ -20,6 +20,7 @@ from django.db import models
 from sandbox import constants, generator, seed
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
+from sandbox.graph.drive import mime_type
 from sandbox.models import (
     Attachment,
     DirectoryUser,
@@ -228,8 +229,6 @@ def seed_drive(
 
 
 def _mime(name: str) -> str:
-    from sandbox.graph.drive import mime_type
-
     return mime_type(name)
 
 

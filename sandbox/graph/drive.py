@@ -23,9 +23,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.graph import errors, ids, odata
+from sandbox.graph.call import Call, json_response
 from sandbox.graph.errors import GraphError
 from sandbox.graph.mail import format_time
-from sandbox.graph.views import Call, json_response
 from sandbox.models import (
     DirectoryUser,
     Drive,
