@@ -452,3 +452,7 @@ if METRICS_BEARER_TOKEN is not None and len(METRICS_BEARER_TOKEN) < 32:
 # Optional error reporting to Sentry (or a compatible service), scrubbed like the logs.
 SENTRY_DSN = env.url("SENTRY_DSN", "", schemes=("https", "http")) if env.raw("SENTRY_DSN") else ""
 SENTRY_ENVIRONMENT = env.string("SENTRY_ENVIRONMENT", LIFEBOAT_MODE)
+if SENTRY_DSN:
+    from portal import error_reporting
+
+    error_reporting.init(SENTRY_DSN, SENTRY_ENVIRONMENT)
