@@ -76,12 +76,20 @@ class DropSandboxProtocolErrors(logging.Filter):
         )
 
 
+_SENSITIVE_KEY = re.compile(rf"(?:{_SENSITIVE}|token|authorization|cookie|api_key)", re.I)
+
+
 def redact_value(value: Any) -> Any:
     """`value` with every string inside it (dicts, lists, tuples) redacted."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {key: redact_value(item) for key, item in value.items()}
+        return {
+            key: "[redacted]"
+            if isinstance(key, str) and _SENSITIVE_KEY.fullmatch(key) and item
+            else redact_value(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact_value(item) for item in value]
     return value

@@ -173,8 +173,9 @@ class StateCollector(Collector):
             connection.ensure_connection(max_retries=1, timeout=2)
             channel = connection.default_channel
             for queue in app.amqp.queues:
-                _name, messages, _consumers = channel.queue_declare(queue, passive=True)
-                length.add_metric([queue], messages)
+                # kombu's virtual transports (Redis, SQLAlchemy) count a queue's messages
+                # with _size; a passive declare fails for a queue no worker bound yet.
+                length.add_metric([queue], channel._size(queue))
         yield length
 
 

@@ -198,7 +198,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.string(
 # takes over when the first stops renewing it (portal/beat.py).
 CELERY_BEAT_SCHEDULER = "portal.beat:LeaderScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
-BEAT_LOCK_SECONDS = env.integer("BEAT_LOCK_SECONDS", 30, minimum=5)
+BEAT_LOCK_SECONDS = env.integer("BEAT_LOCK_SECONDS", 30, minimum=2 * CELERY_BEAT_MAX_LOOP_INTERVAL)
 # Each worker records its own heartbeat every WORKER_HEARTBEAT_SECONDS (portal/health.py);
 # one silent for WORKER_STALE_SECONDS counts as dead.
 WORKER_HEARTBEAT_SECONDS = env.integer("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
