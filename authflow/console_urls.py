@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from authflow import people
-from portal import audit_pages
+from portal import audit_pages, health_pages
 
 app_name = "console"
 
@@ -17,5 +17,6 @@ urlpatterns = [
     path("people/<str:identity>/role", people.change_role, name="change-role"),
     path("audit", audit_pages.audit_log, name="audit"),
     path("audit.csv", audit_pages.audit_csv, name="audit-csv"),
+    path("workers", health_pages.workers, name="workers"),
     path("restore-scopes/", include("restore.operator_scope_urls")),
 ]

@@ -182,6 +182,10 @@ def bind(**ids: object) -> None:
     structlog.contextvars.bind_contextvars(**{k: v for k, v in ids.items() if v is not None})
 
 
+def unbind(*names: str) -> None:
+    structlog.contextvars.unbind_contextvars(*names)
+
+
 def clear() -> None:
     structlog.contextvars.clear_contextvars()
 

@@ -108,3 +108,19 @@ def test_each_worker_is_listed_by_its_own_heartbeat_and_dropped_when_it_stops(
     finally:
         doomed.kill()
         warm.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_console_lists_live_workers_and_is_admin_only(client, celery_worker):
+    from authflow.models import Role, User
+
+    wait_for(lambda: health.live_workers(), message="the session's worker sent no heartbeat")
+    end_user = User.objects.create(username="eve", upn="eve@contoso.example")
+    client.force_login(end_user)
+    assert client.get("/admin/workers").status_code == 403
+    admin = User.objects.create(username="ivan", upn="ivan@contoso.example", role=Role.ADMIN)
+    client.force_login(admin)
+    page = client.get("/admin/workers").content.decode()
+    assert celery_worker.name in page
+    assert "Last heartbeat" in page
+    assert "database" in page
