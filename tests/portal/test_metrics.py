@@ -89,3 +89,23 @@ def test_microsoft_requests_are_counted_by_host_and_status(client, sandbox):
         (("host", "login.microsoftonline.com"), ("status", "200")),
     )
     assert found.get(key, 0) >= 1
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_portal_exports():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "docs" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"lifeboat_[a-z_]+", target["expr"])
+    }
+    source = (root / "portal" / "metrics.py").read_text()
+    exported = set(re.findall(r'"(lifeboat_[a-z_]+)"', source))
+    suffixes = ("_bucket", "_count", "_sum", "_total")
+    for name in used:
+        base = next((name.removesuffix(s) for s in suffixes if name.endswith(s)), name)
+        assert name in exported or base in exported, name
