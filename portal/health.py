@@ -132,7 +132,12 @@ def record_heartbeat(hostname: str) -> None:
             hostname=hostname, defaults={"seen_at": timezone.now()}
         )
     except Exception as exc:  # the next beat tries again; a dead database shows in healthz
-        logger.warning("Recording the worker heartbeat failed: %s", type(exc).__name__)
+        logger.warning(
+            "Worker %s cannot reach the database to record its heartbeat (%s); retrying in %s s",
+            hostname,
+            type(exc).__name__,
+            settings.WORKER_HEARTBEAT_SECONDS,
+        )
 
 
 def forget_worker(hostname: str) -> None:
