@@ -42,9 +42,9 @@ def test_a_second_beat_stands_by_and_takes_over_without_sending_twice(subprocess
     first = start_beat(env, first_log)
     second = None
     try:
-        wait_for(lambda: "is now the one sending" in first_log.read_text(), timeout=60)
+        wait_for(lambda: "is now the one sending" in first_log.read_text(), timeout=120)
         second = start_beat(env, second_log)
-        wait_for(lambda: "is a standby" in second_log.read_text(), timeout=60)
+        wait_for(lambda: "is a standby" in second_log.read_text(), timeout=120)
 
         # The first sends the 10-second task, the standby nothing.
         wait_for(lambda: len(sends(first_log)) >= 2, timeout=40)
