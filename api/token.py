@@ -17,6 +17,7 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django_ratelimit.core import get_usage
 from ninja import Field, Router, Schema
+from redis.exceptions import RedisError
 
 from api import grants, tokens
 from api.errors import Error
@@ -98,13 +99,23 @@ def _client_address(group: str, request: HttpRequest) -> str:
 
 
 def _rate_limit(request: HttpRequest) -> None:
-    usage = get_usage(
-        request,
-        group="api-token",
-        key=_client_address,
-        rate=settings.API_TOKEN_RATE,
-        increment=True,
-    )
+    try:
+        usage = get_usage(
+            request,
+            group="api-token",
+            key=_client_address,
+            rate=settings.API_TOKEN_RATE,
+            increment=True,
+        )
+    except (RedisError, OSError):
+        # The limit's counters live in the cache (Redis): without them no token is issued,
+        # and the client is told to come back rather than shown a server error.
+        raise TokenRequestError(
+            "temporarily_unavailable",
+            "The portal cannot reach its cache right now. Try again shortly.",
+            503,
+            {"Retry-After": "30"},
+        ) from None
     if usage and usage["should_limit"]:
         raise TokenRequestError(
             "too_many_requests",
@@ -221,8 +232,8 @@ def token(request: HttpRequest) -> JsonResponse:
 
 
 def _audit_refusal(request: HttpRequest, grant_type: str, error: str, description: str) -> None:
-    if error == "too_many_requests":
-        return  # a flood would flood the audit log too; the limit itself is the record
+    if error in ("too_many_requests", "temporarily_unavailable"):
+        return  # a flood (or an outage) would flood the audit log too
     audit.record(
         "api.token.refused",
         request=request,

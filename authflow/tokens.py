@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from authflow import encryption, flows
 from authflow.models import TokenCache, User
-from portal import audit
+from portal import audit, metrics
 from portal.graph import GraphClient
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ def access_token(
     else:
         error, description = result["error"], flows.first_line(result.get("error_description"))
     logger.info("Refresh for %s failed: %s", user.identity, error)
+    metrics.count_refresh_failure(error)
     if result is not None and error not in PERMANENT_ERRORS:
         raise TokensUnavailable(f"{error}: {description}")
     _mark_needs_sign_in(row, error, description)

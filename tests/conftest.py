@@ -87,9 +87,10 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
 class WorkerProcess:
     """A `celery worker` subprocess, as production runs it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, name: str = "") -> None:
         self.env = env
         self.log_path = log_path
+        self.name = name or f"test-worker-{os.getpid()}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -97,7 +98,7 @@ class WorkerProcess:
         command = [
             sys.executable, "-m", "celery", "--app", "portal", "worker",
             "--pool", "threads", "--concurrency", "8", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{os.getpid()}@%h",
+            "--without-gossip", "--without-mingle", "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,
@@ -116,7 +117,9 @@ class WorkerProcess:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"The Celery worker exited; see {self.log_path}")
-            if app.control.ping(timeout=0.5):
+            if any(
+                f"{self.name}@" in name for reply in app.control.ping(timeout=0.5) for name in reply
+            ):
                 return
         raise RuntimeError(f"The Celery worker did not come up; see {self.log_path}")
 
@@ -144,7 +147,9 @@ def celery_worker(
 ) -> Iterator[WorkerProcess]:
     """One real worker for the session, consuming from the test Redis database."""
     redis_client.flushdb()
-    worker = WorkerProcess(subprocess_env, tmp_path_factory.mktemp("celery") / "worker.log")
+    # Heartbeats every 2 s: a test that empties the tables sees the worker again quickly.
+    env = {**subprocess_env, "WORKER_HEARTBEAT_SECONDS": "2"}
+    worker = WorkerProcess(env, tmp_path_factory.mktemp("celery") / "worker.log")
     worker.start()
     yield worker
     worker.stop()

@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from authflow import flows, tokens
+from portal import logging as structured_logging
 from portal import permissions
 from portal.graph import GraphError
 from restore.backup.base import (
@@ -95,6 +96,7 @@ def run(obj: ProtectedObject) -> Outcome:
     except Exception:
         logger.exception("Backup of object %s failed", obj.pk)
         point = _record_failure(obj, started_at, "Unexpected error; see the worker log.")
+    structured_logging.unbind("backup_object", "backup_run")
     return Outcome(point, time.monotonic() - started)
 
 
@@ -142,6 +144,7 @@ def _run_locked(obj: ProtectedObject, started_at: Any) -> RestorePoint:
     obj = _lock(obj)
     seq = _next_seq(obj)
     point = RestorePoint.objects.create(object=obj, seq=seq, started_at=started_at)
+    structured_logging.bind(backup_object=obj.pk, backup_run=point.pk)  # on this run's lines
     previous = (
         RestorePoint.objects.filter(
             object=obj, status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL]

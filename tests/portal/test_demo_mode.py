@@ -7,6 +7,7 @@ demo as the running processes. This drives real processes with an empty environm
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -43,24 +44,30 @@ def test_a_task_goes_through_the_sqlite_broker_to_a_worker_and_back(demo_env, tm
         )
         assert sent.returncode == 0, sent.stderr
 
-        database = sqlite3.connect(tmp_path / "lifeboat.sqlite3")
+        log_path = tmp_path / "worker.log"
         deadline = time.monotonic() + 30
-        rows: list[tuple[str]] = []
-        while not rows and time.monotonic() < deadline:
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-            rows = database.execute("SELECT hostname FROM portal_workerheartbeat").fetchall()
+        while not re.search(
+            r"Task portal\.tasks\.heartbeat\[[^]]+\] succeeded", log_path.read_text()
+        ):
+            assert worker.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
-        assert rows, (tmp_path / "worker.log").read_text()
+        database = sqlite3.connect(tmp_path / "lifeboat.sqlite3")
+        rows = database.execute("SELECT hostname FROM portal_workerheartbeat").fetchall()
+        assert [row[0] for row in rows] == [rows[0][0]]
         assert rows[0][0].startswith("demo-test@")
+
+        # The worker's own heartbeat shows in /healthz while it runs.
+        health = manage(
+            demo_env,
+            "shell",
+            "-c",
+            "from django.test import Client; r = Client().get('/healthz', HTTP_HOST='127.0.0.1');"
+            "print(r.status_code, r.json()['broker']['ok'], r.json()['workers']['workers'][0]['hostname'])",
+        )
+        assert health.stdout.strip().endswith(f"200 True {rows[0][0]}"), health.stderr
     finally:
         worker.terminate()
         worker.wait(timeout=20)
-
-    health = manage(
-        demo_env,
-        "shell",
-        "-c",
-        "from django.test import Client; r = Client().get('/healthz', HTTP_HOST='127.0.0.1');"
-        "print(r.status_code, r.json()['broker']['ok'])",
-    )
-    assert health.stdout.strip().endswith("200 True"), health.stderr
+    # A warm stop removes the worker's heartbeat.
+    assert not database.execute("SELECT hostname FROM portal_workerheartbeat").fetchall()
