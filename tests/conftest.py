@@ -43,6 +43,8 @@ def database_url_for(name: str) -> str:
     return f"postgres://{auth}@{host}:{port}/{name}"
 
 
+SUBPROCESS_APPLICATION_NAME = "lifeboat-test-subprocess"
+
 # The live server answers in several small writes; with Nagle's algorithm and delayed
 # ACKs every request on a kept-alive connection (msal, requests sessions) waits ~40 ms.
 WSGIRequestHandler.disable_nagle_algorithm = True
@@ -76,7 +78,9 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
     """Environment for processes (worker, commands) that act on this test run's state."""
     return {
         **os.environ,
-        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        # Named, so a test can find (and terminate) the connections of its subprocesses.
+        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"])
+        + f"?application_name={SUBPROCESS_APPLICATION_NAME}",
         "BLOB_ROOT": str(blob_root_dir),
         "PORTAL_URL": live_server.url,
         "SANDBOX_URL": f"{live_server.url}/sandbox",
@@ -250,11 +254,26 @@ class Sandbox:
         Policy.current()
         Policy.objects.update(**fields)
 
-    def fault(self, path_contains: str, status: int, *, retry_after=None, remaining=1) -> None:
+    def fault(
+        self,
+        path_contains: str,
+        status: int = 0,
+        *,
+        retry_after=None,
+        remaining=1,
+        method: str = "",
+        action: str = "answer",
+    ):
+        """Plan `remaining` failures of matching requests (see sandbox.models.Fault)."""
         from sandbox.models import Fault
 
-        Fault.objects.create(
-            path_contains=path_contains, status=status, retry_after=retry_after, remaining=remaining
+        return Fault.objects.create(
+            path_contains=path_contains,
+            status=status,
+            retry_after=retry_after,
+            remaining=remaining,
+            method=method,
+            action=action,
         )
 
 
