@@ -50,6 +50,51 @@ SUBPROCESS_APPLICATION_NAME = "lifeboat-test-subprocess"
 WSGIRequestHandler.disable_nagle_algorithm = True
 
 
+# --- No database transaction while waiting on Microsoft ---------------------------------
+
+
+def open_transactions() -> list[object]:
+    """The atomic blocks open on this thread's connection, leaving out the ones a test
+    itself wraps around (pytest-django's non-transactional tests run inside TestCase
+    atomics, marked `_from_testcase` by Django)."""
+    from django.db import connections
+
+    blocks = []
+    for alias in connections:
+        if not connections.settings[alias]:
+            continue
+        conn = connections[alias]
+        blocks += [a for a in conn.atomic_blocks if not getattr(a, "_from_testcase", False)]
+    return blocks
+
+
+@pytest.fixture(autouse=True)
+def no_transaction_over_http(monkeypatch) -> Iterator[list[str]]:
+    """Fail any test in which a request to Microsoft (or the sandbox standing in for it)
+    goes out from a thread holding a database transaction: every HTTP request of the
+    product passes through portal.microsoft.MicrosoftSession.send. Recorded, then failed
+    at teardown, so code that catches exceptions cannot swallow the failure."""
+    from portal.microsoft import MicrosoftSession
+
+    violations: list[str] = []
+    send = MicrosoftSession.send
+
+    def checked_send(self, request, **kwargs):
+        if open_transactions():
+            import traceback
+
+            where = "".join(traceback.format_stack(limit=12)[:-1])
+            violations.append(f"{request.method} {request.url}\n{where}")
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(MicrosoftSession, "send", checked_send)
+    yield violations
+    if violations:
+        pytest.fail(
+            "HTTP to Microsoft inside a database transaction:\n" + "\n".join(violations[:3])
+        )
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
@@ -152,6 +197,15 @@ def celery_worker(
     worker.start()
     yield worker
     worker.stop()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers a test starts itself)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str = ""):

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -195,7 +196,23 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
                 stop.unavailable = str(error.cause and faults.describe(error.cause))
             if stop.sign_in or stop.unavailable:
                 stop.event.set()
+        _close_connections(pool, limit)
     return ""
+
+
+def _close_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close the database connection of each of the pool's threads before they go (a
+    thread's connection is otherwise left open until garbage collection). One task per
+    thread, held at a barrier until all run, so every thread gets exactly one."""
+    barrier = threading.Barrier(threads)
+
+    def close() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=30)
+        connection.close()
+
+    for future in [pool.submit(close) for _ in range(threads)]:
+        future.result()
 
 
 def _pending(job: RestoreJob) -> list[RestoreJobItem]:
@@ -514,6 +531,8 @@ def resume_stalled() -> int:
     )
     for job_id in ids:
         job_queued.send(sender=RestoreJob, job_id=str(job_id), countdown=None)
+    for user in tokens.readable_again():  # an administrator put the missing key back
+        lifecycle.requeue_waiting(user, because="the stored tokens can be decrypted again")
     signed_in = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
     for user in User.objects.filter(
         restore_jobs__status=S.WAITING, token_cache__in=signed_in

@@ -12,7 +12,6 @@ Every item must end restored exactly once (read back from the sandbox), none fai
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from restore.jobs import runner
 from restore.jobs.signals import job_queued
 from restore.models import Folder, RestoreJob, RestoreJobItem
 from restore.scope import Scope
-from tests.conftest import SUBPROCESS_APPLICATION_NAME, WorkerProcess, wait_for
+from tests.conftest import SUBPROCESS_APPLICATION_NAME, WorkerProcess, free_port, wait_for
 from tests.restore.jobs_support import add_messages, back_up_mailbox
 from tests.restore.test_jobs_worker import assert_each_item_exactly_once, markers
 
@@ -127,12 +126,6 @@ def test_an_item_fails_only_after_the_retry_budget(sandbox, alice, settings):
 
 
 # --- Redis stopped and started mid-job ---------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RedisServer:
