@@ -17,7 +17,6 @@ from typing import Any
 
 from django.db import models
 
-from restore.quickxor import quick_xor_hash
 from sandbox import constants, generator, seed
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
@@ -33,6 +32,7 @@ from sandbox.models import (
     MailFolder,
     Message,
 )
+from sandbox.quickxor import quick_xor_hash
 
 BATCH = 5_000
 MESSAGES_PER_PERSON = 28

@@ -22,7 +22,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from restore.quickxor import quick_xor_hash
 from sandbox.graph import errors, ids, odata
 from sandbox.graph.call import Call, json_response
 from sandbox.graph.errors import GraphError
@@ -36,6 +35,7 @@ from sandbox.models import (
     UploadFragment,
     UploadSession,
 )
+from sandbox.quickxor import quick_xor_hash
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 FRAGMENT_MULTIPLE = 320 * 1024
