@@ -193,7 +193,7 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
                 stop.sign_in = error
             except faults.BudgetExhausted as error:
                 # The marker lookup kept failing: try the whole batch again later.
-                stop.unavailable = str(error.cause and faults.describe(error.cause))
+                stop.unavailable = faults.describe(error.cause)
             if stop.sign_in or stop.unavailable:
                 stop.event.set()
         _close_connections(pool, limit)
@@ -270,7 +270,8 @@ def _restore_batch(
     found = _bookkeeping(lambda: restorer.find_restored(retried)) if retried else {}
     for job_item in retried:
         if job_item.pk in found:
-            _record(job, job_item, Outcome.done(found[job_item.pk]))
+            done = Outcome.done(found[job_item.pk])
+            _bookkeeping(lambda: _record(job, job_item, done))  # noqa: B023
     todo = [ji for ji in batch if ji.pk not in found]
     # Counted before Graph is asked: an item with attempts > 0 may exist in Microsoft 365,
     # so a later run looks for its marker first.
@@ -316,7 +317,7 @@ def _restore_batch(
         except faults.BudgetExhausted as error:
             return Outcome.failed(str(error))
         except GraphError as error:
-            return Outcome.failed(_graph_problem(job, error) + PERMANENT)
+            return Outcome.failed(_graph_problem(job, error)[: 500 - len(PERMANENT)] + PERMANENT)
         except BlobNotFound:
             return Outcome.failed("The backed-up content is missing from the backup store.")
         except Exception:
