@@ -181,9 +181,12 @@ def _issue(request: HttpRequest, form: dict[str, str], grant_type: str) -> token
         # although the request fails.
         return tokens.refresh(form["refresh_token"], request=request)
     prove = grants.operator if grant_type == grants.OPERATOR else grants.jwt_bearer
-    with transaction.atomic():  # the user, delegated tokens and API tokens, or nothing
-        user = prove(form["client_id"], form["assertion"])
-        return tokens.issue(user, grant=grants.GRANT_NAMES[grant_type], request=request)
+    # Microsoft is asked first, with no transaction open (in the SQLite demo a write
+    # transaction would lock out the sandbox's own token endpoint); then the user,
+    # delegated tokens and API tokens are written together, or nothing.
+    proof = prove(form["client_id"], form["assertion"])
+    with transaction.atomic():
+        return tokens.issue(proof.keep(), grant=grants.GRANT_NAMES[grant_type], request=request)
 
 
 @router.post(

@@ -178,7 +178,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker outlives broker restarts (celery/app/defaults.py, Celery 5.7; docs/reliability.md):
+# it retries the broker connection at start-up and after losing it, without the default
+# limit of 100 attempts after which it exits with "Unrecoverable error". A restore that
+# is running meanwhile goes on (its state is in the database, not the broker): it is not
+# cancelled on connection loss; a redelivered message finds the job claimed and does nothing.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 60 * 60, minimum=60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 if CELERY_BROKER_URL.startswith(("redis", "rediss", "unix")):
@@ -345,6 +353,9 @@ RESTORE_CONCURRENCY_PER_MAILBOX = env.integer("RESTORE_CONCURRENCY_PER_MAILBOX",
 RESTORE_STALE_SECONDS = env.integer("RESTORE_STALE_SECONDS", 60, minimum=1)
 # A request slot of a mailbox frees itself after this long if its worker died holding it.
 RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minimum=1)
+# How long a restore item waits out transient faults (database or Redis down, connection
+# resets, Graph 429/5xx) before it is given up as failed (restore/jobs/faults.py).
+RESTORE_RETRY_BUDGET_SECONDS = env.integer("RESTORE_RETRY_BUDGET_SECONDS", 30 * 60, minimum=1)
 
 # --- The REST API (/api/v1/) --------------------------------------------------------
 

@@ -8,16 +8,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 
 from portal import audit
+from restore import filenames
 from restore.blobs import BlobNotFound, blob_store
-from restore.catalog import preview
 from restore.models import Item
 
 
 def item_name(item: Item) -> str:
     """The file name one item downloads as: the subject + .eml, or the file's name."""
     if item.kind == Item.Kind.MESSAGE:
-        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
-    return preview.safe_filename(item.name, "file")
+        return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
+    return filenames.file_name(item.name, fallback="file")
 
 
 def item_response(item: Item, request: HttpRequest) -> FileResponse:

@@ -27,7 +27,7 @@ try:
     raise RuntimeError('boom with client_secret=cs-secret-value')
 except RuntimeError:
     log.exception('it failed')
-from restore.job_tasks import run_restore_job
+from restore.jobs.tasks import run_restore_job
 run_restore_job.apply(args=[JOB])
 """
 
