@@ -72,15 +72,6 @@ def test_a_task_goes_through_the_sqlite_broker_to_a_worker_and_back(demo_env, tm
     # A warm stop removes the worker's heartbeat.
     assert not database.execute("SELECT hostname FROM portal_workerheartbeat").fetchall()
 
-    health = manage(
-        demo_env,
-        "shell",
-        "-c",
-        "from django.test import Client; r = Client().get('/healthz', HTTP_HOST='127.0.0.1');"
-        "print(r.status_code, r.json()['broker']['ok'])",
-    )
-    assert health.stdout.strip().endswith("200 True"), health.stderr
-
 
 def test_the_jwt_bearer_grant_works_in_the_sqlite_demo(demo_env, tmp_path):
     """The grant asks the sandbox's token endpoint, served by the same process on the
