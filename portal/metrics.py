@@ -59,6 +59,27 @@ def count_refresh_failure(error: str) -> None:
     TOKEN_REFRESH_FAILURES.labels(error=error[:64]).inc()
 
 
+Family = GaugeMetricFamily | CounterMetricFamily
+
+
+class DatabaseCollector(Collector):
+    """A collector of gauges read from the database at scrape time. Subclasses yield their
+    families from `gauges()`; a failing database never fails the scrape. The apps above
+    portal subclass it for their own state (restore/metrics.py, authflow/metrics.py)."""
+
+    def describe(self) -> list[Family]:
+        return []  # registering must not query the database
+
+    def collect(self) -> Iterator[Family]:
+        try:
+            yield from self.gauges()
+        except Exception as exc:  # a scrape must answer even when the database does not
+            logger.warning("Metrics from the database failed: %s", type(exc).__name__)
+
+    def gauges(self) -> Iterator[Family]:
+        raise NotImplementedError
+
+
 class StateCollector(Collector):
     """Gauges of the deployment computed when Prometheus scrapes: live workers and queue
     lengths. The apps above portal register collectors of their own state the same way

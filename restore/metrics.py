@@ -3,31 +3,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 
+from portal.metrics import DatabaseCollector
 from restore.models import ProtectedObject, RestoreJob, RestoreJobItem, RestorePoint
 
-logger = logging.getLogger(__name__)
 
-
-class RestoreStateCollector(Collector):
-    def describe(self) -> list[GaugeMetricFamily]:
-        return []  # registering must not query the database
-
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        try:
-            yield from self._gauges()
-        except Exception as exc:  # a scrape must answer even when the database does not
-            logger.warning("Metrics from the database failed: %s", type(exc).__name__)
-
-    def _gauges(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+class RestoreStateCollector(DatabaseCollector):
+    def gauges(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._restore_jobs()
         yield from self._backups()
 
