@@ -15,6 +15,8 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from portal import metrics
+
 
 class MicrosoftSession(requests.Session):
     def __init__(self, routes: dict[str, str], timeout: float, ca_bundle: str | None) -> None:
@@ -41,14 +43,22 @@ class MicrosoftSession(requests.Session):
             (target.scheme, target.netloc, target.path + parts.path, parts.query, parts.fragment)
         )
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         # Routing here, not in request(), also covers redirects requests follows itself.
+        host = urlsplit(request.url or "").hostname or ""  # Microsoft's name, before routing
         request.url = self.route(request.url or "")
-        response = super().send(request, **kwargs)
+        try:
+            response = super().send(request, **kwargs)
+        except requests.RequestException as exc:
+            metrics.count_microsoft_request(host, type(exc).__name__)
+            raise
+        metrics.count_microsoft_request(host, response.status_code)
         self.last_retry_after = retry_after_seconds(response)
         return response
 
