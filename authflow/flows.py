@@ -277,6 +277,12 @@ def app_only_token(tenant_id: str, *, force: bool = False) -> str:
     return result["access_token"]
 
 
+def forget_app_only_tokens() -> None:
+    """Drop every tenant's cached app-only token: the next call asks Entra for a new one,
+    with the application permissions granted now (a token's `roles` are fixed when issued)."""
+    _app_only.clear()
+
+
 def cached_access_token_expiry(serialized_cache: str, scopes: list[str]) -> float | None:
     """When the cached access token covering `scopes` expires (epoch seconds), if any."""
     wanted = {s.lower() for s in scopes}

@@ -3,8 +3,11 @@
 Runs `pytest -q` in the baseline checkout and in this one alternately (baseline first),
 `--pairs` times, each run on a database of its own and a throw-away redis-server of its
 own (so two runs never share state, and no other Redis database is touched), and prints
-every run with the machine's load (`uptime`) just before it, then the median and range
-per checkout. The machine is shared, so the pairs run back to back.
+every run with the machine's load (`uptime`) just before and just after it, then the
+median and range per checkout. The machine is shared, so the pairs run back to back; with
+`--together` the two runs of a pair start at the same moment instead, so both see the same
+load from other work (each also slows the other; the faster one finishes first and the
+baseline then runs on a quieter machine, which favours the baseline).
 
 Usage (the baseline is a git worktree at the commit to compare with, with its venv):
 
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +42,7 @@ def uptime() -> str:
 
 
 def run_suite(checkout: Path, database: str, server: str) -> tuple[float, str, str]:
-    """(wall seconds, load before, pytest's last line) of one `pytest -q` in `checkout`."""
+    """(wall seconds, load before and after, pytest's last line) of one `pytest -q`."""
     process, redis_url = start_redis(tempfile.mkdtemp(prefix="suite-bench-redis-"))
     try:
         env = {**os.environ, "DATABASE_URL": f"{server}/{database}", "REDIS_URL": redis_url}
@@ -53,6 +57,7 @@ def run_suite(checkout: Path, database: str, server: str) -> tuple[float, str, s
             check=False,
         )
         elapsed = time.monotonic() - started
+        load = f"before: {load} | after: {uptime()}"
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -64,16 +69,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="baseline checkout")
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--together", action="store_true", help="start both runs at once")
     args = parser.parse_args()
     server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
     checkouts = {"baseline": args.baseline.resolve(), "this checkout": ROOT}
     times: dict[str, list[float]] = {name: [] for name in checkouts}
+
+    def one(name: str) -> tuple[float, str, str]:
+        database = "lb_suitebench_" + ("base" if name == "baseline" else "new")
+        return run_suite(checkouts[name], database, server)
+
     for pair in range(1, args.pairs + 1):
-        for name, checkout in checkouts.items():
-            database = "lb_suitebench_" + ("base" if name == "baseline" else "new")
-            elapsed, load, summary = run_suite(checkout, database, server)
+        if args.together:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                results = dict(zip(checkouts, pool.map(one, checkouts), strict=True))
+        else:
+            results = {name: one(name) for name in checkouts}
+        for name, (elapsed, load, summary) in results.items():
             times[name].append(elapsed)
-            print(f"pair {pair} {name}: {elapsed:.0f} s | {summary} | before: {load}", flush=True)
+            print(f"pair {pair} {name}: {elapsed:.0f} s | {summary} | {load}", flush=True)
     for name, values in times.items():
         print(
             f"{name}: median {statistics.median(values):.0f} s, "

@@ -377,9 +377,9 @@ def sandbox(live_server, settings, sandbox_snapshot: resets.SandboxSnapshot) -> 
     # worker process keeps its own: they are signed with a key the restore deleted, so
     # Graph refuses them (401) and the client asks for a new one; their roles are the
     # seeded ones, as the tests that change the app's roles back up in this process.
-    from authflow import flows
+    from authflow import flows  # after Django's set-up (flows imports models)
 
-    flows._app_only.clear()
+    flows.forget_app_only_tokens()
     return Sandbox(url)
 
 

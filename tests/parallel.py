@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -64,7 +65,7 @@ class WorkerRedis:
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def assign(self, specs: Sequence[object]) -> None:
+    def assign(self, specs: Sequence[Any]) -> None:
         workdir = tempfile.mkdtemp(prefix="lifeboat-test-redis-")
         for index, spec in enumerate(specs):
             if shutil.which("redis-server"):
@@ -72,7 +73,7 @@ class WorkerRedis:
                 self.processes.append(process)
             else:
                 url = shifted_database(os.environ["REDIS_URL"], index)
-            spec.env["REDIS_URL"] = url  # type: ignore[attr-defined]
+            spec.env["REDIS_URL"] = url  # an execnet XSpec, which carries no types
 
     def stop(self) -> None:
         for process in self.processes:
