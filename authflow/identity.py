@@ -19,7 +19,9 @@ from django.core.cache import cache
 
 from portal.microsoft import http_session
 
-LEEWAY_SECONDS = 120
+# Clock skew allowed on exp/nbf/iat: at most a minute, so an expired assertion is not
+# traded for portal tokens long after it ended.
+LEEWAY_SECONDS = 60
 JWKS_TTL_SECONDS = 24 * 3600
 # An unknown key id triggers at most one JWKS refetch per tenant in this window, so
 # forged tokens with random kids cannot make the portal hammer Microsoft.
@@ -39,6 +41,9 @@ class Identity:
     roles: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     scopes: tuple[str, ...] = field(default=())
+    # The token's own id (Entra's `uti`, else `jti`) and expiry (epoch seconds).
+    token_id: str = ""
+    expires_at: int = 0
 
     @property
     def key(self) -> str:
@@ -145,4 +150,6 @@ def validate(token: str, *, audiences: list[str], nonce: str | None = None) -> I
         roles=tuple(claims.get("roles") or ()),
         groups=tuple(claims.get("groups") or ()),
         scopes=tuple(str(claims.get("scp", "")).split()),
+        token_id=str(claims.get("uti") or claims.get("jti") or ""),
+        expires_at=int(claims["exp"]),
     )

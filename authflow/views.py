@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.decorators import ratelimit
 
-from authflow import encryption, flows, identity, signins, tokens
+from authflow import encryption, flows, identities, identity, signins
 from authflow.models import SignIn, TokenCache
 from portal import audit
 from portal.http import PortalRequest
@@ -317,11 +317,24 @@ def profile(request: PortalRequest) -> HttpResponse:
 @login_required
 @require_POST
 def forget_tokens(request: PortalRequest) -> HttpResponse:
-    if tokens.revoke(request.user, by=request.user, reason="Forgotten at the person's request."):
-        audit.record("token.forgotten", request=request, on_behalf_of=request.user.identity)
-        messages.success(
-            request,
-            "The portal no longer holds Microsoft tokens for you. Restores into Microsoft 365 "
-            "will ask you to sign in again.",
-        )
-    return redirect("authflow:profile")
+    """Forget my tokens: every token and session ends, this one included."""
+    user = request.user
+    identities.end_everything(user, reason="Forgotten at the person's request.")
+    audit.record("token.forgotten", request=request, actor=user, on_behalf_of=user.identity)
+    logout(request)
+    messages.success(
+        request,
+        "The portal no longer holds Microsoft tokens for you. Your API tokens and every "
+        "session of yours have ended too; sign in again to go on.",
+    )
+    return redirect("portal:home")
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: PortalRequest) -> HttpResponse:
+    """Not me / sign out everywhere: every session, API token and pending sign-in ends."""
+    identities.sign_out_everywhere(request.user, request=request)
+    logout(request)
+    messages.success(request, "You are signed out of Lifeboat everywhere.")
+    return redirect("portal:home")

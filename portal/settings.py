@@ -365,6 +365,12 @@ PORTAL_API_SCOPE = env.string("PORTAL_API_SCOPE", "access_as_user")
 # Lifetimes of the portal's own API tokens (opaque, stored hashed).
 API_ACCESS_TOKEN_LIFETIME = env.integer("API_ACCESS_TOKEN_LIFETIME", 3600, minimum=60)
 API_REFRESH_TOKEN_LIFETIME = env.integer("API_REFRESH_TOKEN_LIFETIME", 14 * 86400, minimum=300)
+# A token family (one grant and all its refreshes) ends this long after the grant, however
+# often it is refreshed: then the script must prove itself to Microsoft again.
+API_TOKEN_FAMILY_LIFETIME = env.integer("API_TOKEN_FAMILY_LIFETIME", 14 * 86400, minimum=300)
+# A refresh asks Microsoft whether the person's account and sessions are still valid at
+# most this often per person (the answer is cached); it fails closed when Microsoft cannot say.
+API_GRANT_CHECK_SECONDS = env.integer("API_GRANT_CHECK_SECONDS", 300, minimum=0)
 # POST /api/v1/token per client address (django-ratelimit syntax), and its largest body.
 API_TOKEN_RATE = env.rate("API_TOKEN_RATE", "30/m")
 API_TOKEN_MAX_BODY = 64 * 1024

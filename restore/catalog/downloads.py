@@ -4,12 +4,17 @@ streamed from its blob, audited. Downloads of a restore job are restore/jobs/dow
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import BinaryIO
+
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
+from django.utils.http import content_disposition_header
 
+from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
-from restore.blobs import BlobNotFound, blob_store
+from restore.blobs import BlobNotFound, blob_store, iter_chunks
 from restore.models import Item
 
 
@@ -40,6 +45,17 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
     )
     is_message = item.kind == Item.Kind.MESSAGE
     content_type = "message/rfc822" if is_message else "application/octet-stream"
-    answer = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
+    size = blob_store().size(item.content_sha256)
+    body = until_access_ends(_closing(stream), request.user)
+    # An iterator, not the file, so that a Revoke stops it: FileResponse then sets no
+    # length or disposition of its own.
+    answer = FileResponse(body, content_type=content_type)
+    answer["Content-Length"] = str(size)
+    answer["Content-Disposition"] = content_disposition_header(True, name)
     answer["Cache-Control"] = "private, no-store"
     return answer
+
+
+def _closing(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        yield from iter_chunks(stream)

@@ -28,6 +28,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
+from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
 from restore.blobs import BlobNotFound, blob_store, iter_chunks
@@ -279,13 +280,14 @@ def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHt
     first = list(_job_items(job)[:2])
     if len(first) == 1 and first[0].item.content_sha256:
         item = first[0].item
-        body = _guarded(_single(first[0], progress), progress)
+        body = until_access_ends(_guarded(_single(first[0], progress), progress), job.user)
         answer = StreamingHttpResponse(body, content_type=_content_type(item))
         answer["Content-Length"] = str(blob_store().size(item.content_sha256))
         filename = file_name(item)
     else:
         answer = StreamingHttpResponse(
-            _guarded(_zip(job, progress), progress), content_type="application/zip"
+            until_access_ends(_guarded(_zip(job, progress), progress), job.user),
+            content_type="application/zip",
         )
         when = timezone.localtime(job.created_at)
         filename = f"Restored items {when:%Y-%m-%d %H.%M}.zip"
