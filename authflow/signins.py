@@ -9,6 +9,7 @@ Microsoft hands over tokens. Browser: `finish_browser_sign_in` after the redirec
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -101,6 +102,21 @@ def default_tenant() -> str:
     return allowed[0] if len(allowed) == 1 else "organizations"
 
 
+def self_device_code_allowed(request: HttpRequest) -> bool:
+    """Whether this browser may sign itself in with a device code (the setting, and the
+    networks it is limited to). A code for oneself is what device-code phishing abuses:
+    whoever enters it on Microsoft's page signs in the browser that asked for it."""
+    if not settings.SELF_DEVICE_CODE_SIGN_IN:
+        return False
+    if not settings.SELF_DEVICE_CODE_NETWORKS:
+        return True
+    try:
+        address = ipaddress.ip_address(audit.client_ip(request) or "")
+    except ValueError:
+        return False
+    return any(address in network for network in settings.SELF_DEVICE_CODE_NETWORKS)
+
+
 def start_device_sign_in(
     *,
     started_by: User | None = None,
@@ -132,6 +148,7 @@ def start_device_sign_in(
         next_poll_at=now + timedelta(seconds=interval) + POLL_MARGIN,
         started_by=started_by,
         started_from_ip=audit.client_ip(request) if request else None,
+        started_from_agent=request.headers.get("User-Agent", "")[:300] if request else "",
         correlation_id=audit.correlation_id(request),
         browser_binding=binding_hash(browser_secret) if browser_secret else "",
         next_url=next_url,

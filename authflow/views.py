@@ -45,14 +45,24 @@ def _safe_next(request: HttpRequest, value: str | None) -> str:
     return reverse(settings.LOGIN_REDIRECT_URL)
 
 
+def _sign_in_page(
+    request: HttpRequest, *, next_url: str, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The sign-in page; "Sign in with a code" only where this browser may use it."""
+    context = {
+        "next": next_url,
+        "error": error,
+        "device_code": signins.self_device_code_allowed(request),
+        "app_name": settings.MICROSOFT_APP_NAME,
+    }
+    return render(request, "authflow/sign_in.html", context, status=status)
+
+
 def _too_many(request: PortalRequest) -> HttpResponse:
-    return render(
+    return _sign_in_page(
         request,
-        "authflow/sign_in.html",
-        {
-            "error": "Too many sign-in attempts from here. Wait a minute and try again.",
-            "next": _safe_next(request, request.POST.get("next") or request.GET.get("next")),
-        },
+        error="Too many sign-in attempts from here. Wait a minute and try again.",
+        next_url=_safe_next(request, request.POST.get("next") or request.GET.get("next")),
         status=429,
     )
 
@@ -62,7 +72,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:  # signed out, usually
     next_url = _safe_next(request, request.GET.get("next"))
     if request.user.is_authenticated:
         return redirect(next_url)
-    return render(request, "authflow/sign_in.html", {"next": next_url})
+    return _sign_in_page(request, next_url=next_url)
 
 
 # --- Device code ----------------------------------------------------------------------
@@ -75,6 +85,15 @@ def start_device_code(request: PortalRequest) -> HttpResponse:
     if getattr(request, "limited", False):
         return _too_many(request)
     next_url = _safe_next(request, request.POST.get("next"))
+    if not signins.self_device_code_allowed(request):
+        return _sign_in_page(
+            request,
+            error="Signing in with a code is turned off here: use Sign in with Microsoft. "
+            "(A code for yourself can be misused by someone who sends you theirs; your "
+            "administrator can turn it on for trusted networks.)",
+            next_url=next_url,
+            status=403,
+        )
     secret = signins.new_browser_secret()
     try:
         sign_in = signins.start_device_sign_in(
@@ -85,10 +104,10 @@ def start_device_code(request: PortalRequest) -> HttpResponse:
         )
     except flows.FlowError as exc:
         reason = signins.explain(exc.error, str(exc)) or str(exc)
-        return render(
+        return _sign_in_page(
             request,
-            "authflow/sign_in.html",
-            {"error": f"Microsoft did not give a sign-in code. {reason}", "next": next_url},
+            error=f"Microsoft did not give a sign-in code. {reason}",
+            next_url=next_url,
             status=502,
         )
     own = request.session.get(SESSION_SIGN_INS, {})
@@ -136,7 +155,7 @@ def device_code(request: PortalRequest, code: UUID) -> HttpResponse:
         messages.success(request, f"Signed in as {sign_in.result_user}.")
         target = sign_in.next_url or reverse(settings.LOGIN_REDIRECT_URL)
         return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-    context = {"sign_in": sign_in}
+    context = {"sign_in": sign_in, "app_name": settings.MICROSOFT_APP_NAME}
     if request.htmx:
         return render(request, "authflow/device_code.html#sign-in-status", context)
     return render(request, "authflow/device_code.html", context)
@@ -174,10 +193,10 @@ def start_browser(request: PortalRequest) -> HttpResponse:
         )
     except (ValueError, OSError) as exc:
         logger.warning("Could not start the browser sign-in: %s", type(exc).__name__)
-        return render(
+        return _sign_in_page(
             request,
-            "authflow/sign_in.html",
-            {"error": "Microsoft's sign-in service could not be reached.", "next": next_url},
+            error="Microsoft's sign-in service could not be reached.",
+            next_url=next_url,
             status=502,
         )
     # The flow holds the PKCE verifier and the nonce: encrypted, in this browser's session.
@@ -198,11 +217,8 @@ def _callback_failed(
             outcome=outcome,
             details={"method": "browser", "error": error},
         )
-    return render(
-        request,
-        "authflow/sign_in.html",
-        {"error": message, "next": reverse(settings.LOGIN_REDIRECT_URL)},
-        status=400,
+    return _sign_in_page(
+        request, error=message, next_url=reverse(settings.LOGIN_REDIRECT_URL), status=400
     )
 
 
@@ -311,7 +327,12 @@ def sign_out(request: PortalRequest) -> HttpResponse:
 @require_GET
 def profile(request: PortalRequest) -> HttpResponse:
     token_cache = TokenCache.objects.filter(user=request.user).first()
-    return render(request, "authflow/profile.html", {"token_cache": token_cache})
+    by_code = SignIn.objects.filter(
+        result_user=request.user, method=SignIn.Method.DEVICE_CODE, status=SignIn.Status.COMPLETED
+    ).order_by("-completed_at")[:20]
+    return render(
+        request, "authflow/profile.html", {"token_cache": token_cache, "sign_ins_by_code": by_code}
+    )
 
 
 @login_required

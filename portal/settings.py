@@ -324,6 +324,15 @@ MICROSOFT_ALLOWED_TENANT_IDS = env.guid_list(
 ADMIN_GROUP_IDS = env.guid_list("ADMIN_GROUP_IDS", [])
 HELPDESK_GROUP_IDS = env.guid_list("HELPDESK_GROUP_IDS", [])
 
+# Signing oneself in with a device code in a browser is what device-code phishing abuses
+# (RFC 8628 §5.4; docs/sign-in-security.md): off in production unless an admin turns it
+# on, optionally only from given networks. Helpdesk sign-ins (bound to an expected
+# account), `manage.py login` and operators' own scripts are not affected.
+SELF_DEVICE_CODE_SIGN_IN = env.boolean("SELF_DEVICE_CODE_SIGN_IN", not PRODUCTION)
+SELF_DEVICE_CODE_NETWORKS = env.networks("SELF_DEVICE_CODE_NETWORKS", [])
+# The name Microsoft's consent and code pages show for the portal's app registration.
+MICROSOFT_APP_NAME = env.string("MICROSOFT_APP_NAME", "Lifeboat")
+
 # Where Microsoft's host names are really sent: "host=base-url" pairs. Empty for a real
 # tenant. The sandbox fills it so that https://login.microsoftonline.com/... and
 # https://graph.microsoft.com/... reach the local sandbox instead.

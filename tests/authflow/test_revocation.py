@@ -19,7 +19,7 @@ from tests.restore import factories as f
 pytestmark = pytest.mark.django_db
 
 
-def signed_in(user) -> Client:
+def signed_in(user):
     browser = Client()
     browser.force_login(user)
     assert browser.get("/backups/").status_code == 200
