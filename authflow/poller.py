@@ -120,6 +120,7 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
             stats.by_error[poll.error] = stats.by_error.get(poll.error, 0) + 1
         if poll.outcome is flows.PollOutcome.TOKENS:
             signins.complete_device_sign_in(sign_in, poll.result or {}, poll.cache)
+            logger.info("Device sign-in %s ended: %s", sign_in.pk, sign_in.status)
             stats.completed += 1
             continue
         if poll.outcome is flows.PollOutcome.REFUSED:
@@ -141,10 +142,15 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
             if delay is None:
                 delay = min(MAX_BACKOFF, sign_in.interval * 2**sign_in.transient_failures)
             sign_in.next_poll_at = now + timedelta(seconds=delay)
-            sign_in.message = (
-                "Microsoft's sign-in service is not answering right now; "
-                f"trying again in {round(delay)} s."
-            )
+            if poll.error == "TLSFailure":
+                # Not an outage: the host's certificate is not trusted. Say so, by name.
+                logger.error("Device sign-in %s: %s", sign_in.pk, poll.description)
+                sign_in.message = f"{poll.description} Trying again in {round(delay)} s."[:500]
+            else:
+                sign_in.message = (
+                    "Microsoft's sign-in service is not answering right now; "
+                    f"trying again in {round(delay)} s."
+                )
         to_update.append(sign_in)
     _save_polls(to_update)
 
