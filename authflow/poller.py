@@ -124,7 +124,9 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
             stats.completed += 1
             continue
         if poll.outcome is flows.PollOutcome.REFUSED:
-            signins.end_device_sign_in(sign_in, poll.error, poll.description)
+            signins.end_device_sign_in(
+                sign_in, poll.error, poll.description, code_expires_at=poll.flow.get("expires_at")
+            )
             stats.ended += 1
             continue
         sign_in.polls += 1

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -229,9 +230,15 @@ def _audit_end(sign_in: SignIn, action: str, outcome: str, **details: Any) -> No
     )
 
 
-def ending(sign_in: SignIn, error: str, description: str) -> tuple[str, str]:
-    """The final status and the message for a device sign-in the provider refused."""
-    if error in ("invalid_grant", "bad_verification_code") and timezone.now() >= sign_in.expires_at:
+def ending(
+    sign_in: SignIn, error: str, description: str, *, code_expires_at: float | None = None
+) -> tuple[str, str]:
+    """The final status and the message for a device sign-in the provider refused.
+    `code_expires_at` is when the code's lifetime (the provider's expires_in) ended."""
+    lifetime_end = sign_in.expires_at.timestamp()
+    if code_expires_at is not None:
+        lifetime_end = min(lifetime_end, code_expires_at)
+    if error in ("invalid_grant", "bad_verification_code") and time.time() >= lifetime_end:
         return EXPIRED  # the code outlived its lifetime: that is expiry, whatever the code
     if advice := explain(error, description):
         return SignIn.Status.FAILED, advice
@@ -243,9 +250,11 @@ def ending(sign_in: SignIn, error: str, description: str) -> tuple[str, str]:
     )
 
 
-def end_device_sign_in(sign_in: SignIn, error: str, description: str) -> None:
+def end_device_sign_in(
+    sign_in: SignIn, error: str, description: str, *, code_expires_at: float | None = None
+) -> None:
     """The provider refused for good (declined, expired, ...): end with a clear message."""
-    status, message = ending(sign_in, error, description)
+    status, message = ending(sign_in, error, description, code_expires_at=code_expires_at)
     # Each ending is logged: the portal's id for the sign-in and the error code only,
     # never the user code, the device code or a token.
     logger.info("Device sign-in %s ended: %s (%s)", sign_in.pk, status, error)

@@ -138,6 +138,11 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+# Every worker started for this session, so a suite that needs the only poller (the
+# contract suite, tests/contract) can pause them.
+WORKERS: list[WorkerProcess] = []
+
+
 @pytest.fixture(scope="session")
 def celery_worker(
     subprocess_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory
@@ -146,6 +151,7 @@ def celery_worker(
     redis_client.flushdb()
     worker = WorkerProcess(subprocess_env, tmp_path_factory.mktemp("celery") / "worker.log")
     worker.start()
+    WORKERS.append(worker)
     yield worker
     worker.stop()
 
