@@ -156,6 +156,19 @@ def celery_worker(
     worker.stop()
 
 
+@pytest.fixture(scope="module")
+def session_workers_paused() -> Iterator[None]:
+    """Stop the session's workers for a module whose processes use other Microsoft
+    settings (another cloud, another provider): they would poll and run its work with
+    the wrong ones. They start again after the module."""
+    paused = [w for w in WORKERS if w.process and w.process.poll() is None]
+    for worker in paused:
+        worker.stop()
+    yield
+    for worker in paused:
+        worker.start()
+
+
 def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str = ""):
     """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
     deadline = time.monotonic() + timeout

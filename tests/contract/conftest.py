@@ -35,7 +35,6 @@ from cryptography.x509.oid import NameOID
 from django.core.cache import cache
 
 from authflow import flows
-from tests import conftest as root
 from tests.conftest import WorkerProcess
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "provider"
@@ -310,12 +309,11 @@ def contract_provider(live_server, contract_tls, tmp_path_factory) -> Iterator[C
 
 
 @pytest.fixture(scope="module")
-def contract_worker(subprocess_env, contract_provider, tmp_path_factory) -> Iterator[WorkerProcess]:
+def contract_worker(
+    session_workers_paused, subprocess_env, contract_provider, tmp_path_factory
+) -> Iterator[WorkerProcess]:
     """A Celery worker configured for the contract provider; the sandbox's worker (if the
     session started one) is paused meanwhile, so only this one polls sign-ins."""
-    paused = [w for w in root.WORKERS if w.process and w.process.poll() is None]
-    for worker in paused:
-        worker.stop()
     worker = WorkerProcess(
         {**subprocess_env, **portal_environment(contract_provider)},
         tmp_path_factory.mktemp("contract-celery") / "worker.log",
@@ -323,8 +321,6 @@ def contract_worker(subprocess_env, contract_provider, tmp_path_factory) -> Iter
     worker.start()
     yield worker
     worker.stop()
-    for other in paused:
-        other.start()
 
 
 class Contract:
