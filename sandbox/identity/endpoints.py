@@ -72,6 +72,8 @@ def _real(path: str) -> str:
 
 @require_GET
 def openid_configuration(request: HttpRequest, tenant: str) -> HttpResponse:
+    if fault := injected_fault(request):
+        return fault
     try:
         found = resolve_tenant(tenant)
     except errors.OAuthError as error:
