@@ -331,3 +331,12 @@ def test_operator_grant_good_and_forged(contract, browser, live_server):
         )
         assert refused.status_code == 400, case
         assert refused.json()["error"] == "invalid_grant", case
+
+
+def test_commands_that_need_graph_say_it_is_not_available(contract):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as refused:
+        call_command("login", contract.upn("alice"))
+    assert "Microsoft Graph is not available with this identity provider" in str(refused.value)
+    assert "unsupported_grant_type" not in str(refused.value)
