@@ -2,8 +2,9 @@
 
 The same domain code as the browse and search pages: every row comes through
 `Scope.for_user(caller)` (anything outside it is 404, like an id that does not exist),
-item lists are `restore.browse.page` keyset pages filtered by `restore.browse.filter_items`
-and `restore.search.matching`, and content is `restore.downloads.item_response` (audited).
+item lists are `restore.catalog.browse.page` keyset pages filtered by
+`restore.catalog.browse.filter_items` and `restore.catalog.search.matching`, and content is
+`restore.catalog.downloads.item_response` (audited).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 
 from api.errors import AUTH_ERRORS, ApiError, Error
-from restore import browse, downloads, preview, search
+from restore.catalog import browse, downloads, preview, search
 from restore.models import Folder, Item, ProtectedObject, RestorePoint
 from restore.scope import Scope
 

@@ -119,7 +119,7 @@ def _form(request: HttpRequest) -> dict[str, str]:
     if request.content_type != FORM:
         raise TokenRequestError("invalid_request", f"The body must be {FORM}.")
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(request.headers.get("content-length") or 0)
     except ValueError:
         length = 0
     if length > settings.API_TOKEN_MAX_BODY:

@@ -8,13 +8,8 @@ class RestoreConfig(AppConfig):
     verbose_name = "Backups and restores"
 
     def ready(self) -> None:
-        from authflow.signals import identity_signed_in
-
-        identity_signed_in.connect(_resume_after_sign_in, dispatch_uid="restore-resume-jobs")
-
-
-def _resume_after_sign_in(sender: object, user: object, **kwargs: object) -> None:
-    """Jobs that waited for this person's sign-in go on by themselves."""
-    from restore import jobs
-
-    jobs.requeue_waiting(user)  # type: ignore[arg-type]
+        # Registers the Celery tasks and connects the receivers that queue them
+        # (restore/jobs/signals.py), in web processes too. Imported here, not at the top: they
+        # import models, which the app registry is not ready for when this module loads.
+        from restore.backup import tasks  # noqa: F401
+        from restore.jobs import tasks as job_tasks  # noqa: F401

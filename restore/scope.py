@@ -125,6 +125,17 @@ def open_session(user: User, *, refresh: bool = False) -> RestoreSession:
     )
 
 
+def expire_sessions(grant: OperatorScope) -> int:
+    """End the restore sessions a grant changes, so the next page load re-resolves scope."""
+    sessions = RestoreSession.objects.filter(expires_at__gt=timezone.now())
+    if grant.grantee_user_id is not None:
+        sessions = sessions.filter(user_id=grant.grantee_user_id)
+    else:
+        # Group membership lives in Graph: expire every session of the tenant.
+        sessions = sessions.filter(user__tenant_id=grant.tenant_id)
+    return sessions.update(expires_at=timezone.now())
+
+
 @dataclass(frozen=True)
 class Scope:
     """The catalog as one restore session may see it. Every getter 404s outside it."""

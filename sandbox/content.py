@@ -17,10 +17,10 @@ from typing import Any
 
 from django.db import models
 
-from restore.quickxor import quick_xor_hash
 from sandbox import constants, generator, seed
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
+from sandbox.graph.drive import mime_type
 from sandbox.models import (
     Attachment,
     DirectoryUser,
@@ -32,6 +32,7 @@ from sandbox.models import (
     MailFolder,
     Message,
 )
+from sandbox.quickxor import quick_xor_hash
 
 BATCH = 5_000
 MESSAGES_PER_PERSON = 28
@@ -228,8 +229,6 @@ def seed_drive(
 
 
 def _mime(name: str) -> str:
-    from sandbox.graph.drive import mime_type
-
     return mime_type(name)
 
 

@@ -24,9 +24,9 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from sandbox.graph import errors, ids, mime, odata
+from sandbox.graph.call import Call, json_response
 from sandbox.graph.odata import Field
 from sandbox.graph.text import preview
-from sandbox.graph.views import Call, json_response
 from sandbox.models import (
     Attachment,
     DirectoryUser,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.csp import CSP
 from django.views.decorators.http import require_GET, require_http_methods
 
+from sandbox import seed
 from sandbox.identity import errors, scopes, tokens
 from sandbox.identity.endpoints import resolve_tenant
 from sandbox.identity.session import dump_state, load_state, sign_in, sign_out, signed_in_user
@@ -77,9 +78,7 @@ def _check_password(upn: str, password: str) -> DirectoryUser | None:
 
 
 def _demo_accounts() -> list[dict[str, str]]:
-    from sandbox.seed import demo_accounts
-
-    return demo_accounts()
+    return seed.demo_accounts()
 
 
 # --- Authorize (authorization code flow) ------------------------------------------------

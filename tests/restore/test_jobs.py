@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from portal.models import AuditEvent
-from restore import jobs, runner
+from restore.jobs import lifecycle as jobs
+from restore.jobs import runner
+from restore.jobs.restorers.mail import MARKER_PROPERTY
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem
-from restore.restorers.mail import MARKER_PROPERTY
 from restore.scope import Scope
 from tests.conftest import wait_for
 from tests.restore.jobs_support import back_up_drive, back_up_mailbox

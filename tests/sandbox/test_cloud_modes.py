@@ -11,8 +11,8 @@ import pytest
 
 from authflow import flows, identity
 from portal.clouds import CLOUDS
-from restore import jobs
-from restore import runner as restore_runner
+from restore.jobs import lifecycle as jobs
+from restore.jobs import runner as restore_runner
 from restore.models import Item, RestoreJob
 from restore.scope import Scope
 from tests.conftest import wait_for

@@ -1,4 +1,4 @@
-"""The audit log for admins: filter, page, export as CSV."""
+"""Admin console: the audit log: filter, page, export as CSV."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def audit_log(request: PortalRequest) -> HttpResponse:
     actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
     return render(
         request,
-        "portal/audit_log.html",
+        "console/audit_log.html",
         {
             "page": page,
             "filters": filters,

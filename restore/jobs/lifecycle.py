@@ -10,8 +10,8 @@ two workers (or a worker and a person pressing Cancel) can never both move a job
       │  └──► waiting-for-sign-in ──► (queued again once someone signs in)
       └──────── running (a stalled or interrupted job is queued again)
 
-The work itself is in restore/runner.py (restores into Microsoft 365) and
-restore/downloads.py (target=download, streamed at request time).
+The work itself is in restore/jobs/runner.py (restores into Microsoft 365) and
+restore/jobs/downloads.py (target=download, streamed at request time).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from portal import audit
+from restore.jobs.signals import job_queued
 from restore.models import (
     Folder,
     Item,
@@ -262,10 +263,12 @@ def _describe(job: RestoreJob) -> str:
     return f"Restore of {what} from the backup of {when} to {where} queued; {policy}."
 
 
-def enqueue(job: RestoreJob) -> None:
-    from restore.job_tasks import run_restore_job
-
-    run_restore_job.delay_on_commit(str(job.pk))
+def enqueue(job: RestoreJob, *, countdown: int | None = None) -> None:
+    """Ask a worker to run the job, once the current transaction commits."""
+    job_id = str(job.pk)
+    transaction.on_commit(
+        lambda: job_queued.send(sender=RestoreJob, job_id=job_id, countdown=countdown)
+    )
 
 
 def cancel(job: RestoreJob, *, by: User | None, request: HttpRequest | None = None) -> bool:

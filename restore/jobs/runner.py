@@ -1,6 +1,6 @@
 """Running a restore job into Microsoft 365: claim, restore item by item, finish.
 
-1. Claim the job with a conditional UPDATE (restore/jobs.transition): from queued or
+1. Claim the job with a conditional UPDATE (lifecycle.transition): from queued or
    waiting-for-sign-in, or from running when its worker stopped beating. The heartbeat
    timestamp written by the claim is the owner's token: each beat (every few seconds)
    only succeeds if the job still carries the last one, so a worker that lost the job to
@@ -11,7 +11,7 @@
    naming the scope.
 3. Pending items, 100 at a time. Items that an earlier attempt may have created (attempts
    > 0) are first looked up by their marker, so nothing is created twice. The rest run
-   on a few threads, each holding one of the mailbox's request slots (restore/throttle.py),
+   on a few threads, each holding one of the mailbox's request slots (restore/jobs/throttle.py),
    and each item is marked done/skipped/failed in its own transaction as soon as Graph
    answers, so a killed worker loses at most the items in flight — which the marker
    lookup finds next time.
@@ -36,10 +36,11 @@ from authflow import flows, principals, signins, tokens
 from authflow.models import SignIn, TokenCache, User
 from portal import audit, permissions
 from portal.graph import GraphError
-from restore import jobs, throttle
 from restore.blobs import BlobNotFound
+from restore.jobs import lifecycle, throttle
+from restore.jobs.restorers import Outcome, Restorer, restorer_for
+from restore.jobs.signals import job_queued
 from restore.models import RestoreJob, RestoreJobItem, RestoreJobLog
-from restore.restorers import Outcome, Restorer, restorer_for
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def claim(job_id: object) -> RestoreJob | None:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.RESTORE_STALE_SECONDS)
     claimable = ~Q(status=S.RUNNING) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
-    if not jobs.transition(
+    if not lifecycle.transition(
         job,
         S.RUNNING,
         when=claimable & Q(cancel_requested=False),
@@ -112,7 +113,9 @@ def claim(job_id: object) -> RestoreJob | None:
         started_at=Coalesce(F("started_at"), Value(now)),
     ):
         if job.cancel_requested and not job.is_finished:
-            jobs.transition(job, S.CANCELLED, when=Q(heartbeat_at__lt=stale) | ~Q(status=S.RUNNING))
+            lifecycle.transition(
+                job, S.CANCELLED, when=Q(heartbeat_at__lt=stale) | ~Q(status=S.RUNNING)
+            )
         return None
     job.heartbeat_at = now
     return job
@@ -124,7 +127,7 @@ def run(job_id: object) -> None:
         logger.info("Restore job %s is not claimable; nothing to do", job_id)
         return
     started = job.items_done + job.items_skipped + job.items_failed
-    jobs.log(job, "Resumed." if started or job.log.count() > 1 else "Started.")
+    lifecycle.log(job, "Resumed." if started or job.log.count() > 1 else "Started.")
     heartbeat = Heartbeat(job, job.heartbeat_at)
     heartbeat.start()
     stop = Stop()
@@ -272,7 +275,7 @@ def _record(job: RestoreJob, job_item: RestoreJobItem, outcome: Outcome) -> None
                 counters["bytes_done"] = F("bytes_done") + job_item.item.size
             RestoreJob.objects.filter(pk=job.pk).update(**counters)
     if changed and outcome.status == RestoreJobItem.Status.FAILED:
-        jobs.log(
+        lifecycle.log(
             job,
             f"Not restored: “{job_item.item.name}”. {outcome.message}",
             RestoreJobLog.Level.ERROR,
@@ -286,33 +289,33 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
     mine = Q(heartbeat_at=heartbeat.beat)
     job.refresh_from_db()
     if failure:
-        if jobs.transition(job, S.FAILED, when=mine):
-            jobs.log(job, failure, RestoreJobLog.Level.ERROR)
+        if lifecycle.transition(job, S.FAILED, when=mine):
+            lifecycle.log(job, failure, RestoreJobLog.Level.ERROR)
             _audit_finished(job)
         return
     if job.cancel_requested:
-        if jobs.transition(job, S.CANCELLED, when=mine):
-            jobs.log(job, _summary(job, "Cancelled"))
+        if lifecycle.transition(job, S.CANCELLED, when=mine):
+            lifecycle.log(job, _summary(job, "Cancelled"))
             _audit_finished(job)
         return
     if stop.sign_in is not None:
         wait_for_sign_in(job, stop.sign_in, when=mine)
         return
     if stop.unavailable:
-        if jobs.transition(job, S.QUEUED, when=mine):
-            jobs.log(
+        if lifecycle.transition(job, S.QUEUED, when=mine):
+            lifecycle.log(
                 job,
                 f"Microsoft 365 could not be reached ({stop.unavailable}); trying again in "
                 f"{RETRY_UNAVAILABLE_SECONDS} seconds.",
                 RestoreJobLog.Level.WARNING,
             )
-            from restore.job_tasks import run_restore_job
-
-            run_restore_job.apply_async((str(job.pk),), countdown=RETRY_UNAVAILABLE_SECONDS)
+            job_queued.send(
+                sender=RestoreJob, job_id=str(job.pk), countdown=RETRY_UNAVAILABLE_SECONDS
+            )
         return
     if RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.PENDING).exists():
         # Stopped without a reason (should not happen): let the sweep pick it up again.
-        jobs.transition(job, S.QUEUED, when=mine)
+        lifecycle.transition(job, S.QUEUED, when=mine)
         return
     if job.items_failed == 0:
         status = S.COMPLETED
@@ -320,9 +323,9 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
         status = S.FAILED
     else:
         status = S.PARTIAL
-    if jobs.transition(job, status, when=mine):
+    if lifecycle.transition(job, status, when=mine):
         level = RestoreJobLog.Level.INFO if status == S.COMPLETED else RestoreJobLog.Level.WARNING
-        jobs.log(job, _summary(job, RestoreJob.Status(status).label), level)
+        lifecycle.log(job, _summary(job, RestoreJob.Status(status).label), level)
         _audit_finished(job)
 
 
@@ -358,9 +361,9 @@ def _audit_finished(job: RestoreJob) -> None:
 def wait_for_sign_in(job: RestoreJob, error: tokens.SignInRequired, *, when: Q) -> None:
     user = job.user
     reason = f"{user} must sign in again: {error.reason}"
-    if not jobs.transition(job, S.WAITING, when=when, waiting_reason=reason[:500]):
+    if not lifecycle.transition(job, S.WAITING, when=when, waiting_reason=reason[:500]):
         return
-    jobs.log(job, f"Paused. {reason}", RestoreJobLog.Level.WARNING)
+    lifecycle.log(job, f"Paused. {reason}", RestoreJobLog.Level.WARNING)
     audit.record(
         "restore.waiting_for_sign_in",
         actor=None,
@@ -372,14 +375,14 @@ def wait_for_sign_in(job: RestoreJob, error: tokens.SignInRequired, *, when: Q) 
     sign_in = device_sign_in_for(user)
     if sign_in is not None:
         expires = timezone.localtime(sign_in.expires_at)
-        jobs.log(
+        lifecycle.log(
             job,
             f"To go on, open {sign_in.verification_uri} and enter the code {sign_in.user_code}, "
             f"then sign in as {user}. The code works until {expires:%H:%M}. The restore goes on "
             "by itself once that is done; signing in to Lifeboat in the browser works too.",
         )
     else:
-        jobs.log(
+        lifecycle.log(
             job,
             f"A sign-in code could not be started. Sign in to Lifeboat as {user}, or ask the "
             "helpdesk to start a sign-in for them; the restore goes on by itself afterwards.",
@@ -387,7 +390,7 @@ def wait_for_sign_in(job: RestoreJob, error: tokens.SignInRequired, *, when: Q) 
         )
     # The person may have signed in between the refusal and now: don't wait for nothing.
     if TokenCache.objects.filter(user=user, status=TokenCache.Status.VALID).exclude(ciphertext=b""):
-        jobs.requeue_waiting(user)
+        lifecycle.requeue_waiting(user)
 
 
 def device_sign_in_for(user: User) -> SignIn | None:
@@ -420,8 +423,6 @@ def device_sign_in_for(user: User) -> SignIn | None:
 def resume_stalled() -> int:
     """Queue again: running jobs whose worker stopped beating, queued jobs nobody took,
     and waiting jobs whose person has signed in meanwhile."""
-    from restore.job_tasks import run_restore_job
-
     stale = timezone.now() - timedelta(seconds=settings.RESTORE_STALE_SECONDS)
     restorable = RestoreJob.objects.exclude(target=RestoreJob.Target.DOWNLOAD)
     ids = list(
@@ -432,10 +433,10 @@ def resume_stalled() -> int:
         ).values_list("pk", flat=True)
     )
     for job_id in ids:
-        run_restore_job.delay(str(job_id))
+        job_queued.send(sender=RestoreJob, job_id=str(job_id), countdown=None)
     signed_in = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
     for user in User.objects.filter(
         restore_jobs__status=S.WAITING, token_cache__in=signed_in
     ).distinct():
-        jobs.requeue_waiting(user)
+        lifecycle.requeue_waiting(user)
     return len(ids)

@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store, iter_chunks
+from restore.jobs.restorers import Outcome
 from restore.models import EntityKind, Item, RestoreJob, RestoreJobItem
 from restore.quickxor import quick_xor_hash_of_chunks
-from restore.restorers import Outcome
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 FRAGMENT = 10 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require

@@ -1,6 +1,6 @@
 """Putting backed-up items back into Microsoft 365, one workload per module.
 
-The runner (restore/runner.py) is generic: it asks `restorer_for(job, graph)` for the
+The runner (restore/jobs/runner.py) is generic: it asks `restorer_for(job, graph)` for the
 workload's `Restorer` and calls two methods:
 
 - `find_restored(job_items)`: which of these items an earlier, interrupted attempt
@@ -16,7 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from restore.models import RestoreJob, RestoreJobItem, Workload
+from django.utils.module_loading import import_string
+
+from restore.models import RestoreJob, RestoreJobItem
+from restore.workloads import WORKLOADS
 
 if TYPE_CHECKING:
     from portal.graph import GraphClient
@@ -58,11 +61,9 @@ def marker_value(job_item: RestoreJobItem) -> str:
 
 
 def restorer_for(job: RestoreJob, graph: GraphClient) -> Restorer:
-    from restore.restorers import mail, onedrive
-
+    """The workload's restorer, named in its WORKLOADS entry (restore/workloads.py)."""
     workload = job.object.workload
-    if workload == Workload.MAIL:
-        return mail.MailRestorer(job, graph)
-    if workload == Workload.ONEDRIVE:
-        return onedrive.DriveRestorer(job, graph)
-    raise LookupError(f"Restoring {workload} is not supported yet.")
+    if workload not in WORKLOADS:
+        raise LookupError(f"Restoring {workload} is not supported yet.")
+    restorer: Restorer = import_string(WORKLOADS[workload].restorer)(job, graph)
+    return restorer

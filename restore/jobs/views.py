@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from portal.http import PortalRequest
-from restore import downloads, jobs
+from restore.jobs import downloads, lifecycle
 from restore.models import RestoreJob, RestoreJobItem
 from restore.scope import Scope
 
@@ -44,7 +44,7 @@ def start(request: PortalRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
     post = request.POST
     try:
-        job = jobs.create_job(
+        job = lifecycle.create_job(
             scope,
             post.get("point", ""),
             post.getlist("items"),
@@ -99,7 +99,7 @@ def job_detail(request: PortalRequest, job_id: object) -> HttpResponse:
 @login_required
 def cancel(request: PortalRequest, job_id: object) -> HttpResponse:
     job = Scope.for_user(request.user).job(job_id)
-    if jobs.cancel(job, by=request.user, request=request):
+    if lifecycle.cancel(job, by=request.user, request=request):
         messages.info(request, "Cancelling the restore.")
     else:
         messages.info(request, "The restore had already finished.")

@@ -1,4 +1,4 @@
-"""Admin pages for restore-operator scopes: who may restore for which users or groups.
+"""Admin console pages for restore-operator scopes: who may restore for which users or groups.
 
 Like Veeam's restore operator roles: an admin lets a helpdesk person (or every member of
 an Entra group) restore the backups of some users or groups. Both sides are looked up in
@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from authflow import accounts, principals, tokens
@@ -23,18 +22,8 @@ from authflow.models import Role, User
 from portal import audit
 from portal.graph import GraphError
 from portal.http import PortalRequest
-from restore.models import OperatorScope, RestoreSession
-
-
-def expire_sessions(grant: OperatorScope) -> int:
-    """End the restore sessions a grant changes, so the next page load re-resolves scope."""
-    sessions = RestoreSession.objects.filter(expires_at__gt=timezone.now())
-    if grant.grantee_user_id is not None:
-        sessions = sessions.filter(user_id=grant.grantee_user_id)
-    else:
-        # Group membership lives in Graph: expire every session of the tenant.
-        sessions = sessions.filter(user__tenant_id=grant.tenant_id)
-    return sessions.update(expires_at=timezone.now())
+from restore.models import OperatorScope
+from restore.scope import expire_sessions
 
 
 def _tenant_of(admin: User) -> str | None:
@@ -49,7 +38,7 @@ def scope_list(request: PortalRequest) -> HttpResponse:
     )
     if request.user.tenant_id:
         grants = grants.filter(tenant_id=request.user.tenant_id)
-    return render(request, "restore/operator_scopes.html", {"grants": grants})
+    return render(request, "console/restore_scopes.html", {"grants": grants})
 
 
 @require_POST

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from restore import browse_views as views
+from restore.catalog import views
 
 urlpatterns: list[URLPattern] = [
     path("backups/", views.my_backups, name="my-backups"),

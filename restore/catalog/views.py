@@ -19,9 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from portal.http import PortalRequest
-from restore import browse, downloads, preview, search
+from restore.catalog import browse, downloads, preview, search
 from restore.models import Item, RestoreJob
 from restore.scope import Scope
+from restore.workloads import info
 
 # The restore form on the point page posts here; the restore jobs module serves it.
 RESTORE_FORM_ACTION = "/backups/restore/"
@@ -158,7 +159,9 @@ def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
         "snapshots": [(state, ranges[state.pk]) for state in states],
         "range": ranges[item.pk],
         "allow_remote": request.GET.get("remote") == "1",
+        "item_template": info(item.object.workload).item_template,
     }
+    # What the workload's partial shows besides the item's own fields.
     if item.kind == Item.Kind.MESSAGE:
         parsed = preview.parse(item)
         context |= {"headers": parsed.headers, "attachments": parsed.attachments}

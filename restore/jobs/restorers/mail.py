@@ -19,7 +19,7 @@ session for 3 MB and more), then the marker is completed; a retry deletes an inc
 one and starts again.
 
 Collisions: "skip" skips a message whose internetMessageId is already in the target
-folder; "keep both" creates it anyway. Mail has no "overwrite" (see restore/jobs.py).
+folder; "keep both" creates it anyway. Mail has no "overwrite" (see restore/jobs/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from urllib.parse import quote
 
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
+from restore.jobs.restorers import Outcome, marker_value
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
-from restore.restorers import Outcome, marker_value
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from functools import reduce
 from operator import and_, or_
 
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection
 from django.db.models import Expression, F, Func, Q, QuerySet, TextField, Value
@@ -49,11 +48,6 @@ def _split(field: str) -> Func:
 
 def search_vector() -> SearchVector:
     return SearchVector(*FIELDS, *(_split(field) for field in SPLIT_FIELDS), config=CONFIG)
-
-
-def search_index() -> GinIndex:
-    """The expression index of migrations 0002-0003 (replaced by 0004's stored column)."""
-    return GinIndex(search_vector(), name="item_search")
 
 
 class SearchDocument(Expression):

@@ -1,4 +1,4 @@
-"""Downloads (target=download): streamed at request time straight from the blob store.
+"""Job downloads (target=download): streamed at request time straight from the blob store.
 
 Why at request time rather than a worker writing a .zip into the blob store: the bytes
 already sit in the content-addressed store, so streaming them needs no temporary copy
@@ -12,6 +12,7 @@ bytes per entry, grows with the number of items.
 One message is its .eml (the MIME as backed up); one file is the file; more are a .zip
 whose folders mirror the backup. The job's items are marked done as they are written,
 and the job completes when the last byte has gone out. A download can be fetched again.
+(One item downloaded from its page is restore/catalog/downloads.py.)
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.db.models import Count
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from portal import audit
-from restore import jobs, preview
 from restore.blobs import BlobNotFound, blob_store, iter_chunks
+from restore.jobs import lifecycle
 from restore.models import Item, RestoreJob, RestoreJobItem, RestoreJobLog
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class _Progress:
         RestoreJobItem.objects.filter(pk=job_item.pk).exclude(
             status=RestoreJobItem.Status.DONE
         ).update(status=RestoreJobItem.Status.FAILED, error=message, finished_at=timezone.now())
-        jobs.log(
+        lifecycle.log(
             self.job, f"Left out: “{job_item.item.name}”. {message}", RestoreJobLog.Level.ERROR
         )
 
@@ -146,16 +147,16 @@ class _Progress:
         status = S.COMPLETED if self.job.items_failed == 0 else S.PARTIAL
         if self.job.items_done == 0:
             status = S.FAILED
-        if jobs.transition(self.job, status):
-            jobs.log(
+        if lifecycle.transition(self.job, status):
+            lifecycle.log(
                 self.job,
                 f"Downloaded: {self.job.items_done} of {self.job.items_total} items.",
             )
 
     def interrupted(self) -> None:
         self.flush()
-        if jobs.transition(self.job, S.QUEUED, when=None):
-            jobs.log(
+        if lifecycle.transition(self.job, S.QUEUED, when=None):
+            lifecycle.log(
                 self.job,
                 "The download was interrupted; open the download link again to restart it.",
                 RestoreJobLog.Level.WARNING,
@@ -262,40 +263,10 @@ def _zip_time(item: Item) -> tuple[int, int, int, int, int, int]:
     return (when.year, when.month, when.day, when.hour, when.minute, when.second)
 
 
-def item_name(item: Item) -> str:
-    """The file name one item downloads as: the subject + .eml, or the file's name."""
-    if item.kind == Item.Kind.MESSAGE:
-        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
-    return preview.safe_filename(item.name, "file")
-
-
-def item_response(item: Item, request: HttpRequest) -> FileResponse:
-    """One item (already reached through the person's scope) as a file, streamed from its
-    blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
-    download link and the API's /items/{id}/content both answer with this."""
-    try:
-        stream = blob_store().open(item.content_sha256)
-    except BlobNotFound as error:
-        raise Http404("This item's content was not stored.") from error
-    name = item_name(item)
-    audit.record(
-        "restore.download",
-        request=request,
-        on_behalf_of=request.user.identity,
-        target=f"{item.object}: {item.name}"[:300],
-        details={"kind": "download", "item": item.pk, "object": item.object_id, "file": name},
-    )
-    is_message = item.kind == Item.Kind.MESSAGE
-    content_type = "message/rfc822" if is_message else "application/octet-stream"
-    answer = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
-    answer["Cache-Control"] = "private, no-store"
-    return answer
-
-
 def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHttpResponse:
     """The download of a job (its items already checked against the person's scope)."""
     if job.status in (S.QUEUED,):
-        jobs.transition(job, S.RUNNING, started_at=job.started_at or timezone.now())
+        lifecycle.transition(job, S.RUNNING, started_at=job.started_at or timezone.now())
     audit.record(
         "restore.downloaded",
         request=request,
