@@ -37,12 +37,14 @@ test: $(VENV)/.test-installed
 	$(PY) scripts/test_prerequisites.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/django-upgrade --target-version 6.1 --check $(UPGRADE_FILES)
+	@echo "$(BIN)/django-upgrade --target-version 6.1 --check <python files but migrations>"
+	@$(BIN)/django-upgrade --target-version 6.1 --check $(UPGRADE_FILES)
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # The pre-commit hooks (.pre-commit-config.yaml) on every file: ruff and ruff format
-# (fixing), django-upgrade (rewriting), import-linter. Outside a git checkout, the same
+# (fixing), django-upgrade (rewriting), import-linter, mypy. Outside a git checkout, the same
 # tools directly.
 lint: $(VENV)/.test-installed
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
@@ -50,7 +52,7 @@ lint: $(VENV)/.test-installed
 	else \
 		$(BIN)/ruff check --fix . && $(BIN)/ruff format . \
 		&& $(BIN)/django-upgrade --target-version 6.1 $(UPGRADE_FILES) \
-		&& $(BIN)/lint-imports; \
+		&& $(BIN)/lint-imports && $(BIN)/mypy; \
 	fi
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.

@@ -17,6 +17,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
+from api.auth import caller
 from api.catalog import BINARY, NOT_FOUND, Id, scope_of
 from api.errors import AUTH_ERRORS, ApiError, Error
 from api.paging import numbered_page
@@ -143,7 +144,7 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
     response={202: RestoreJobOut, **AUTH_ERRORS, **NOT_FOUND},
     summary="Start a restore (or prepare a download) of items and folders of one restore point",
 )
-def start(request: HttpRequest, payload: RestoreJobIn):
+def start(request: HttpRequest, payload: RestoreJobIn) -> Status:
     scope = scope_of(request)
     try:
         job = lifecycle.create_job(
@@ -199,7 +200,7 @@ def job_log(request: HttpRequest, id: Path[UUID]) -> LogOut:
 )
 def job_cancel(request: HttpRequest, id: Path[UUID]) -> RestoreJobOut:
     job = scope_of(request).job(id)
-    if not lifecycle.cancel(job, by=request.auth, request=request):  # type: ignore[attr-defined]
+    if not lifecycle.cancel(job, by=caller(request), request=request):
         raise ApiError(409, "conflict", f"The restore had already finished ({job.status}).")
     job.refresh_from_db()
     return job_out(job)

@@ -347,7 +347,7 @@ def measure(samples: int, seed: int) -> dict:
     results: dict[str, list[float]] = {}
     slowest: dict[str, tuple[float, str, tuple]] = {}
 
-    def run(kind: str, rows, cursor: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    def run(kind: str, rows, cursor: str | None = None) -> None:
         """browse.page() as the views call it, timed; its SQL kept for the slowest."""
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
@@ -358,7 +358,7 @@ def measure(samples: int, seed: int) -> dict:
             slowest[kind] = (millis, *rows_sql(rows, cursor))
         assert len(queries) == 1, queries.captured_queries
 
-    def rows_sql(rows, cursor):  # type: ignore[no-untyped-def]
+    def rows_sql(rows, cursor):
         # The same query page() ran, rebuilt with its parameters for EXPLAIN.
         ordered = rows.order_by("-dated_at", "-pk")
         if cursor:

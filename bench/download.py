@@ -49,7 +49,7 @@ MB = 1024 * 1024
 WORDS = "budget meeting report review project team update customer invoice the and of to in"
 
 
-def product_code():  # type: ignore[no-untyped-def]
+def product_code():
     """The download job and its streaming view, or a message saying they have not landed."""
     from django.urls import NoReverseMatch, reverse
 
@@ -81,7 +81,7 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
-def back_up_files(user, total_mb: int, item_mb: float, seed: int):  # type: ignore[no-untyped-def]
+def back_up_files(user, total_mb: int, item_mb: float, seed: int):
     """A OneDrive backup of `total_mb` MB in items of `item_mb` MB, in the blob store."""
     from django.utils import timezone
 

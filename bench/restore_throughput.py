@@ -58,7 +58,7 @@ ALIAS = "alice"
 ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
 
 
-def product_code():  # type: ignore[no-untyped-def]
+def product_code():
     """The restore job runner, or a message saying it has not landed on this branch yet."""
     try:
         from restore.jobs.lifecycle import create_job
@@ -71,7 +71,7 @@ def product_code():  # type: ignore[no-untyped-def]
     return create_job, run_restore_job
 
 
-def sign_in(alias: str):  # type: ignore[no-untyped-def]
+def sign_in(alias: str):
     """A device-code sign-in as a person would do it, approved in the sandbox."""
     import io
 
@@ -96,7 +96,7 @@ def sign_in(alias: str):  # type: ignore[no-untyped-def]
     return attempt.result_user
 
 
-def back_up_messages(alias: str, count: int):  # type: ignore[no-untyped-def]
+def back_up_messages(alias: str, count: int):
     """What a backup of `count` plain messages in the Inbox would have written."""
     from django.utils import timezone
 

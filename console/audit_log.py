@@ -90,7 +90,7 @@ def _rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
 
 @require_GET
 @role_required(Role.ADMIN)
-def audit_csv(request: PortalRequest) -> HttpResponse:
+def audit_csv(request: PortalRequest) -> HttpResponse | StreamingHttpResponse:
     events, _, errors = _filtered(request)
     if errors:
         return HttpResponse(" ".join(errors), status=400, content_type="text/plain")

@@ -57,6 +57,10 @@ def scope_add(request: PortalRequest) -> HttpResponse:
         messages.error(request, "Microsoft 365 could not be asked just now; try again shortly.")
         return redirect("console:restore-scopes")
     is_group = isinstance(principal, principals.ExpectedGroup)
+    if isinstance(principal, principals.ExpectedGroup):
+        principal_id, principal_name = principal.id, principal.display_name
+    else:
+        principal_id, principal_name = principal.oid, principal.upn
     with transaction.atomic():
         grant = OperatorScope(
             tenant_id=uuid.UUID(principal.tenant_id),
@@ -66,8 +70,8 @@ def scope_add(request: PortalRequest) -> HttpResponse:
             principal_kind=OperatorScope.PrincipalKind.GROUP
             if is_group
             else OperatorScope.PrincipalKind.USER,
-            principal_id=uuid.UUID(principal.id if is_group else principal.oid),
-            principal_name=principal.display_name if is_group else principal.upn,
+            principal_id=uuid.UUID(principal_id),
+            principal_name=principal_name,
             created_by=request.user,
         )
         if isinstance(grantee, principals.ExpectedUser):

@@ -7,17 +7,29 @@ because many of these values are secrets.
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 import os
 import re
 import secrets
 import uuid
+import zoneinfo
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ImproperlyConfigured
 
-_UNSET = object()
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
 REQUIRED = _UNSET  # pass as a default to say "no default"
 
 
@@ -40,12 +52,12 @@ def raw(name: str) -> str | None:
     return value.strip()
 
 
-def string(name: str, default: str | object = _UNSET) -> str:
+def string(name: str, default: str | _Unset = _UNSET) -> str:
     value = raw(name)
     if value is None or value == "":
         if default is _UNSET:
             raise ConfigurationError(f"Set the {name} environment variable.")
-        return default  # type: ignore[return-value]
+        return default
     return value
 
 
@@ -74,19 +86,19 @@ def integer(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
-def string_list(name: str, default: list[str] | object = _UNSET) -> list[str]:
+def string_list(name: str, default: list[str] | _Unset = _UNSET) -> list[str]:
     value = raw(name)
     if value is None or value == "":
         if default is _UNSET:
             raise ConfigurationError(f"Set the {name} environment variable.")
-        return list(default)  # type: ignore[call-overload]
+        return list(default)
     items = [item.strip() for item in value.split(",")]
     if any(item == "" for item in items):
         raise ConfigurationError(f"{name} must be a comma-separated list without empty items.")
     return items
 
 
-def url(name: str, default: str | object = _UNSET, *, schemes: tuple[str, ...]) -> str:
+def url(name: str, default: str | _Unset = _UNSET, *, schemes: tuple[str, ...]) -> str:
     value = string(name, default)
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
@@ -102,7 +114,7 @@ def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def guid(name: str, default: str | object = _UNSET) -> str:
+def guid(name: str, default: str | _Unset = _UNSET) -> str:
     value = string(name, default)
     try:
         return str(uuid.UUID(value))
@@ -110,7 +122,7 @@ def guid(name: str, default: str | object = _UNSET) -> str:
         raise ConfigurationError(f"{name} must be a GUID such as the one Entra shows.") from None
 
 
-def guid_list(name: str, default: list[str] | object = _UNSET) -> list[str]:
+def guid_list(name: str, default: list[str] | _Unset = _UNSET) -> list[str]:
     items = string_list(name, default)
     try:
         return [str(uuid.UUID(item)) for item in items]
@@ -139,7 +151,7 @@ def routes(name: str, default: dict[str, str]) -> dict[str, str]:
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
 
 
-def tenant(name: str, default: str | object = _UNSET) -> str:
+def tenant(name: str, default: str | _Unset = _UNSET) -> str:
     """A tenant id (GUID) or a verified domain such as contoso.onmicrosoft.com."""
     value = string(name, default)
     try:
@@ -179,3 +191,89 @@ def stored_secret(path: Path, make: Callable[[], str]) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def timezone_name(name: str, default: str) -> str:
+    """An IANA time zone such as Europe/Paris (what Django's TIME_ZONE takes)."""
+    value = string(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{name} must be an IANA time zone name such as UTC or Europe/Paris."
+        ) from None
+    return value
+
+
+_RATE = re.compile(r"^[1-9][0-9]*/[1-9]?[0-9]*[smhd]$")
+
+
+def rate(name: str, default: str) -> str:
+    """A request rate in django-ratelimit's syntax: 30/m, 100/h, 5/10s."""
+    value = string(name, default)
+    if not _RATE.match(value):
+        raise ConfigurationError(
+            f"{name} must be a rate such as 30/m (a count, a slash, s, m, h or d)."
+        )
+    return value
+
+
+def networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks in CIDR notation (127.0.0.1, 10.0.0.0/8)."""
+    items = string_list(name, default)
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in items]
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a comma-separated list of addresses or networks (10.0.0.0/8)."
+        ) from None
+
+
+def _read_file(name: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{name} names a file that cannot be read ({exc.strerror})."
+        ) from None
+
+
+def certificate_file(name: str) -> str | None:
+    """A PEM file holding the app's private key and its certificate, not yet expired.
+
+    Returns the path, or None when the variable is not set."""
+    path = raw(name)
+    if not path:
+        return None
+    data = _read_file(name, path)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+        certificate = x509.load_pem_x509_certificate(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigurationError(
+            f"{name} must name a PEM file holding an unencrypted private key and its certificate."
+        ) from None
+    if certificate.not_valid_after_utc <= datetime.now(UTC):
+        raise ConfigurationError(
+            f"{name}: the certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}."
+        )
+    if key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ):
+        raise ConfigurationError(f"{name}: the private key does not belong to the certificate.")
+    return path
+
+
+def ca_bundle(name: str) -> str | None:
+    """A PEM file of one or more CA certificates, or None when not set."""
+    path = raw(name)
+    if not path:
+        return None
+    try:
+        if not x509.load_pem_x509_certificates(_read_file(name, path)):
+            raise ValueError
+    except ValueError:
+        raise ConfigurationError(f"{name} must name a PEM file of CA certificates.") from None
+    return path

@@ -16,6 +16,8 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from portal import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,7 +59,9 @@ class MicrosoftSession(requests.Session):
             (target.scheme, target.netloc, target.path + parts.path, parts.query, parts.fragment)
         )
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle
@@ -65,13 +69,14 @@ class MicrosoftSession(requests.Session):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         # Routing here, not in request(), also covers redirects requests follows itself.
-        asked_host = urlsplit(request.url or "").hostname or ""
+        asked_host = urlsplit(request.url or "").hostname or ""  # Microsoft's name, before routing
         request.url = self.route(request.url or "")
         if self.ca_bundle and kwargs.get("verify") is not False:
             kwargs["verify"] = self.ca_bundle  # redirects too
         try:
             response = super().send(request, **kwargs)
         except requests.exceptions.SSLError as exc:
+            metrics.count_microsoft_request(asked_host, "TLSFailure")
             detail = _tls_detail(exc)
             logger.error(
                 "TLS failure talking to %s (sent to %s): %s",
@@ -80,6 +85,10 @@ class MicrosoftSession(requests.Session):
                 detail,
             )
             raise TLSFailure(asked_host, detail) from exc
+        except requests.RequestException as exc:
+            metrics.count_microsoft_request(asked_host, type(exc).__name__)
+            raise
+        metrics.count_microsoft_request(asked_host, response.status_code)
         self.last_retry_after = retry_after_seconds(response)
         return response
 

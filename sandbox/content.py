@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import models
 
-from sandbox import constants, generator, seed
+from sandbox import constants, generator
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
 from sandbox.graph.drive import mime_type
@@ -44,7 +44,15 @@ SYNTHETIC_FILES = 20
 class Batches:
     """Collects unsaved rows per model and bulk-inserts them BATCH at a time, in order."""
 
-    ORDER = (MailFolder, Message, ExtendedProperty, Attachment, Drive, DriveItem, DriveItemVersion)
+    ORDER: tuple[type[models.Model], ...] = (
+        MailFolder,
+        Message,
+        ExtendedProperty,
+        Attachment,
+        Drive,
+        DriveItem,
+        DriveItemVersion,
+    )
 
     def __init__(self) -> None:
         self.rows: dict[type[models.Model], list[models.Model]] = {m: [] for m in self.ORDER}
@@ -62,7 +70,7 @@ class Batches:
         # Parents before children: folders before messages, messages before attachments.
         for model in self.ORDER:
             if self.rows[model]:
-                model.objects.bulk_create(self.rows[model], batch_size=BATCH)
+                model._default_manager.bulk_create(self.rows[model], batch_size=BATCH)
                 self.rows[model] = []
 
 
@@ -238,7 +246,7 @@ def _synthetic_users(count: int) -> list[DirectoryUser]:
     for n in range(1, count + 1):
         upn = f"user{n:06d}@{constants.TENANT_DOMAIN}"
         user = DirectoryUser(
-            id=seed.stable_id("user", upn),
+            id=generator.stable_id("user", upn),
             tenant_id=tenant_id,
             user_principal_name=upn,
             display_name=f"Synthetic User {n}",

@@ -147,7 +147,8 @@ class _QuietHandler(WSGIRequestHandler):
         super().setup()
         # Answers are written in several small pieces; without this, Nagle's algorithm
         # and delayed ACKs add ~40 ms to every request on a kept-alive connection.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # django-stubs declares `connection` a WSGIRequest; socketserver makes it the socket.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: object) -> None:
         pass

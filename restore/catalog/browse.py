@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 
 from django.core import signing
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, Model, Q, QuerySet
 from django.utils import timezone
 
 from restore.models import Folder, Item, ProtectedObject, RestorePoint
@@ -44,7 +44,7 @@ SORTS: dict[str, Sort] = {
     "size": Sort("size", True, "Largest first"),
     "sender": Sort("sender", False, "Sender"),
 }
-DEFAULT_SORT = "date"
+DEFAULT_SORT: Final = "date"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def parse_limit(value: str | int | None, default: int = DEFAULT_LIMIT) -> int:
     return limit
 
 
-def page[M](
+def page[M: Model](
     rows: QuerySet[M], cursor: str | None, sort: str = DEFAULT_SORT, limit: int = DEFAULT_LIMIT
 ) -> Page:
     """One keyset page of `rows` (already scoped) in `sort` order, after `cursor`.

@@ -4,25 +4,28 @@ streamed from its blob, audited. Downloads of a restore job are restore/jobs/dow
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 
 from portal import audit
+from restore import filenames
 from restore.blobs import BlobNotFound, blob_store
-from restore.catalog import preview
 from restore.models import Item
 
 
 def item_name(item: Item) -> str:
     """The file name one item downloads as: the subject + .eml, or the file's name."""
     if item.kind == Item.Kind.MESSAGE:
-        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
-    return preview.safe_filename(item.name, "file")
+        return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
+    return filenames.file_name(item.name, fallback="file")
 
 
 def item_response(item: Item, request: HttpRequest) -> FileResponse:
     """One item (already reached through the person's scope) as a file, streamed from its
     blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
     download link and the API's /items/{id}/content both answer with this."""
+    if not request.user.is_authenticated:  # both callers require a signed-in person
+        raise PermissionDenied("Sign in to download.")
     try:
         stream = blob_store().open(item.content_sha256)
     except BlobNotFound as error:

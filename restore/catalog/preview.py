@@ -21,11 +21,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from typing import BinaryIO
 
 import nh3
 
+from restore import filenames
 from restore.blobs import BlobNotFound, blob_store
 from restore.models import Item
 
@@ -112,7 +113,7 @@ def open_content(item: Item) -> Iterator[BinaryIO]:
 def load_message(item: Item) -> EmailMessage | None:
     try:
         with open_content(item) as stream:
-            return email.message_from_binary_file(stream, policy=email.policy.default)  # type: ignore[return-value]
+            return email.message_from_binary_file(stream, policy=email.policy.default)
     except BlobNotFound:
         return None
 
@@ -126,16 +127,14 @@ def _attachment_parts(message: EmailMessage) -> list[EmailMessage]:
     ]
 
 
-def _payload(part: EmailMessage) -> bytes:
+def _payload(part: MIMEPart) -> bytes:
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
 
 
 def safe_filename(name: str, fallback: str) -> str:
     """A file name without paths or control characters, for Content-Disposition."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in '"<>:|?*').strip(" .")
-    return name[:200] or fallback
+    return filenames.file_name(name.replace("\\", "/").rsplit("/", 1)[-1], fallback=fallback)
 
 
 def parse(item: Item) -> ParsedMessage:
@@ -169,7 +168,7 @@ def attachment(item: Item, index: int) -> tuple[Attachment, bytes] | None:
     return parsed.attachments[index], _payload(part)
 
 
-def _text_of(part: EmailMessage) -> str:
+def _text_of(part: MIMEPart) -> str:
     try:
         content = part.get_content()
     except (LookupError, UnicodeError):  # an unknown or lying charset
@@ -242,9 +241,9 @@ def sanitize_html(
 def body_document(item: Item, *, allow_remote_images: bool) -> SanitizedBody:
     """The sanitised body of a message as a whole HTML document for the iframe."""
     message = load_message(item)
-    body: EmailMessage | None = None
+    body: MIMEPart | None = None
     if message is not None:
-        body = message.get_body(preferencelist=("html", "plain"))  # type: ignore[assignment]
+        body = message.get_body(preferencelist=("html", "plain"))
     if body is not None and body.get_content_type() == "text/html":
         sanitized = sanitize_html(
             _text_of(body),

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 from functools import reduce
 from operator import and_, or_
+from typing import TYPE_CHECKING
 
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection
 from django.db.models import Expression, F, Func, Q, QuerySet, TextField, Value
 
 from restore.models import Item
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 CONFIG = "simple"
 FIELDS = ("name", "sender", "recipients", "body_text")
@@ -57,9 +62,11 @@ class SearchDocument(Expression):
 
     output_field = SearchVectorField()
 
-    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[str | int, ...]]:
         table = compiler.quote_name(compiler.query.get_initial_alias())
-        return f"{table}.{connection.ops.quote_name('search_document')}", []
+        return f"{table}.{connection.ops.quote_name('search_document')}", ()
 
 
 def matching(items: QuerySet[Item], text: str) -> QuerySet[Item]:

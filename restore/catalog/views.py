@@ -8,6 +8,7 @@ is a 400 that says what is wrong.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -123,7 +124,7 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         )
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
-    context = {
+    context: dict[str, Any] = {
         "point": point,
         "object": point.object,
         "folder": folder,
@@ -209,14 +210,14 @@ def item_body(request: PortalRequest, item_id: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def item_download(request: PortalRequest, item_id: int) -> HttpResponse:
+def item_download(request: PortalRequest, item_id: int) -> FileResponse:
     """One item as a file: a message as .eml, a file as itself; streamed from the blob."""
     return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
 
 
 @require_GET
 @login_required
-def attachment_download(request: PortalRequest, item_id: int, index: int) -> HttpResponse:
+def attachment_download(request: PortalRequest, item_id: int, index: int) -> FileResponse:
     item = Scope.for_user(request.user).item(item_id)
     found = preview.attachment(item, index) if item.kind == Item.Kind.MESSAGE else None
     if found is None:

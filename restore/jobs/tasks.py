@@ -29,7 +29,10 @@ def resume_stalled_jobs() -> None:
 
 @receiver(job_queued, dispatch_uid="restore-run-job")
 def queue_job(sender: object, job_id: str, countdown: int | None = None, **kwargs: object) -> None:
-    run_restore_job.apply_async((job_id,), countdown=countdown)
+    if countdown is None:  # celery-types: countdown is a number, never None
+        run_restore_job.apply_async((job_id,))
+    else:
+        run_restore_job.apply_async((job_id,), countdown=countdown)
 
 
 @receiver(identity_signed_in, dispatch_uid="restore-resume-jobs")

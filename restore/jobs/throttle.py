@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
+import redis
 from django.conf import settings
 
 POLL_SECONDS = 0.05
@@ -35,10 +36,8 @@ return 0
 
 
 @cache
-def _redis():  # type: ignore[no-untyped-def]
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
 
 
 _local_lock = threading.Lock()
@@ -60,7 +59,7 @@ def slot(key: str, limit: int | None = None) -> Iterator[None]:
         with _local_semaphore(key, limit):
             yield
         return
-    client = _redis()
+    client = _redis(settings.REDIS_URL)
     name = f"lifeboat:restore-slots:{key}"
     member = uuid.uuid4().hex
     script = client.register_script(_ACQUIRE)

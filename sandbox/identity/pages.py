@@ -93,6 +93,8 @@ def _redirect_to_client(
             request, "sandbox/form_post.html", {"action": redirect_uri, "values": values}
         )
         parts = urlsplit(redirect_uri)
+        # Django's CSP middleware reads this per-response override (what its csp_override
+        # decorator sets), undeclared on HttpResponse; the form posts to the client's host.
         response._csp_config = {  # type: ignore[attr-defined]
             **settings.SECURE_CSP,
             "form-action": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"],
@@ -351,13 +353,17 @@ def _pending_device_code(user_code: str) -> DeviceCode | None:
     )
 
 
-def _device_page(request: HttpRequest, template: str, status: int = 200, **context: Any):
+def _device_page(
+    request: HttpRequest, template: str, status: int = 200, **context: Any
+) -> HttpResponse:
     return render(
         request, f"sandbox/{template}", {"action": request.path, **context}, status=status
     )
 
 
-def _confirm_page(request: HttpRequest, dc: DeviceCode, user: DirectoryUser, at: datetime):
+def _confirm_page(
+    request: HttpRequest, dc: DeviceCode, user: DirectoryUser, at: datetime
+) -> HttpResponse:
     request_scopes = scopes.parse(" ".join(dc.scopes), str(user.tenant_id))
     missing = scopes.missing_consent(user, dc.application, request_scopes)
     state = dump_state({"dc": dc.pk, "uid": str(user.pk), "at": at.timestamp()}, "device-confirm")
@@ -437,6 +443,7 @@ def _device_sign_in(request: HttpRequest) -> HttpResponse:
     user = _check_password(
         request.POST.get("username", "").strip().lower(), request.POST.get("password", "")
     )
+    problem: str | None
     if user is None:
         problem = "AADSTS50126: Error validating credentials due to invalid username or password."
     else:

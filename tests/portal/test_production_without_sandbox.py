@@ -12,7 +12,9 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import psycopg
@@ -89,11 +91,11 @@ def test_the_demo_has_the_sandbox(tmp_path):
 
 
 @pytest.fixture
-def scratch_database() -> str:
+def scratch_database() -> Iterator[tuple[str, dict[str, Any]]]:
     """An empty PostgreSQL database on the test server, dropped afterwards."""
     server = dj_database_url.parse(os.environ["DATABASE_URL"])
     name = f"lifeboat_production_{secrets.token_hex(4)}"
-    connect = {
+    connect: dict[str, Any] = {
         "host": server["HOST"],
         "port": server["PORT"] or 5432,
         "user": server["USER"],

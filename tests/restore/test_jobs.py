@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -150,7 +152,7 @@ def test_bad_selections_are_refused_with_nothing_written(sandbox, alice):
     drive_point = back_up_drive("alice")
     scope = Scope.for_user(alice)
     file_item = Item.objects.filter(object=drive_point.object).first()
-    cases = [
+    cases: list[tuple[type[Exception], dict[str, Any]]] = [
         (ValidationError, {"item_ids": [], "folder_ids": []}),
         (ValidationError, {"item_ids": ["x1"], "folder_ids": []}),
         (Http404, {"item_ids": [file_item.pk], "folder_ids": []}),  # another object's item

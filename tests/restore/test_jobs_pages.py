@@ -32,7 +32,7 @@ def client_as(alice):
     return make
 
 
-def start(client: Client, **fields) -> object:
+def start(client: Client, **fields):
     return client.post(reverse("restore:start-restore"), fields)
 
 
