@@ -257,11 +257,25 @@ def end_device_sign_in(
     # never the user code, the device code or a token.
     logger.info("Device sign-in %s ended: %s (%s)", sign_in.pk, status, error)
     if sign_in.finish(status, message):
-        action = {
+        actions: dict[str, str] = {
             SignIn.Status.DECLINED: "sign_in.declined",
             SignIn.Status.EXPIRED: "sign_in.expired",
-        }.get(status, "sign_in.failed")
+        }
+        action = actions.get(status, "sign_in.failed")
         _audit_end(sign_in, action, "failure", error=error, description=description[:200])
+
+
+UNREADABLE_FLOW = (
+    "This sign-in cannot go on: the portal can no longer read its code (the token "
+    "encryption keys changed). Start again; if it keeps happening, tell an administrator."
+)
+
+
+def end_unreadable_device_sign_in(sign_in: SignIn) -> None:
+    """The stored device flow cannot be decrypted with any configured key: it can never
+    be polled, so it ends (failed) instead of staying pending."""
+    if sign_in.finish(SignIn.Status.FAILED, UNREADABLE_FLOW):
+        _audit_end(sign_in, "sign_in.failed", "failure", reason="unreadable device flow")
 
 
 def expire_if_due(sign_in: SignIn) -> bool:
