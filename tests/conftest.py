@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -365,7 +366,7 @@ def sandbox(live_server, settings) -> Sandbox:
     settings.SANDBOX_URL = settings.SANDBOX_PUBLIC_URL = url
     settings.MICROSOFT_ROUTES = {
         settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
-        "graph.microsoft.com": f"{url}/graph",
+        urlsplit(settings.MICROSOFT_GRAPH_URL).hostname: f"{url}/graph",
     }
     seed.reset()
     # The portal caches signing keys and leases in the shared cache; a new tenant needs

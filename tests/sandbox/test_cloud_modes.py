@@ -24,7 +24,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(params=["china", "usgov-dod"])
+@pytest.fixture(params=["china", "usgov", "usgov-dod"])
 def cloud(request, sandbox, settings):
     """The sandbox (and this process) as MICROSOFT_CLOUD=<param> sets them."""
     chosen = CLOUDS[request.param]
