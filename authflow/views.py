@@ -54,6 +54,7 @@ def _sign_in_page(
         "error": error,
         "device_code": signins.self_device_code_allowed(request),
         "app_name": settings.MICROSOFT_APP_NAME,
+        "ask_address": signins.needs_address(),
     }
     return render(request, "authflow/sign_in.html", context, status=status)
 
@@ -73,6 +74,10 @@ def sign_in(request: HttpRequest) -> HttpResponse:  # signed out, usually
     if request.user.is_authenticated:
         return redirect(next_url)
     return _sign_in_page(request, next_url=next_url)
+
+
+def _sign_in_failed(request: PortalRequest, message: str, next_url: str) -> HttpResponse:
+    return _sign_in_page(request, error=message, next_url=next_url, status=502)
 
 
 # --- Device code ----------------------------------------------------------------------
@@ -101,15 +106,11 @@ def start_device_code(request: PortalRequest) -> HttpResponse:
             started_by=request.user if request.user.is_authenticated else None,
             browser_secret=secret,
             next_url=next_url,
+            address=request.POST.get("address", "")[:320],
         )
     except flows.FlowError as exc:
         reason = signins.explain(exc.error, str(exc)) or str(exc)
-        return _sign_in_page(
-            request,
-            error=f"Microsoft did not give a sign-in code. {reason}",
-            next_url=next_url,
-            status=502,
-        )
+        return _sign_in_failed(request, f"No sign-in code was given. {reason}", next_url)
     own = request.session.get(SESSION_SIGN_INS, {})
     own[str(sign_in.code)] = secret
     request.session[SESSION_SIGN_INS] = own
@@ -185,23 +186,25 @@ def start_browser(request: PortalRequest) -> HttpResponse:
     if getattr(request, "limited", False):
         return _too_many(request)
     next_url = _safe_next(request, request.GET.get("next"))
+    address = request.GET.get("address", "")[:320]
     try:
+        tenant = signins.default_tenant(address)
         flow = flows.start_auth_code_flow(
             signins.sign_in_scopes(),
             redirect_uri=redirect_uri(),
-            login_hint=request.GET.get("login_hint") or None,
+            login_hint=request.GET.get("login_hint") or address or None,
+            tenant=tenant,
         )
+    except flows.FlowError as exc:
+        return _sign_in_failed(request, f"The sign-in could not start. {exc}", next_url)
     except (ValueError, OSError) as exc:
         logger.warning("Could not start the browser sign-in: %s", type(exc).__name__)
-        return _sign_in_page(
-            request,
-            error="Microsoft's sign-in service could not be reached.",
-            next_url=next_url,
-            status=502,
+        return _sign_in_failed(
+            request, "Microsoft's sign-in service could not be reached.", next_url
         )
     # The flow holds the PKCE verifier and the nonce: encrypted, in this browser's session.
     request.session[SESSION_AUTH_FLOW] = encryption.encrypt(
-        json.dumps({"flow": flow, "next": next_url})
+        json.dumps({"flow": flow, "next": next_url, "tenant": tenant})
     ).decode()
     audit.record("sign_in.started", request=request, details={"method": "browser"})
     return HttpResponseRedirect(flow["auth_uri"])
@@ -263,15 +266,21 @@ def callback(request: PortalRequest) -> HttpResponse:
     if error := auth_response.get("error"):
         reason = flows.first_line(auth_response.get("error_description"))
         reason = signins.explain(error, reason) or reason
-        if error == "access_denied":
+        if error in ("access_denied", "authorization_declined"):
             return _callback_failed(
                 request, f"The sign-in was cancelled or refused. {reason}", error=error
             )
+        if error in flows.CONFIGURATION_ERRORS:
+            return _callback_failed(request, flows.configuration_advice(error, reason), error=error)
         return _callback_failed(
             request, f"Microsoft refused the sign-in ({error}). {reason}", error=error
         )
     try:
-        result, cache_json = flows.finish_auth_code_flow(flow, auth_response)
+        result, cache_json = flows.finish_auth_code_flow(
+            flow, auth_response, tenant=started.get("tenant")
+        )
+    except flows.NETWORK_ERRORS as exc:
+        return _callback_failed(request, str(flows.unreachable(exc)), error="unreachable")
     except ValueError:
         return _callback_failed(
             request,

@@ -23,7 +23,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.utils.csp import CSP
 
-from portal import env
+from portal import clouds, env
 from portal import logging as structured_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -286,10 +286,38 @@ SANDBOX_PUBLIC_URL = env.url(
     "SANDBOX_PUBLIC_URL", f"{PORTAL_URL}/sandbox", schemes=("http", "https")
 ).rstrip("/")
 
-MICROSOFT_AUTHORITY_HOST = env.hostname("MICROSOFT_AUTHORITY_HOST", "login.microsoftonline.com")
-MICROSOFT_GRAPH_URL = env.url(
-    "MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0", schemes=("https",)
+# One setting picks the cloud: its authority host, issuer hosts, Graph URL and Graph
+# resource (portal/clouds.py, docs/clouds.md). Each can still be overridden on its own.
+MICROSOFT_CLOUD = env.choice("MICROSOFT_CLOUD", "global", tuple(clouds.CLOUDS))
+_cloud = clouds.CLOUDS[MICROSOFT_CLOUD]
+MICROSOFT_AUTHORITY_HOST = env.hostname("MICROSOFT_AUTHORITY_HOST", _cloud.authority_host)
+MICROSOFT_GRAPH_URL = env.url("MICROSOFT_GRAPH_URL", _cloud.graph_url, schemes=("https",)).rstrip(
+    "/"
+)
+_graph = urlsplit(MICROSOFT_GRAPH_URL)
+# The resource Graph tokens are for: every Graph scope is qualified with it.
+MICROSOFT_GRAPH_RESOURCE = env.url(
+    "MICROSOFT_GRAPH_RESOURCE", f"{_graph.scheme}://{_graph.netloc}", schemes=("https",)
 ).rstrip("/")
+# Microsoft's own authorities get msal's instance discovery and authority validation;
+# any other host is a custom (standards-only) OpenID provider.
+MICROSOFT_AUTHORITY_KIND = (
+    "microsoft" if MICROSOFT_AUTHORITY_HOST in clouds.MICROSOFT_AUTHORITY_HOSTS else "custom"
+)
+# Hosts a tenant's discovery document may name as its issuer. The cloud's own when the
+# authority is the cloud's; only the authority host itself for any other authority.
+MICROSOFT_ISSUER_HOSTS = [
+    host.lower()
+    for host in env.string_list(
+        "MICROSOFT_ISSUER_HOSTS",
+        list(_cloud.issuer_hosts)
+        if _cloud.authority_host == MICROSOFT_AUTHORITY_HOST
+        else [MICROSOFT_AUTHORITY_HOST],
+    )
+]
+# `prompt` for browser sign-in. Unset: select_account, only where the tenant's discovery
+# document lists it in prompt_values_supported. Set: always sent (e.g. consent).
+MICROSOFT_PROMPT = env.string("MICROSOFT_PROMPT", "")
 
 # The sandbox tenant's fixed ids, written out here: settings import nothing of the
 # sandbox. tests/sandbox/test_demo_defaults.py checks them against what it serves.
@@ -340,12 +368,13 @@ MICROSOFT_ROUTES = env.routes(
     "MICROSOFT_ROUTES",
     {
         MICROSOFT_AUTHORITY_HOST: f"{SANDBOX_URL}/login",
-        urlsplit(MICROSOFT_GRAPH_URL).hostname or "": f"{SANDBOX_URL}/graph",
+        _graph.hostname or "": f"{SANDBOX_URL}/graph",
     }
     if SANDBOX_ENABLED
     else {},
 )
-# Extra CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud).
+# CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud). Passed with
+# every request, so it wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment.
 MICROSOFT_CA_BUNDLE = env.ca_bundle("MICROSOFT_CA_BUNDLE")
 MICROSOFT_HTTP_TIMEOUT = env.integer("MICROSOFT_HTTP_TIMEOUT", 30, minimum=1)
 

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -206,6 +207,11 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+# Every worker started for this session, so a suite that needs the only poller (the
+# contract suite, tests/contract) can pause them.
+WORKERS: list[WorkerProcess] = []
+
+
 @pytest.fixture(scope="session")
 def celery_worker(
     subprocess_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory
@@ -216,8 +222,22 @@ def celery_worker(
     env = {**subprocess_env, "WORKER_HEARTBEAT_SECONDS": "2"}
     worker = WorkerProcess(env, tmp_path_factory.mktemp("celery") / "worker.log")
     worker.start()
+    WORKERS.append(worker)
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="module")
+def session_workers_paused() -> Iterator[None]:
+    """Stop the session's workers for a module whose processes use other Microsoft
+    settings (another cloud, another provider): they would poll and run its work with
+    the wrong ones. They start again after the module."""
+    paused = [w for w in WORKERS if w.process and w.process.poll() is None]
+    for worker in paused:
+        worker.stop()
+    yield
+    for worker in paused:
+        worker.start()
 
 
 def free_port() -> int:
@@ -365,7 +385,7 @@ def sandbox(live_server, settings, sandbox_snapshot: resets.SandboxSnapshot) -> 
     settings.SANDBOX_URL = settings.SANDBOX_PUBLIC_URL = url
     settings.MICROSOFT_ROUTES = {
         settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
-        "graph.microsoft.com": f"{url}/graph",
+        urlsplit(settings.MICROSOFT_GRAPH_URL).hostname: f"{url}/graph",
     }
     sandbox_snapshot.restore_or_seed()
     # The portal caches signing keys and leases in the shared cache; a new tenant needs

@@ -83,7 +83,7 @@ def test_declined_sign_in_says_so(fast, celery_worker, client):
 
     assert wait_until_final().status == "declined"
     html = client.get(page_url).content.decode()
-    assert "cancelled on Microsoft" in html
+    assert "cancelled on the sign-in page" in html
     assert "hx-trigger" not in html  # polling stops
     assert "_auth_user_id" not in client.session
 
