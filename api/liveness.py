@@ -94,7 +94,10 @@ def ended_because(answer: Account, family_started_at: datetime) -> str:
         return "The account no longer exists in Microsoft Entra ID."
     if not answer.enabled:
         return "The account is disabled in Microsoft Entra ID."
-    if answer.sessions_valid_from and answer.sessions_valid_from > family_started_at:
+    # Graph gives the moment to the second: a revocation in the grant's own second counts
+    # (failing closed), as a later one does.
+    started = family_started_at.replace(microsecond=0)
+    if answer.sessions_valid_from and answer.sessions_valid_from >= started:
         return "The account's sessions were revoked in Microsoft Entra ID."
     return ""
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from cryptography.fernet import Fernet
 
 from authflow import encryption, poller, signins
 from authflow.models import SignIn
+
+# These tests poll in this process: a session worker (started by an earlier module) would
+# poll the same sign-ins first, in its own process, and log there.
+pytestmark = pytest.mark.usefixtures("session_workers_paused")
 
 
 def poll_until(sign_in: SignIn, runs: int = 10) -> SignIn:
