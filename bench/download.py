@@ -116,7 +116,7 @@ def back_up_files(user, total_mb: int, item_mb: float, seed: int):  # type: igno
         random_bytes = n % 2 == 0
         # Text items differ by a prefix, so the store keeps each one (it dedupes by hash).
         data = os.urandom(size) if random_bytes else f"{n:08d} ".encode() + text[9:]
-        sha, stored, _ = blob_store().put_bytes(data)
+        sha, stored, _ = blob_store().put_bytes(data, tenant=str(obj.tenant_id))
         items.append(
             Item(
                 object=obj,

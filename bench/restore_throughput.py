@@ -139,7 +139,7 @@ def back_up_messages(alias: str, count: int):  # type: ignore[no-untyped-def]
         mime["Message-ID"] = message_id
         body = f"Message {n} of the restore benchmark.\n" + "Lorem ipsum dolor sit amet. " * 60
         mime.set_content(body)
-        sha, size, _ = blob_store().put_bytes(mime.as_bytes())
+        sha, size, _ = blob_store().put_bytes(mime.as_bytes(), tenant=str(obj.tenant_id))
         items.append(
             Item(
                 object=obj,

@@ -60,6 +60,16 @@ def _workers() -> list[dict[str, Any]]:
     ]
 
 
+def _content() -> dict[str, Any]:
+    from restore import content_check
+
+    try:
+        return content_check.healthz()
+    except Exception as exc:  # a health check reports every failure, whatever its type
+        logger.warning("Health check content failed: %s", type(exc).__name__)
+        return {"ok": False, "status": "degraded", "error": type(exc).__name__}
+
+
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -74,6 +84,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     }
     if database["ok"]:
         body["workers"] = _workers()
+        # Missing or corrupt content, an unreachable or read-only blob store: degraded
+        # (200), since sign-in, browse and most of the portal still work.
+        body["content"] = _content()
+        if healthy and not body["content"]["ok"]:
+            body["status"] = "degraded"
     return JsonResponse(body, status=200 if healthy else 503)
 
 

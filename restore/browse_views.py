@@ -208,7 +208,10 @@ def item_body(request: PortalRequest, item_id: int) -> HttpResponse:
 @login_required
 def item_download(request: PortalRequest, item_id: int) -> HttpResponse:
     """One item as a file: a message as .eml, a file as itself; streamed from the blob."""
-    return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
+    try:
+        return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
+    except downloads.ContentUnavailable as problem:
+        return HttpResponse(str(problem), content_type="text/plain", status=problem.status)
 
 
 @require_GET

@@ -30,8 +30,8 @@ from django.utils.http import content_disposition_header
 
 from portal import audit
 from restore import jobs, preview
-from restore.blobs import BlobNotFound, blob_store, iter_chunks
-from restore.models import Item, RestoreJob, RestoreJobItem, RestoreJobLog
+from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable, blob_store, iter_chunks
+from restore.models import ContentStatus, Item, RestoreJob, RestoreJobItem, RestoreJobLog
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -198,10 +198,16 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for job_item in _job_items(job).iterator(chunk_size=500):
             item = job_item.item
+            if item.content_status == ContentStatus.LOST:
+                progress.item_failed(job_item, "Content lost (found by verify_blobs).")
+                continue
             try:
                 stream = blob_store().open(item.content_sha256)
             except BlobNotFound:
                 progress.item_failed(job_item, "Its content is missing from the backup store.")
+                continue
+            except BlobCorrupt:
+                progress.item_failed(job_item, "Its content failed its integrity check.")
                 continue
             folder = "/".join(_UNSAFE.sub("_", s) for s in item.folder.path.split("/") if s)
             name = _unique(f"{folder}/{file_name(item)}" if folder else file_name(item), used)
@@ -269,14 +275,31 @@ def item_name(item: Item) -> str:
     return preview.safe_filename(item.name, "file")
 
 
+class ContentUnavailable(Exception):
+    """An item's content cannot be served; `status` and `str()` say why (safe to show)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def item_response(item: Item, request: HttpRequest) -> FileResponse:
     """One item (already reached through the person's scope) as a file, streamed from its
     blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
     download link and the API's /items/{id}/content both answer with this."""
+    if item.content_status == ContentStatus.LOST:
+        raise ContentUnavailable(410, "Content lost: this item's content is no longer stored.")
     try:
         stream = blob_store().open(item.content_sha256)
     except BlobNotFound as error:
         raise Http404("This item's content was not stored.") from error
+    except BlobCorrupt as error:
+        logger.error("Item %s: its content fails authentication: %s", item.pk, error)
+        raise ContentUnavailable(
+            500, "This item's content failed its integrity check and is not served."
+        ) from None
+    except BlobStoreUnavailable as error:
+        raise ContentUnavailable(503, f"The backup store cannot be reached: {error}.") from None
     name = item_name(item)
     audit.record(
         "restore.download",

@@ -37,8 +37,8 @@ from authflow.models import SignIn, TokenCache, User
 from portal import audit, permissions
 from portal.graph import GraphError
 from restore import jobs, throttle
-from restore.blobs import BlobNotFound
-from restore.models import RestoreJob, RestoreJobItem, RestoreJobLog
+from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable
+from restore.models import ContentStatus, RestoreJob, RestoreJobItem, RestoreJobLog
 from restore.restorers import Outcome, Restorer, restorer_for
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ S = RestoreJob.Status
 HEARTBEAT_SECONDS = 3.0
 CHUNK = 100
 RETRY_UNAVAILABLE_SECONDS = 30
+CONTENT_LOST = (
+    "Content lost: the backup store no longer holds it and Microsoft 365 no longer has this "
+    "version (found by verify_blobs)."
+)
 
 
 class Heartbeat(threading.Thread):
@@ -94,6 +98,7 @@ class Stop:
 
     sign_in: tokens.SignInRequired | None = None
     unavailable: str = ""
+    store_unavailable: str = ""  # the blob store could not be read: wait, retry
     event: threading.Event = field(default_factory=threading.Event)
 
 
@@ -183,7 +188,9 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
             except GraphError as error:
                 # The marker lookup itself failed: try the whole batch again later.
                 stop.unavailable = f"Microsoft 365 answered {error.status} {error.code}"
-            if stop.sign_in or stop.unavailable:
+            except BlobStoreUnavailable as error:
+                stop.store_unavailable = str(error)
+            if stop.sign_in or stop.unavailable or stop.store_unavailable:
                 stop.event.set()
     return ""
 
@@ -211,6 +218,8 @@ def _restore_batch(
     def one(job_item: RestoreJobItem) -> Outcome | None:
         if heartbeat.should_stop or stop.event.is_set():
             return None
+        if job_item.item.content_status == ContentStatus.LOST:
+            return Outcome.failed(CONTENT_LOST)
         try:
             with throttle.slot(restorer.throttle_key):
                 return restorer.restore(job_item)
@@ -222,6 +231,15 @@ def _restore_batch(
             return Outcome.failed(_graph_problem(job, error))
         except BlobNotFound:
             return Outcome.failed("The backed-up content is missing from the backup store.")
+        except BlobCorrupt:
+            logger.error(
+                "Restore job %s: item %s content fails authentication", job.pk, job_item.item_id
+            )
+            return Outcome.failed(
+                "The backed-up content failed its integrity check and was not used."
+            )
+        except BlobStoreUnavailable as error:
+            stop.store_unavailable = stop.store_unavailable or str(error)
         except Exception:
             logger.exception("Restore job %s: item %s failed", job.pk, job_item.item_id)
             return Outcome.failed("An unexpected error stopped this item (details in the log).")
@@ -297,6 +315,19 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
         return
     if stop.sign_in is not None:
         wait_for_sign_in(job, stop.sign_in, when=mine)
+        return
+    if stop.store_unavailable:
+        reason = f"Waiting for the backup store: {stop.store_unavailable}."
+        if jobs.transition(job, S.QUEUED, when=mine, waiting_reason=reason[:500]):
+            jobs.log(
+                job,
+                f"{reason} Nothing more is restored until it answers; trying again in "
+                f"{RETRY_UNAVAILABLE_SECONDS} seconds.",
+                RestoreJobLog.Level.WARNING,
+            )
+            from restore.job_tasks import run_restore_job
+
+            run_restore_job.apply_async((str(job.pk),), countdown=RETRY_UNAVAILABLE_SECONDS)
         return
     if stop.unavailable:
         if jobs.transition(job, S.QUEUED, when=mine):

@@ -65,7 +65,7 @@ def blob_root(settings, blob_root_dir: Path) -> Iterator[Path]:
     tests sharing it cannot disturb each other)."""
     from restore.blobs import blob_store
 
-    settings.BLOB_ROOT = blob_root_dir
+    settings.BLOB_STORE_URL = f"file://{blob_root_dir}"
     blob_store.cache_clear()
     yield blob_root_dir
     blob_store.cache_clear()
@@ -77,7 +77,7 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
     return {
         **os.environ,
         "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
-        "BLOB_ROOT": str(blob_root_dir),
+        "BLOB_STORE_URL": f"file://{blob_root_dir}",
         "PORTAL_URL": live_server.url,
         "SANDBOX_URL": f"{live_server.url}/sandbox",
         "PYTHONUNBUFFERED": "1",

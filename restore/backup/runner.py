@@ -52,7 +52,7 @@ from restore.backup.base import (
     Reader,
 )
 from restore.blobs import blob_store
-from restore.models import Folder, Item, ProtectedObject, RestorePoint, Workload
+from restore.models import ContentStatus, Folder, Item, ProtectedObject, RestorePoint, Workload
 from restore.workloads import info
 
 logger = logging.getLogger(__name__)
@@ -80,12 +80,15 @@ def reader_for(workload: str) -> Reader:
     return getattr(import_module(module), name)
 
 
-def run(obj: ProtectedObject) -> Outcome:
-    """Back up `obj` once. Returns the point (SUCCEEDED or FAILED); raises AlreadyRunning."""
+def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
+    """Back up `obj` once. Returns the point (SUCCEEDED or FAILED); raises AlreadyRunning.
+
+    `full`: read everything, ignoring the delta links, and fetch again content the blob
+    store no longer holds."""
     started_at, started = timezone.now(), time.monotonic()
     try:
         with transaction.atomic():
-            point = _run_locked(obj, started_at)
+            point = _run_locked(obj, started_at, full)
     except AlreadyRunning:
         raise
     except BackupError as error:
@@ -142,7 +145,7 @@ def _next_seq(obj: ProtectedObject) -> int:
     return (RestorePoint.objects.filter(object=obj).aggregate(m=Max("seq"))["m"] or 0) + 1
 
 
-def _run_locked(obj: ProtectedObject, started_at: Any) -> RestorePoint:
+def _run_locked(obj: ProtectedObject, started_at: Any, full: bool) -> RestorePoint:
     obj = _lock(obj)
     seq = _next_seq(obj)
     point = RestorePoint.objects.create(object=obj, seq=seq, started_at=started_at)
@@ -159,9 +162,10 @@ def _run_locked(obj: ProtectedObject, started_at: Any) -> RestorePoint:
         object=obj,
         graph=tokens.graph_as_app(str(obj.tenant_id)),
         store=blob_store(),
-        previous_delta_state=previous.delta_state if previous else {},
+        previous_delta_state=previous.delta_state if previous and not full else {},
         current_folders={g: f.parent_graph_id for g, f in catalog.folders.items()},
         current_items=catalog.items,
+        full=full,
     )
     for change in reader_for(obj.workload)(context):
         catalog.apply(change)
@@ -173,7 +177,19 @@ def _run_locked(obj: ProtectedObject, started_at: Any) -> RestorePoint:
     point.delta_state = context.delta_state
     point.save()
     ProtectedObject.objects.filter(pk=obj.pk).update(last_backup_at=point.finished_at)
+    if full:
+        _clear_recovered_content(obj, context.store)
     return point
+
+
+def _clear_recovered_content(obj: ProtectedObject, store: Any) -> None:
+    """Content a full run fetched again is no longer missing (or lost)."""
+    problems = Item.objects.filter(
+        object=obj, content_status__in=[ContentStatus.MISSING, ContentStatus.LOST]
+    )
+    for address in set(problems.values_list("content_sha256", flat=True)):
+        if store.exists(address):
+            problems.filter(content_sha256=address).update(content_status="")
 
 
 def _record_failure(obj: ProtectedObject, started_at: Any, error: str) -> RestorePoint:
@@ -250,6 +266,8 @@ class Catalog:
             and change.version
             and current.version == change.version
             and current.folder_graph_id == change.folder_graph_id
+            and change.fields.get("content_sha256", current.content_sha256)
+            == current.content_sha256
         ):
             return
         replaced = current is not None
