@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from authflow import people
 from portal import audit_pages
+from restore import content_pages
 
 app_name = "console"
 
@@ -18,4 +19,5 @@ urlpatterns = [
     path("audit", audit_pages.audit_log, name="audit"),
     path("audit.csv", audit_pages.audit_csv, name="audit-csv"),
     path("restore-scopes/", include("restore.operator_scope_urls")),
+    path("backup-store", content_pages.backup_store, name="backup-store"),
 ]

@@ -222,6 +222,11 @@ def store_problem() -> str:
     return ""
 
 
+def store_label() -> str:
+    """Where the store is, for admins: the URL without anything secret (none is in it)."""
+    return str(blob_store())
+
+
 def summary() -> Summary:
     counts = problem_counts()
     return Summary(
