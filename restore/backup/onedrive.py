@@ -87,6 +87,7 @@ def _unchanged(context: Context, entry: dict[str, Any]) -> bool:
         current is not None
         and current.version == entry.get("eTag", "")
         and current.folder_graph_id == parent
+        and context.content_present(current.content_sha256)
     )
 
 

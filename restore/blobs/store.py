@@ -210,6 +210,11 @@ class BlobStore:
         writer.write(json.dumps(body, indent=1).encode())
         writer.commit(MANIFEST, replace=True)
 
+    def ensure_manifest(self) -> None:
+        """Write keys.json now if it lacks the address key or the primary key."""
+        self._manifest_has_primary = False
+        self._note_primary_key()
+
     def _note_primary_key(self) -> None:
         """Record in keys.json that blobs may be sealed with the primary key (once per
         process), so a later start without that key stops instead of failing reads."""

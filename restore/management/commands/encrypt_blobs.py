@@ -27,6 +27,7 @@ class Command(BaseCommand):
         sealed = removed = 0
         damaged = []
         try:
+            store.ensure_manifest()
             legacy = [
                 name.rsplit("/", 1)[-1]
                 for name in store.backend.names("")
