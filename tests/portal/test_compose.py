@@ -30,7 +30,20 @@ def test_compose_file_is_valid_with_no_env_file(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"db", "redis", "migrate", "web", "worker", "beat"}
+    # docker-compose 1.x lists services of every profile; Compose v2 only the default ones.
+    services = set(result.stdout.split()) - {"s3", "s3-bucket"}
+    assert services == {"db", "redis", "migrate", "web", "worker", "beat"}
+
+
+def test_the_s3_store_is_an_optional_profile():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name in ("s3", "s3-bucket"):
+        assert compose["services"][name]["profiles"] == ["s3"]
+    assert "healthcheck" in compose["services"]["s3"]
+    environment = compose["x-app"]["environment"]
+    assert {"BLOB_STORE_URL", "BLOB_S3_ENDPOINT_URL", "BLOB_ENCRYPTION_KEYS"} <= set(environment)
 
 
 def test_every_long_running_service_has_a_health_check():
