@@ -38,6 +38,7 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifeboat_download_bench"
 )
 
+from bench import s3_server  # noqa: E402
 from bench.device_code_poller import (  # noqa: E402
     configure,
     create_database,
@@ -143,12 +144,16 @@ def main() -> None:
     parser.add_argument("--item-mb", type=float, default=1.0)
     parser.add_argument("--verify", action="store_true")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--store", choices=("file", "s3"), default="file", help="s3: a local moto server"
+    )
     args = parser.parse_args()
 
     port = free_port()
     env = configure(port)
     work = Path(tempfile.mkdtemp(prefix="lifeboat-download-bench-"))
     env["BLOB_ROOT"] = str(work / "blobs")
+    s3 = s3_server.start(env) if args.store == "s3" else None
     os.environ.update(env)
     create_database()
     import django
@@ -238,6 +243,7 @@ def main() -> None:
             "peak_minus_before_mb": round((peak_kb - before_kb) / 1024, 1),
             "job_status": job.status,
             "job_items_done": job.items_done,
+            "store": args.store,
         }
         if args.verify:
             result["zip_entries"] = entries
@@ -247,6 +253,8 @@ def main() -> None:
         server.terminate()
         server.wait(20)
         shutil.rmtree(work, ignore_errors=True)
+        if s3 is not None:
+            s3.terminate()
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from restore.backup.base import (
     ItemSeen,
     Reader,
 )
-from restore.blobs import blob_store
+from restore.blobs import BlobStoreUnavailable, blob_store
 from restore.models import ContentStatus, Folder, Item, ProtectedObject, RestorePoint, Workload
 from restore.workloads import info
 
@@ -95,6 +95,8 @@ def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
         point = _record_failure(obj, started_at, str(error))
     except GraphError as error:
         point = _record_failure(obj, started_at, graph_error_message(obj, error))
+    except BlobStoreUnavailable as error:
+        point = _record_failure(obj, started_at, f"The backup store could not be used: {error}.")
     except (flows.FlowError, tokens.TokensUnavailable) as error:
         point = _record_failure(
             obj, started_at, f"No application token from Microsoft Entra: {error}"[:500]
