@@ -167,16 +167,22 @@ def open_sealed(open_range: RangeOpener, sealed_size: int, address: str, ring: K
     """A reader of the plaintext. Raises BlobCorrupt (or BlobKeyMissing) before any byte is
     returned if the header or the final chunk fails; a later chunk that fails raises
     BlobCorrupt from `read`."""
-    with open_range(0, HEADER) as stream:
-        header = _read_exactly(stream, HEADER)
+    count = chunk_count(sealed_size)
+    final_start = HEADER + (count - 1) * SEALED_CHUNK
+    if count == 1:  # most mail: header and the one chunk in one read (one request on S3)
+        with open_range(0, sealed_size) as stream:
+            whole = _read_exactly(stream, sealed_size)
+        header, final_sealed = whole[:HEADER], whole[HEADER:]
+    else:
+        with open_range(0, HEADER) as stream:
+            header = _read_exactly(stream, HEADER)
     key = ring.key_for(header_key_id(header))
     if key is None:
         raise BlobKeyMissing(f"sealed with key {header_key_id(header).hex()}, not configured")
     aead = _subkey(key, header[len(MAGIC) + 8 :])
-    count = chunk_count(sealed_size)
-    final_start = HEADER + (count - 1) * SEALED_CHUNK
-    with open_range(final_start, sealed_size) as stream:
-        final_sealed = _read_exactly(stream, sealed_size - final_start)
+    if count > 1:
+        with open_range(final_start, sealed_size) as stream:
+            final_sealed = _read_exactly(stream, sealed_size - final_start)
     try:
         final = aead.decrypt(_nonce(count - 1, True), final_sealed, _aad(header, True, address))
     except InvalidTag:
