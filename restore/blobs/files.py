@@ -97,6 +97,11 @@ class FileBackend:
         stream.seek(start)
         return stream
 
+    def open_whole(self, name: str) -> tuple[BinaryIO, int]:
+        """The whole blob and its size, in one open."""
+        stream = self.open_at(name, 0, 0)
+        return stream, os.fstat(stream.fileno()).st_size
+
     def writer(self) -> FileWriter:
         return FileWriter(self.root)
 

@@ -177,6 +177,12 @@ class S3Backend:
             )
         return answer["Body"]
 
+    def open_whole(self, name: str) -> tuple[BinaryIO, int]:
+        """The whole object and its size, in one GET (no HEAD first)."""
+        with self.errors():
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.key(name))
+        return answer["Body"], int(answer["ContentLength"])
+
     def writer(self) -> S3Writer:
         return S3Writer(self)
 

@@ -163,31 +163,38 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def open_sealed(open_range: RangeOpener, sealed_size: int, address: str, ring: KeyRing) -> BinaryIO:
-    """A reader of the plaintext. Raises BlobCorrupt (or BlobKeyMissing) before any byte is
-    returned if the header or the final chunk fails; a later chunk that fails raises
-    BlobCorrupt from `read`."""
-    count = chunk_count(sealed_size)
-    final_start = HEADER + (count - 1) * SEALED_CHUNK
-    if count == 1:  # most mail: header and the one chunk in one read (one request on S3)
-        with open_range(0, sealed_size) as stream:
-            whole = _read_exactly(stream, sealed_size)
-        header, final_sealed = whole[:HEADER], whole[HEADER:]
-    else:
-        with open_range(0, HEADER) as stream:
-            header = _read_exactly(stream, HEADER)
-    key = ring.key_for(header_key_id(header))
-    if key is None:
-        raise BlobKeyMissing(f"sealed with key {header_key_id(header).hex()}, not configured")
+def open_sealed(
+    whole: BinaryIO, sealed_size: int, open_range: RangeOpener, address: str, ring: KeyRing
+) -> BinaryIO:
+    """A reader of the plaintext, from `whole` (a stream of the sealed blob from its first
+    byte). Raises BlobCorrupt (or BlobKeyMissing) before any byte is returned if the
+    header or the final chunk fails; a later chunk that fails raises BlobCorrupt from
+    `read`. One read for a one-chunk blob (most mail); a larger one also reads its final
+    chunk with `open_range` first, then streams the rest from `whole`."""
+    try:
+        count = chunk_count(sealed_size)
+        header = _read_exactly(whole, HEADER)
+        key = ring.key_for(header_key_id(header))
+        if key is None:
+            raise BlobKeyMissing(f"sealed with key {header_key_id(header).hex()}, not configured")
+        final_start = HEADER + (count - 1) * SEALED_CHUNK
+        if count == 1:
+            final_sealed = _read_exactly(whole, sealed_size - HEADER)
+        else:
+            with open_range(final_start, sealed_size) as stream:
+                final_sealed = _read_exactly(stream, sealed_size - final_start)
+    except BaseException:
+        whole.close()
+        raise
     aead = _subkey(key, header[len(MAGIC) + 8 :])
-    if count > 1:
-        with open_range(final_start, sealed_size) as stream:
-            final_sealed = _read_exactly(stream, sealed_size - final_start)
     try:
         final = aead.decrypt(_nonce(count - 1, True), final_sealed, _aad(header, True, address))
     except InvalidTag:
+        whole.close()
         raise BlobCorrupt("the final chunk fails authentication") from None
-    body = open_range(HEADER, final_start) if count > 1 else None
+    body = whole if count > 1 else None
+    if body is None:
+        whole.close()
     return io.BufferedReader(_Opened(aead, header, body, count, final), buffer_size=CHUNK)
 
 

@@ -41,6 +41,7 @@ class Backend(Protocol):
     def exists(self, name: str) -> bool: ...
     def size(self, name: str) -> int: ...
     def open_at(self, name: str, start: int, end: int) -> BinaryIO: ...
+    def open_whole(self, name: str) -> tuple[BinaryIO, int]: ...
     def writer(self) -> Writer: ...
     def delete(self, name: str) -> None: ...
     def names(self, prefix: str) -> Iterator[str]: ...
@@ -137,14 +138,14 @@ class BlobStore:
         of a sealed blob) or BlobStoreUnavailable."""
         name = sealed_name(_checked(address))
         try:
-            sealed_size = self.backend.size(name)
+            whole, sealed_size = self.backend.open_whole(name)
         except BlobNotFound:
             return self._open_legacy(address)
 
         def open_range(start: int, end: int) -> BinaryIO:
             return self.backend.open_at(name, start, end)
 
-        return sealing.open_sealed(open_range, sealed_size, address, self.ring)
+        return sealing.open_sealed(whole, sealed_size, open_range, address, self.ring)
 
     def _open_legacy(self, sha256: str) -> BinaryIO:
         name = legacy_name(sha256)
