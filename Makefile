@@ -31,15 +31,31 @@ run: $(VENV)/.run-installed
 	@echo "Lifeboat is starting at http://127.0.0.1:8000 (Ctrl-C stops everything)"
 	@exec $(BIN)/honcho --env /dev/null --procfile Procfile start
 
+# Python files django-upgrade looks at (migrations stay as they were written).
+UPGRADE_FILES = $(shell find api authflow console portal restore sandbox tests bench scripts \
+	-name '*.py' -not -path '*/migrations/*' -not -path '*/__pycache__/*')
+
 test: $(VENV)/.test-installed
 	$(PY) scripts/test_prerequisites.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@echo "$(BIN)/django-upgrade --target-version 6.1 --check <python files but migrations>"
+	@$(BIN)/django-upgrade --target-version 6.1 --check $(UPGRADE_FILES)
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
+# The pre-commit hooks (.pre-commit-config.yaml) on every file: ruff and ruff format
+# (fixing), django-upgrade (rewriting), import-linter, mypy. Outside a git checkout, the same
+# tools directly.
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format .
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		$(BIN)/pre-commit run --all-files; \
+	else \
+		$(BIN)/ruff check --fix . && $(BIN)/ruff format . \
+		&& $(BIN)/django-upgrade --target-version 6.1 $(UPGRADE_FILES) \
+		&& $(BIN)/lint-imports && $(BIN)/mypy; \
+	fi
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.
 lock: $(PY)

@@ -2,21 +2,23 @@
 
 The same domain code as the browse and search pages: every row comes through
 `Scope.for_user(caller)` (anything outside it is 404, like an id that does not exist),
-item lists are `restore.browse.page` keyset pages filtered by `restore.browse.filter_items`
-and `restore.search.matching`, and content is `restore.downloads.item_response` (audited).
+item lists are `restore.catalog.browse.page` keyset pages filtered by
+`restore.catalog.browse.filter_items` and `restore.catalog.search.matching`, and content is
+`restore.catalog.downloads.item_response` (audited).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict
 from uuid import UUID
 
 from django.http import FileResponse, HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 
+from api.auth import caller
 from api.errors import AUTH_ERRORS, ApiError, Error
-from restore import browse, downloads, preview, search
+from restore.catalog import browse, downloads, preview, search
 from restore.models import Folder, Item, ProtectedObject, RestorePoint
 from restore.scope import Scope
 
@@ -29,7 +31,7 @@ POINTS_PER_PAGE = 50
 
 
 def scope_of(request: HttpRequest) -> Scope:
-    return Scope.for_user(request.auth)  # type: ignore[attr-defined]
+    return Scope.for_user(caller(request))
 
 
 # --- Shapes -------------------------------------------------------------------------------
@@ -192,7 +194,26 @@ def point_out(point: RestorePoint) -> RestorePointOut:
     )
 
 
-def item_fields(item: Item) -> dict[str, object]:
+class ItemFields(TypedDict):
+    """ItemOut's fields, as item_fields() reads them from an Item."""
+
+    id: int
+    object_id: int
+    kind: str
+    name: str
+    folder_id: int
+    folder_path: str
+    sender: str
+    recipients: str
+    sent_at: datetime | None
+    dated_at: datetime
+    size: int
+    is_read: bool
+    has_attachments: bool
+    sensitivity: str
+
+
+def item_fields(item: Item) -> ItemFields:
     return {
         "id": item.pk,
         "object_id": item.object_id,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -99,6 +100,7 @@ def install(api: NinjaAPI) -> None:
             api, request, 401, "invalid_token", description, {"WWW-Authenticate": challenge}
         )
 
+    @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         if isinstance(exc, AuthenticationError):
             return on_invalid_token(request, exc)
@@ -106,16 +108,14 @@ def install(api: NinjaAPI) -> None:
         error = getattr(exc, "error", ERROR_NAMES.get(status, "error"))
         return error_response(api, request, status, error, str(exc), getattr(exc, "headers", None))
 
+    @api.exception_handler(ValidationError)
     def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         return error_response(api, request, 400, "invalid_request", _summary(exc))
 
+    @api.exception_handler(Http404)
     def on_not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
         # Scope's 404s say the same for a missing and an out-of-scope id.
         return error_response(api, request, 404, "not_found", str(exc) or "Not found.")
-
-    api.add_exception_handler(HttpError, on_http_error)
-    api.add_exception_handler(ValidationError, on_validation_error)
-    api.add_exception_handler(Http404, on_not_found)
 
 
 def json_errors_for_unrouted(
@@ -138,10 +138,10 @@ def json_errors_for_unrouted(
 
         return wrapper
 
+    @csrf_exempt
     def unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
         return error_response(api, request, 404, "not_found", "No such API operation.")
 
-    unknown.csrf_exempt = True  # type: ignore[attr-defined]
     wrapped: list[URLPattern | URLResolver] = []
     for pattern in patterns:
         if isinstance(pattern, URLPattern):

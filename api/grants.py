@@ -139,10 +139,10 @@ def _ask_graph(access_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     organization = (organizations.get("value") or [None])[0]
     try:
         oid = str(uuid.UUID(str(me["id"])))
-        tid = str(uuid.UUID(str(organization["id"])))  # type: ignore[index]
+        tid = str(uuid.UUID(str(organization["id"])))
     except (KeyError, TypeError, ValueError) as exc:
         raise GrantError("invalid_grant", "Microsoft Graph did not say who this is.") from exc
-    return {**me, "id": oid}, {**organization, "id": tid}  # type: ignore[dict-item]
+    return {**me, "id": oid}, {**organization, "id": tid}
 
 
 def _names(organization: dict[str, Any]) -> set[str]:

@@ -1,6 +1,6 @@
 """Admin: identities the portal holds delegated tokens for, and revoking them.
 
-The same query and the same revoke as the admin page (authflow.people).
+The same query and the same revoke as the admin page (authflow.identities).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from api.auth import require_role
 from api.errors import AUTH_ERRORS, ApiError, Error
 from api.grants import IDENTITY_KEY
 from api.paging import numbered_page
-from authflow import people
+from authflow import identities
 from authflow.models import Role, TokenCache, User
 
 router = Router(tags=["admin"])
@@ -78,7 +78,7 @@ def _out(row: TokenCache) -> LoggedUserOut:
         signed_in_at=row.signed_in_at,
         access_token_expires_at=row.access_token_expires_at,
         refresh_token_renewed_at=row.refresh_token_renewed_at,
-        refresh_token_expires_at=people.refresh_token_expires_at(row),
+        refresh_token_expires_at=identities.refresh_token_expires_at(row),
         last_used_at=row.last_used_at,
     )
 
@@ -90,7 +90,7 @@ def _out(row: TokenCache) -> LoggedUserOut:
 )
 def logged_users(request: HttpRequest, filters: Query[LoggedUsersFilter]) -> LoggedUsersPage:
     require_role(request, Role.ADMIN)
-    rows = people.logged_in_users_query(
+    rows = identities.logged_in_users_query(
         q=filters.q.strip(),
         status=filters.status,
         method=filters.method,
@@ -115,5 +115,5 @@ def revoke(request: HttpRequest, identity: str) -> RevokedOut:
     if user is None:
         raise ApiError(404, "not_found", "No such identity.")
     return RevokedOut(
-        identity=user.identity, revoked=people.revoke_identity(user, by=admin, request=request)
+        identity=user.identity, revoked=identities.revoke_identity(user, by=admin, request=request)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from api.auth import caller
 from api.errors import AUTH_ERRORS
 from authflow.access import has_role
 from authflow.models import Role, User
@@ -30,7 +31,7 @@ def roles_of(user: User) -> list[str]:
 
 @router.get("/me", response={200: MeOut, **AUTH_ERRORS}, summary="The caller")
 def me(request: HttpRequest) -> MeOut:
-    user: User = request.auth  # type: ignore[attr-defined]
+    user = caller(request)
     return MeOut(
         userName=user.upn or user.identity,
         identity=user.identity,

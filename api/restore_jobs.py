@@ -1,8 +1,8 @@
 """Restore jobs: start one, follow it, read its log, cancel it, fetch a download.
 
-The same domain code as the restore pages: `restore.jobs.create_job` validates the
-selection against the caller's `Scope` and queues the job (audited), `restore.jobs.cancel`
-stops it, `restore.downloads.response` streams a download. Jobs are the caller's own
+The same domain code as the restore pages: `restore.jobs.lifecycle.create_job` validates the
+selection against the caller's `Scope` and queues the job (audited), `restore.jobs.lifecycle.cancel`
+stops it, `restore.jobs.downloads.response` streams a download. Jobs are the caller's own
 (`Scope.jobs`); anyone else's job id is 404.
 """
 
@@ -17,10 +17,11 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Path, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
+from api.auth import caller
 from api.catalog import BINARY, NOT_FOUND, Id, scope_of
 from api.errors import AUTH_ERRORS, ApiError, Error
 from api.paging import numbered_page
-from restore import downloads, jobs
+from restore.jobs import downloads, lifecycle
 from restore.models import RestoreJob
 
 router = Router(tags=["restore jobs"])
@@ -40,7 +41,7 @@ class TargetIn(Schema):
     )
     name: str = Field(
         "",
-        max_length=jobs.MAX_TARGET_NAME,
+        max_length=lifecycle.MAX_TARGET_NAME,
         description="kind=folder: the new folder's name (default: “Restored items <date>”).",
     )
 
@@ -143,10 +144,10 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
     response={202: RestoreJobOut, **AUTH_ERRORS, **NOT_FOUND},
     summary="Start a restore (or prepare a download) of items and folders of one restore point",
 )
-def start(request: HttpRequest, payload: RestoreJobIn):
+def start(request: HttpRequest, payload: RestoreJobIn) -> Status:
     scope = scope_of(request)
     try:
-        job = jobs.create_job(
+        job = lifecycle.create_job(
             scope,
             payload.restore_point,
             payload.items,
@@ -199,7 +200,7 @@ def job_log(request: HttpRequest, id: Path[UUID]) -> LogOut:
 )
 def job_cancel(request: HttpRequest, id: Path[UUID]) -> RestoreJobOut:
     job = scope_of(request).job(id)
-    if not jobs.cancel(job, by=request.auth, request=request):  # type: ignore[attr-defined]
+    if not lifecycle.cancel(job, by=caller(request), request=request):
         raise ApiError(409, "conflict", f"The restore had already finished ({job.status}).")
     job.refresh_from_db()
     return job_out(job)

@@ -94,7 +94,7 @@ def _out(sign_in: SignIn, owners: tuple[principals.ExpectedUser, ...] = ()) -> S
     response={201: SignInOut, **AUTH_ERRORS, 403: Error, 409: Error, 429: Error, 502: Error},
     summary="Start a sign-in on behalf of a user or a group (helpdesk)",
 )
-def start(request: HttpRequest, payload: SignInStart):
+def start(request: HttpRequest, payload: SignInStart) -> Status:
     user = require_role(request, Role.HELPDESK)
     if is_ratelimited(
         request,

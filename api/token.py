@@ -119,7 +119,7 @@ def _form(request: HttpRequest) -> dict[str, str]:
     if request.content_type != FORM:
         raise TokenRequestError("invalid_request", f"The body must be {FORM}.")
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(request.headers.get("content-length") or 0)
     except ValueError:
         length = 0
     if length > settings.API_TOKEN_MAX_BODY:
@@ -197,8 +197,8 @@ def token(request: HttpRequest) -> JsonResponse:
         pair = _issue(request, form, _checked_grant(form))
     except (TokenRequestError, grants.GrantError) as exc:
         headers = dict(getattr(exc, "headers", {}))
-        if getattr(exc, "retry_after", None):
-            headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
+        if retry_after := getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(retry_after)
         _audit_refusal(request, grant_type, exc.error, exc.description)
         return _answer(
             exc.status, {"error": exc.error, "error_description": exc.description}, headers

@@ -8,10 +8,10 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from authflow.models import Role
-from portal.http import PortalRequest
 
 # Who may do what each role allows: an admin can do everything helpdesk can.
 ALLOWED = {
@@ -27,12 +27,13 @@ def has_role(user: object, role: Role) -> bool:
 
 def role_required(
     role: Role,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Signed-out people go to sign-in; signed-in people without the role get 403."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
-        def wrapped(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Before the check the caller may be signed out: a plain request, not a PortalRequest.
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, role):

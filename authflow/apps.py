@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class AuthflowConfig(AppConfig):
     name = "authflow"
     verbose_name = "Sign-in and identities"
+
+    def ready(self) -> None:
+        # Registers the tasks and connects the receivers that queue them (authflow/signals.py),
+        # in web processes too. Imported here, not at the top: it imports models, which the
+        # app registry is not ready for when this module loads.
+        from authflow import tasks  # noqa: F401

@@ -32,8 +32,6 @@ class User(AbstractUser):
     Nobody has a usable password: people sign in with Microsoft.
     """
 
-    Role = Role
-
     oid = models.UUIDField(null=True, blank=True)
     tenant_id = models.UUIDField(null=True, blank=True)
     upn = models.CharField("user principal name", max_length=320, blank=True)

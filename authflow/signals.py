@@ -1,6 +1,19 @@
+"""The signals of sign-in: how authflow tells other code, and its own Celery tasks, that
+something happened, without importing them.
+
+This is the one seam between domain code and background work in Lifeboat: domain modules
+send a signal (after commit when the work depends on rows they wrote); the tasks module
+of the app connects the receiver that queues the Celery task; `AppConfig.ready` imports
+that tasks module so the receiver is connected in every process (web and worker).
+"""
+
 from __future__ import annotations
 
 from django.dispatch import Signal
+
+# Sent (after commit) when a device-code sign-in starts: pending sign-ins need polling.
+# authflow/tasks.py kicks the poller. Arguments: sign_in.
+device_sign_in_started = Signal()
 
 # Sent (after commit) when someone completes a sign-in and the portal holds fresh
 # delegated tokens for them: work that was waiting for their sign-in can go on.

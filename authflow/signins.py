@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from authflow import accounts, encryption, flows, identity, principals, tokens
 from authflow.models import SignIn, TokenCache, User
-from authflow.signals import identity_signed_in
+from authflow.signals import device_sign_in_started, identity_signed_in
 from portal import audit, permissions
 from portal.graph import GraphError
 
@@ -148,9 +148,7 @@ def start_device_sign_in(
         details={"method": "device_code", "tenant": tenant},
         correlation=sign_in.correlation_id,
     )
-    from authflow.tasks import run_poller
-
-    transaction.on_commit(lambda: run_poller.delay())
+    transaction.on_commit(lambda: device_sign_in_started.send(sender=SignIn, sign_in=sign_in))
     return sign_in
 
 

@@ -1,4 +1,5 @@
-"""Celery entry points of sign-in: thin wrappers around poller, tokens and signins."""
+"""Celery entry points of sign-in: thin wrappers around poller, tokens and signins, and
+the receiver that queues the poller when a sign-in starts (authflow/signals.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.core.cache import cache
+from django.dispatch import receiver
 from django.utils import timezone
 
 from authflow import poller, tokens
 from authflow.models import SignIn, TokenCache
+from authflow.signals import device_sign_in_started
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ def run_poller() -> None:
     # A sign-in that started while this loop was finishing would wait for beat: go on.
     if poller.next_due_in() is not None:
         run_poller.delay()
+
+
+@receiver(device_sign_in_started, dispatch_uid="authflow-kick-poller")
+def kick_poller(sender: object, **kwargs: object) -> None:
+    """A device-code sign-in started: make sure a poller loop runs (sent after commit)."""
+    run_poller.delay()
 
 
 @shared_task(ignore_result=True)

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,7 +37,7 @@ SESSION_AUTH_FLOW = "authflow:auth-code-flow"
 CALLBACK_CACHE = "authflow:callback:"
 
 
-def _safe_next(request: PortalRequest, value: str | None) -> str:
+def _safe_next(request: HttpRequest, value: str | None) -> str:
     if value and url_has_allowed_host_and_scheme(
         value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -58,7 +58,7 @@ def _too_many(request: PortalRequest) -> HttpResponse:
 
 
 @require_GET
-def sign_in(request: PortalRequest) -> HttpResponse:
+def sign_in(request: HttpRequest) -> HttpResponse:  # signed out, usually
     next_url = _safe_next(request, request.GET.get("next"))
     if request.user.is_authenticated:
         return redirect(next_url)

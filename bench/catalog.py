@@ -4,10 +4,10 @@ Loads a fresh PostgreSQL database (migrated by the product's migrations, so it h
 the product's indexes) with 1,000 mailboxes, 3 restore points each, 10 folders each and
 `--items` Item states with generated text, then times the product's own code paths:
 
-- folder page: `restore.browse.page` over `Scope.items(point)` of one folder, newest
-  first, the first page and a deep keyset page (as restore/browse_views.point_detail);
-- search: `browse.page` over `restore.search.matching(Scope.items(), text)`, newest first,
-  first page (as restore/browse_views.search_view), for
+- folder page: `restore.catalog.browse.page` over `Scope.items(point)` of one folder, newest
+  first, the first page and a deep keyset page (as restore/catalog/views.point_detail);
+- search: `browse.page` over `restore.catalog.search.matching(Scope.items(), text)`, newest first,
+  first page (as restore/catalog/views.search_view), for
   common words, medium words, rare words, two words, a phrase, and a word with a date
   range; for a user scoped to their one mailbox and an operator scoped to 100 mailboxes.
 
@@ -335,7 +335,7 @@ def measure(samples: int, seed: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from authflow.models import User
-    from restore import browse, search
+    from restore.catalog import browse, search
     from restore.models import Item, ProtectedObject, RestorePoint
     from restore.scope import Scope
 
@@ -347,7 +347,7 @@ def measure(samples: int, seed: int) -> dict:
     results: dict[str, list[float]] = {}
     slowest: dict[str, tuple[float, str, tuple]] = {}
 
-    def run(kind: str, rows, cursor: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    def run(kind: str, rows, cursor: str | None = None) -> None:
         """browse.page() as the views call it, timed; its SQL kept for the slowest."""
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
@@ -358,7 +358,7 @@ def measure(samples: int, seed: int) -> dict:
             slowest[kind] = (millis, *rows_sql(rows, cursor))
         assert len(queries) == 1, queries.captured_queries
 
-    def rows_sql(rows, cursor):  # type: ignore[no-untyped-def]
+    def rows_sql(rows, cursor):
         # The same query page() ran, rebuilt with its parameters for EXPLAIN.
         ordered = rows.order_by("-dated_at", "-pk")
         if cursor:
@@ -371,7 +371,7 @@ def measure(samples: int, seed: int) -> dict:
         return ordered[: PAGE + 1].query.sql_with_params()
 
     # Folder pages: a random item's folder (so big folders are picked as often as people
-    # would open them), at a random restore point; as restore/browse_views.point_detail.
+    # would open them), at a random restore point; as restore/catalog/views.point_detail.
     sizes = []
     for _ in range(samples):
         item = Item.objects.filter(id__gte=rng.randrange(1, max_item)).order_by("id").first()
@@ -402,7 +402,7 @@ def measure(samples: int, seed: int) -> dict:
             return '"' + " ".join(sentence[start : start + 3]) + '"'
         return rng.choice(words[40:120])  # "common word + date range"
 
-    # Searches as restore/browse_views.search_view makes them.
+    # Searches as restore/catalog/views.search_view makes them.
     kinds = ["common word", "medium word", "rare word", "two words", "phrase", "word + date"]
     for who, count in (("user (1 mailbox)", 1), ("operator (100 mailboxes)", 100)):
         for kind in kinds:
@@ -416,7 +416,7 @@ def measure(samples: int, seed: int) -> dict:
                 run(f"search {who}: {kind}", items)
 
     report: dict = {
-        "folder_page_code": "restore.browse.page",
+        "folder_page_code": "restore.catalog.browse.page",
         "folders_sampled_items_median": int(statistics.median(sizes)),
         "folders_sampled_items_max": max(sizes),
     }

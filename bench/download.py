@@ -4,7 +4,7 @@ Target: flat memory, i.e. the serving process's peak RSS does not grow with the 
 
 It writes `--size` MB of backed-up content into a temporary blob store (`--item-mb` per
 item; half of the items random bytes, like photos or Office files, half text, like mail),
-creates a download job through the product (`restore.jobs.create_job`, target download)
+creates a download job through the product (`restore.jobs.lifecycle.create_job`, target download)
 and fetches it from a real gunicorn (one worker process) over HTTP with the person's
 session cookie, reading the stream 1 MiB at a time. The worker's RSS is sampled every
 50 ms during the download and its high-water mark (VmHWM, reset just before) read after.
@@ -50,18 +50,18 @@ MB = 1024 * 1024
 WORDS = "budget meeting report review project team update customer invoice the and of to in"
 
 
-def product_code():  # type: ignore[no-untyped-def]
+def product_code():
     """The download job and its streaming view, or a message saying they have not landed."""
     from django.urls import NoReverseMatch, reverse
 
     try:
-        from restore.jobs import create_job
+        from restore.jobs.lifecycle import create_job
 
         reverse("restore:job-download", args=[uuid.uuid4()])
     except (ImportError, NoReverseMatch) as error:
         sys.exit(
             f"Download jobs are not on this branch yet ({error}): merge main once "
-            "restore/jobs.py and the job download view have landed, then run again."
+            "restore/jobs/ and the job download view have landed, then run again."
         )
     return create_job
 
@@ -82,7 +82,7 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
-def back_up_files(user, total_mb: int, item_mb: float, seed: int):  # type: ignore[no-untyped-def]
+def back_up_files(user, total_mb: int, item_mb: float, seed: int):
     """A OneDrive backup of `total_mb` MB in items of `item_mb` MB, in the blob store."""
     from django.utils import timezone
 

@@ -13,7 +13,7 @@ log, and every Graph request of the run (429s included) is in it. A "skip" resto
 default collision policy) asks 2 requests per message (is it already there? then create),
 "keep both" 1. The run starts on a window boundary, so the windows it uses are whole.
 
-What runs is the product: `restore.jobs.create_job` through the person's `Scope`, then the
+What runs is the product: `restore.jobs.lifecycle.create_job` through the person's `Scope`, then the
 task `restore.tasks.run_restore_job` inline (as a worker would), with alice's delegated
 token from a real device-code sign-in. The catalog (2,000 messages, MIME in a temporary
 blob store) is written directly, as a backup would have.
@@ -59,20 +59,20 @@ ALIAS = "alice"
 ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
 
 
-def product_code():  # type: ignore[no-untyped-def]
+def product_code():
     """The restore job runner, or a message saying it has not landed on this branch yet."""
     try:
-        from restore.jobs import create_job
-        from restore.tasks import run_restore_job
+        from restore.jobs.lifecycle import create_job
+        from restore.jobs.tasks import run_restore_job
     except ImportError as error:
         sys.exit(
             f"The restore job runner is not on this branch yet ({error}): merge main once "
-            "restore/jobs.py and restore.tasks.run_restore_job have landed, then run again."
+            "restore/jobs/ and restore.tasks.run_restore_job have landed, then run again."
         )
     return create_job, run_restore_job
 
 
-def sign_in(alias: str):  # type: ignore[no-untyped-def]
+def sign_in(alias: str):
     """A device-code sign-in as a person would do it, approved in the sandbox."""
     import io
 
@@ -97,7 +97,7 @@ def sign_in(alias: str):  # type: ignore[no-untyped-def]
     return attempt.result_user
 
 
-def back_up_messages(alias: str, count: int):  # type: ignore[no-untyped-def]
+def back_up_messages(alias: str, count: int):
     """What a backup of `count` plain messages in the Inbox would have written."""
     from django.utils import timezone
 

@@ -45,7 +45,7 @@ def record(
 ) -> AuditEvent:
     """Append one event. `actor` defaults to the request's signed-in user, if any."""
     if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user  # type: ignore[assignment]
+        actor = request.user
     return AuditEvent.objects.create(
         action=action,
         outcome=outcome,

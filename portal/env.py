@@ -7,6 +7,7 @@ because many of these values are secrets.
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import secrets
@@ -17,7 +18,12 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-_UNSET = object()
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET = _Unset.UNSET
 REQUIRED = _UNSET  # pass as a default to say "no default"
 
 
@@ -40,12 +46,12 @@ def raw(name: str) -> str | None:
     return value.strip()
 
 
-def string(name: str, default: str | object = _UNSET) -> str:
+def string(name: str, default: str | _Unset = _UNSET) -> str:
     value = raw(name)
     if value is None or value == "":
         if default is _UNSET:
             raise ConfigurationError(f"Set the {name} environment variable.")
-        return default  # type: ignore[return-value]
+        return default
     return value
 
 
@@ -74,19 +80,19 @@ def integer(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
-def string_list(name: str, default: list[str] | object = _UNSET) -> list[str]:
+def string_list(name: str, default: list[str] | _Unset = _UNSET) -> list[str]:
     value = raw(name)
     if value is None or value == "":
         if default is _UNSET:
             raise ConfigurationError(f"Set the {name} environment variable.")
-        return list(default)  # type: ignore[call-overload]
+        return list(default)
     items = [item.strip() for item in value.split(",")]
     if any(item == "" for item in items):
         raise ConfigurationError(f"{name} must be a comma-separated list without empty items.")
     return items
 
 
-def url(name: str, default: str | object = _UNSET, *, schemes: tuple[str, ...]) -> str:
+def url(name: str, default: str | _Unset = _UNSET, *, schemes: tuple[str, ...]) -> str:
     value = string(name, default)
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
@@ -102,7 +108,7 @@ def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def guid(name: str, default: str | object = _UNSET) -> str:
+def guid(name: str, default: str | _Unset = _UNSET) -> str:
     value = string(name, default)
     try:
         return str(uuid.UUID(value))
@@ -110,7 +116,7 @@ def guid(name: str, default: str | object = _UNSET) -> str:
         raise ConfigurationError(f"{name} must be a GUID such as the one Entra shows.") from None
 
 
-def guid_list(name: str, default: list[str] | object = _UNSET) -> list[str]:
+def guid_list(name: str, default: list[str] | _Unset = _UNSET) -> list[str]:
     items = string_list(name, default)
     try:
         return [str(uuid.UUID(item)) for item in items]
@@ -139,7 +145,7 @@ def routes(name: str, default: dict[str, str]) -> dict[str, str]:
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
 
 
-def tenant(name: str, default: str | object = _UNSET) -> str:
+def tenant(name: str, default: str | _Unset = _UNSET) -> str:
     """A tenant id (GUID) or a verified domain such as contoso.onmicrosoft.com."""
     value = string(name, default)
     try:

@@ -41,7 +41,9 @@ class MicrosoftSession(requests.Session):
             (target.scheme, target.netloc, target.path + parts.path, parts.query, parts.fragment)
         )
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
 

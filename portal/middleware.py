@@ -21,7 +21,9 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         supplied = request.headers.get("X-Request-ID", "")
-        request.correlation_id = supplied if _VALID.match(supplied) else str(uuid.uuid4())  # type: ignore[attr-defined]
+        correlation = supplied if _VALID.match(supplied) else str(uuid.uuid4())
+        # HttpRequest declares no such attribute: audit.correlation_id() reads it by getattr.
+        request.correlation_id = correlation  # type: ignore[attr-defined]
         response = self.get_response(request)
-        response["X-Correlation-ID"] = request.correlation_id  # type: ignore[attr-defined]
+        response["X-Correlation-ID"] = correlation
         return response

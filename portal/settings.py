@@ -25,7 +25,6 @@ from cryptography.fernet import Fernet
 from django.utils.csp import CSP
 
 from portal import env
-from sandbox import constants as sandbox_constants
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.string("LIFEBOAT_VAR_DIR", str(BASE_DIR / "var")))
@@ -84,8 +83,11 @@ INSTALLED_APPS = [
     "portal",
     "authflow",
     "restore",
-    "sandbox",
+    # The sandbox tenant (the demo's and the tests' Microsoft) is not installed in
+    # production: no models, no tables, no commands. Its URLs follow SANDBOX_ENABLED.
+    *([] if PRODUCTION else ["sandbox"]),
     "api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -154,7 +156,6 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
 DATABASES = {"default": _database}
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, Celery and the cache ------------------------------------------------------
 
@@ -273,11 +274,14 @@ MICROSOFT_GRAPH_URL = env.url(
     "MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0", schemes=("https",)
 ).rstrip("/")
 
+# The sandbox tenant's fixed ids, written out here: settings import nothing of the
+# sandbox. tests/sandbox/test_demo_defaults.py checks them against what it serves.
 if SANDBOX_ENABLED and not env.raw("MICROSOFT_TENANT_ID"):
-    MICROSOFT_TENANT_ID = sandbox_constants.TENANT_ID
-    MICROSOFT_CLIENT_ID = sandbox_constants.CONFIDENTIAL_CLIENT_ID
-    MICROSOFT_PUBLIC_CLIENT_ID = sandbox_constants.PUBLIC_CLIENT_ID
-    MICROSOFT_CLIENT_SECRET: str | None = sandbox_constants.CONFIDENTIAL_CLIENT_SECRET
+    MICROSOFT_TENANT_ID = "5b7c2f1e-8d4a-4c3b-9e6f-1a2b3c4d5e6f"  # contoso.example
+    MICROSOFT_CLIENT_ID = "3f2e1d0c-9b8a-4765-8432-10fedcba9876"  # confidential web app
+    MICROSOFT_PUBLIC_CLIENT_ID = "0e4a6c8d-2b1f-4e3a-9c5d-7f6e8a9b0c1d"  # device code
+    # Not a secret: the sandbox exists only on the machine that runs it.
+    MICROSOFT_CLIENT_SECRET: str | None = "sandbox-client-secret-not-a-real-secret"  # noqa: S105
     MICROSOFT_CLIENT_CERTIFICATE_PATH: str | None = None
 else:
     MICROSOFT_TENANT_ID = env.tenant("MICROSOFT_TENANT_ID")

@@ -14,7 +14,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("auth/", include("authflow.urls")),
     path("helpdesk/", include("authflow.helpdesk_urls")),
-    path("admin/", include("authflow.console_urls")),
+    path("admin/", include("console.urls")),
     path("api/", include("api.urls")),
     path("", include("restore.urls")),
 ]

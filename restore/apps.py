@@ -12,13 +12,19 @@ class RestoreConfig(AppConfig):
     verbose_name = "Backups and restores"
 
     def ready(self) -> None:
-        from authflow.signals import identity_signed_in
+        # Registers the Celery tasks and connects the receivers that queue them
+        # (restore/jobs/signals.py), in web processes too. Imported here, not at the top: they
+        # import models, which the app registry is not ready for when this module loads.
+        from portal import health
+        from restore.backup import tasks  # noqa: F401
+        from restore.catalog import content
+        from restore.catalog import tasks as content_tasks  # noqa: F401
+        from restore.jobs import tasks as job_tasks  # noqa: F401
 
-        identity_signed_in.connect(_resume_after_sign_in, dispatch_uid="restore-resume-jobs")
         _check_blob_keys()
-        from restore import content_check
-
-        content_check.register_metrics()
+        content.register_metrics()
+        # /healthz lives in portal, which imports nothing of restore: it asks its registry.
+        health.register("content", content.healthz)
 
 
 def _check_blob_keys() -> None:
@@ -34,10 +40,3 @@ def _check_blob_keys() -> None:
         return
     if problem:
         raise ConfigurationError(problem)
-
-
-def _resume_after_sign_in(sender: object, user: object, **kwargs: object) -> None:
-    """Jobs that waited for this person's sign-in go on by themselves."""
-    from restore import jobs
-
-    jobs.requeue_waiting(user)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ id that does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -125,6 +126,17 @@ def open_session(user: User, *, refresh: bool = False) -> RestoreSession:
     )
 
 
+def expire_sessions(grant: OperatorScope) -> int:
+    """End the restore sessions a grant changes, so the next page load re-resolves scope."""
+    sessions = RestoreSession.objects.filter(expires_at__gt=timezone.now())
+    if grant.grantee_user_id is not None:
+        sessions = sessions.filter(user_id=grant.grantee_user_id)
+    else:
+        # Group membership lives in Graph: expire every session of the tenant.
+        sessions = sessions.filter(user__tenant_id=grant.tenant_id)
+    return sessions.update(expires_at=timezone.now())
+
+
 @dataclass(frozen=True)
 class Scope:
     """The catalog as one restore session may see it. Every getter 404s outside it."""
@@ -158,7 +170,7 @@ class Scope:
         )
         return points.filter(object=obj) if obj is not None else points
 
-    def restore_point(self, point_id: object) -> RestorePoint:
+    def restore_point(self, point_id: builtins.object) -> RestorePoint:
         return _get(self.restore_points().select_related("object"), point_id)
 
     def latest_point(self, obj: ProtectedObject) -> RestorePoint | None:
@@ -171,7 +183,7 @@ class Scope:
         self._check(point.object_id)
         return Folder.objects.filter(valid_at(point.seq), object_id=point.object_id)
 
-    def folder(self, point: RestorePoint, folder_id: object) -> Folder:
+    def folder(self, point: RestorePoint, folder_id: builtins.object) -> Folder:
         return _get(self.folders(point), folder_id)
 
     def items(self, point: RestorePoint | None = None) -> QuerySet[Item]:
@@ -181,7 +193,7 @@ class Scope:
         self._check(point.object_id)
         return Item.objects.filter(valid_at(point.seq), object_id=point.object_id)
 
-    def item(self, item_id: object) -> Item:
+    def item(self, item_id: builtins.object) -> Item:
         return _get(self.items().select_related("folder", "object"), item_id)
 
     # --- restore jobs -------------------------------------------------------------------
@@ -190,7 +202,7 @@ class Scope:
         """The identity's own restore jobs, on objects still in its scope."""
         return RestoreJob.objects.filter(user=self.user, object_id__in=self.object_ids)
 
-    def job(self, job_id: object) -> RestoreJob:
+    def job(self, job_id: builtins.object) -> RestoreJob:
         return _get(self.jobs().select_related("object", "restore_point"), job_id)
 
     def _check(self, object_id: int) -> None:
@@ -198,9 +210,9 @@ class Scope:
             raise Http404("No such object.")
 
 
-def _get[M](queryset: QuerySet[M], pk: object) -> M:
+def _get[M: Model](queryset: QuerySet[M], pk: object) -> M:
     """One row by primary key, or 404 for a missing, malformed or out-of-scope id."""
     try:
         return queryset.get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError, ValidationError) as error:
+    except (ObjectDoesNotExist, ValueError, TypeError, ValidationError) as error:
         raise Http404("Not found.") from error

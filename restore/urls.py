@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from restore import browse_urls, job_urls
+from restore.catalog import urls as catalog_urls
+from restore.jobs import urls as job_urls
 
 app_name = "restore"
 
-urlpatterns = [*browse_urls.urlpatterns, *job_urls.urlpatterns]
+urlpatterns = [*catalog_urls.urlpatterns, *job_urls.urlpatterns]

@@ -1,8 +1,11 @@
 """The workloads Lifeboat backs up and restores, as data: one entry per workload.
 
-Adding a workload (calendars, contacts, …) means adding a `Workload` choice, an entry
-here and its backup/restore modules — not copying views or jobs. The permission each
-operation needs is not here: it is in portal/permissions.py, the one table.
+Adding a workload (calendars, contacts, …) means a `Workload` choice, an entry here
+naming its backup reader (restore/backup/) and its restorer (restore/jobs/restorers/),
+a preview partial and the sandbox's endpoints — not copying views or jobs (the recipe is
+in docs/architecture.md). Reader and restorer are named by dotted path, so this module
+imports neither and both can import it. The permission each operation needs is not here:
+it is in portal/permissions.py, the one table.
 """
 
 from __future__ import annotations
@@ -20,15 +23,37 @@ class WorkloadInfo:
     item_kind: str  # Item.Kind of its items
     item_label: str  # "message", "file"
     folder_label: str  # "folder"
+    # A function Context -> Iterator[Change] (restore/backup/base.py).
+    reader: str
+    # A class (job, graph) -> Restorer (restore/jobs/restorers/__init__.py).
+    restorer: str
+    # The partial of the item page that shows one of its items (templates/restore/items/).
+    item_template: str
 
     def requirement(self, entity: str, operation: str) -> permissions.Requirement:
         return permissions.requirement(self.workload, entity, operation)
 
 
 WORKLOADS: dict[str, WorkloadInfo] = {
-    Workload.MAIL: WorkloadInfo(Workload.MAIL, "Mailbox", Item.Kind.MESSAGE, "message", "folder"),
+    Workload.MAIL: WorkloadInfo(
+        Workload.MAIL,
+        "Mailbox",
+        Item.Kind.MESSAGE,
+        "message",
+        "folder",
+        reader="restore.backup.mail.read",
+        restorer="restore.jobs.restorers.mail.MailRestorer",
+        item_template="restore/items/message.html",
+    ),
     Workload.ONEDRIVE: WorkloadInfo(
-        Workload.ONEDRIVE, "OneDrive", Item.Kind.FILE, "file", "folder"
+        Workload.ONEDRIVE,
+        "OneDrive",
+        Item.Kind.FILE,
+        "file",
+        "folder",
+        reader="restore.backup.onedrive.read",
+        restorer="restore.jobs.restorers.onedrive.DriveRestorer",
+        item_template="restore/items/file.html",
     ),
 }
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from django.db import models
 
-from restore.quickxor import quick_xor_hash
 from sandbox import constants, generator, seed
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
+from sandbox.graph.drive import mime_type
 from sandbox.models import (
     Attachment,
     DirectoryUser,
@@ -32,6 +32,7 @@ from sandbox.models import (
     MailFolder,
     Message,
 )
+from sandbox.quickxor import quick_xor_hash
 
 BATCH = 5_000
 MESSAGES_PER_PERSON = 28
@@ -43,7 +44,15 @@ SYNTHETIC_FILES = 20
 class Batches:
     """Collects unsaved rows per model and bulk-inserts them BATCH at a time, in order."""
 
-    ORDER = (MailFolder, Message, ExtendedProperty, Attachment, Drive, DriveItem, DriveItemVersion)
+    ORDER: tuple[type[models.Model], ...] = (
+        MailFolder,
+        Message,
+        ExtendedProperty,
+        Attachment,
+        Drive,
+        DriveItem,
+        DriveItemVersion,
+    )
 
     def __init__(self) -> None:
         self.rows: dict[type[models.Model], list[models.Model]] = {m: [] for m in self.ORDER}
@@ -61,7 +70,7 @@ class Batches:
         # Parents before children: folders before messages, messages before attachments.
         for model in self.ORDER:
             if self.rows[model]:
-                model.objects.bulk_create(self.rows[model], batch_size=BATCH)
+                model._default_manager.bulk_create(self.rows[model], batch_size=BATCH)
                 self.rows[model] = []
 
 
@@ -228,8 +237,6 @@ def seed_drive(
 
 
 def _mime(name: str) -> str:
-    from sandbox.graph.drive import mime_type
-
     return mime_type(name)
 
 

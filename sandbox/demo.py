@@ -28,6 +28,7 @@ from sandbox.graph import mail as mail_api
 from sandbox.models import DirectoryUser, DriveItem, MailFolder, Message
 
 BUDGET_SUBJECT = "Q3 budget — final"
+NEW_MESSAGE_SUBJECT = "Q4 planning kickoff"
 
 
 def user(alias: str) -> DirectoryUser:
@@ -93,7 +94,7 @@ def apply_demo_changes() -> dict[str, str]:
     new_message(
         alice,
         carol,
-        "Q4 planning kickoff",
+        NEW_MESSAGE_SUBJECT,
         "<html><body><p>Hi Alice,</p><p>Let's start Q4 planning on Monday.</p>"
         "<p>Carol</p></body></html>",
     )
@@ -107,6 +108,14 @@ def apply_demo_changes() -> dict[str, str]:
         "edited file": edited.name,
         "deleted file": deleted.name,
     }
+
+
+def changes_applied() -> bool:
+    """Whether apply_demo_changes() has run on this tenant (so the demo's backups are
+    done): the message it adds to Alice's mailbox is there."""
+    return Message.objects.filter(
+        mailbox__user_principal_name=seed.person("alice").upn, subject=NEW_MESSAGE_SUBJECT
+    ).exists()
 
 
 @contextmanager
@@ -138,7 +147,8 @@ class _QuietHandler(WSGIRequestHandler):
         super().setup()
         # Answers are written in several small pieces; without this, Nagle's algorithm
         # and delayed ACKs add ~40 ms to every request on a kept-alive connection.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # django-stubs declares `connection` a WSGIRequest; socketserver makes it the socket.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -12,7 +12,7 @@ import base64
 import io
 import random
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -178,13 +178,13 @@ def message(
     subject: str,
     sender: Owner,
     to: list[Owner],
-    cc: list[Owner] = (),  # type: ignore[assignment]
+    cc: Sequence[Owner] = (),
     html: str,
     received: datetime,
     is_read: bool = True,
-    attachments: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    attachments: Sequence[dict[str, Any]] = (),
     importance: str = "normal",
-    headers: list[dict[str, str]] = (),  # type: ignore[assignment]
+    headers: Sequence[dict[str, str]] = (),
     sensitivity: int = 0,
     draft: bool = False,
 ) -> dict[str, Any]:

@@ -77,7 +77,10 @@ def _private_key(pem: str) -> Any:
 @functools.lru_cache(maxsize=32)
 def _jwk(kid: str, certificate_pem: str) -> dict[str, Any]:
     certificate = x509.load_pem_x509_certificate(certificate_pem.encode("ascii"))
-    numbers = certificate.public_key().public_numbers()  # type: ignore[union-attr]
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise ValueError("The sandbox signs with RSA keys only.")
+    numbers = public_key.public_numbers()
     der = certificate.public_bytes(serialization.Encoding.DER)
     return {
         "kty": "RSA",
@@ -115,9 +118,11 @@ def verify(token: str, *, audience: str | list[str]) -> dict[str, Any]:
     if key is None:
         raise jwt.InvalidSignatureError("Signing key not found")
     public_key = x509.load_pem_x509_certificate(key.certificate_pem.encode()).public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise jwt.InvalidKeyError("The sandbox signs with RSA keys only.")
     return jwt.decode(
         token,
-        public_key,  # type: ignore[arg-type]
+        public_key,
         algorithms=["RS256"],
         audience=audience,
         options={"require": ["exp", "iat", "nbf", "aud", "iss"]},

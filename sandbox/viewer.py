@@ -84,7 +84,7 @@ def drive(request: HttpRequest, drive_id: str, item_id: str = "") -> HttpRespons
         if item_id
         else items.filter(parent__isnull=True).first()
     )
-    trail = []
+    trail: list[DriveItem] = []
     node = folder
     while node is not None:
         trail.insert(0, node)

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,7 +83,9 @@ def start_redis(port: int) -> None:
         )  # fmt: skip
 
 
-def ensure_service(name: str, url: str, default_port: int, start, how_to_get: str) -> bool:
+def ensure_service(
+    name: str, url: str, default_port: int, start: Callable[..., object], how_to_get: str
+) -> bool:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or default_port
     if reachable(host, port):
@@ -129,7 +132,7 @@ def has_compose() -> bool:
         return True
     docker = shutil.which("docker")
     return (
-        bool(docker)
+        docker is not None
         and subprocess.run(  # noqa: S603
             [docker, "compose", "version"], capture_output=True, check=False
         ).returncode

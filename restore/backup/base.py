@@ -3,7 +3,8 @@
 A reader (restore/backup/mail.py, onedrive.py, …) reads one protected object from Graph
 and yields *changes* since the previous restore point: folders and items seen (added or
 changed) and removed. It never touches the catalog tables: the runner (runner.py) turns
-the changes into folder and item states. Adding a workload = a reader + a `READERS` entry.
+the changes into folder and item states. Adding a workload = a reader, named in its
+`WORKLOADS` entry.
 """
 
 from __future__ import annotations

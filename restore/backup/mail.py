@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import email.policy
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
@@ -105,7 +105,7 @@ def _folder_tree(graph: GraphClient, mailbox: str) -> Iterator[MailFolder]:
 
 def _folder_changes(
     context: Context, mailbox: str, folder_id: str, link: str | None
-) -> Iterator[Change]:
+) -> Generator[Change, None, str]:
     """The folder's changes since `link` (everything when None); returns the next link."""
     start = f"{mailbox}/mailFolders/{folder_id}/messages/delta?$select={SELECT}"
     try:
@@ -119,7 +119,7 @@ def _folder_changes(
 
 def _delta_rounds(
     context: Context, mailbox: str, folder_id: str, url: str, *, full: bool
-) -> Iterator[Change]:
+) -> Generator[Change, None, str]:
     headers = {"Prefer": f"odata.maxpagesize={DELTA_PAGE}"}
     seen: set[str] = set()
     # A full read asks the folder's sensitivities in one listing, not message by message.
@@ -173,7 +173,8 @@ def _messages(
 ) -> Iterator[ItemSeen]:
     start = 0
     while start < len(entries):
-        chunk, requests = [], []
+        chunk: list[dict[str, Any]] = []
+        requests: list[dict[str, str]] = []
         while start < len(entries):
             more = _extras_requests(mailbox, len(chunk), entries[start], levels)
             if len(requests) + len(more) > MAX_BATCH:

@@ -11,7 +11,7 @@ send `parentReference.path`): the runner builds them from the folder states.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from django.utils import timezone
@@ -37,7 +37,7 @@ def read(context: Context) -> Iterator[Change]:
     context.delta_state = {"drive": new_link}
 
 
-def _rounds(context: Context, url: str, *, full: bool) -> Iterator[Change]:
+def _rounds(context: Context, url: str, *, full: bool) -> Generator[Change, None, str]:
     seen: set[str] = set()
     while True:
         page = context.graph.get(url)

@@ -1,8 +1,8 @@
 """One backup run of one protected object, for any workload.
 
 `run(object)` starts restore point N (the object's next seq), asks the workload's reader
-(READERS) for the changes since the last usable point, turns them into folder and item
-states, and finishes the point with its counts.
+(named in its WORKLOADS entry) for the changes since the last usable point, turns them
+into folder and item states, and finishes the point with its counts.
 
 States: a change closes the current state (`last_seq = N - 1`) and opens a new one
 (`first_seq = N`); a removal only closes. Earlier points therefore keep showing what they
@@ -29,13 +29,13 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
 from django.db import OperationalError, transaction
 from django.db.models import Max
 from django.db.models.fields.json import KT
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from authflow import flows, tokens
 from portal import permissions
@@ -52,16 +52,11 @@ from restore.backup.base import (
     Reader,
 )
 from restore.blobs import BlobStoreUnavailable, blob_store
-from restore.models import ContentStatus, Folder, Item, ProtectedObject, RestorePoint, Workload
+from restore.models import ContentStatus, Folder, Item, ProtectedObject, RestorePoint
 from restore.workloads import info
 
 logger = logging.getLogger(__name__)
 
-# The reader of each workload: a function Context -> Iterator[Change].
-READERS: dict[str, str] = {
-    Workload.MAIL: "restore.backup.mail.read",
-    Workload.ONEDRIVE: "restore.backup.onedrive.read",
-}
 BATCH = 500
 
 
@@ -76,8 +71,9 @@ class Outcome:
 
 
 def reader_for(workload: str) -> Reader:
-    module, _, name = READERS[workload].rpartition(".")
-    return getattr(import_module(module), name)
+    """The workload's reader, named in its WORKLOADS entry (restore/workloads.py)."""
+    reader: Reader = import_string(info(workload).reader)
+    return reader
 
 
 def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
@@ -332,7 +328,7 @@ class Catalog:
     def _drop_new(self, graph_id: str) -> tuple[Item, bool]:
         state, replaced = self.new.pop(graph_id)
         self.item_pks.pop(graph_id, None)
-        if state.pk is None:
+        if not state.pk:  # not saved yet (django-stubs types pk as never None)
             self.to_create.remove(state)
         else:
             Item.objects.filter(pk=state.pk).delete()

@@ -1,6 +1,7 @@
 """Backup tasks: one object per task; beat asks for the due ones every few minutes.
 
-Named `restore.tasks.…` (restore/tasks.py imports them), the names beat's schedule uses.
+Named `restore.tasks.…`, the names beat's schedule uses (restore/apps.py imports this
+module so they are registered).
 """
 
 from __future__ import annotations

@@ -67,10 +67,11 @@ def authenticate(request: HttpRequest) -> Caller:
         raise errors.unauthenticated("Access token validation failure.") from None
     app_only = claims.get("idtyp") == "app" or "scp" not in claims
     user = None
-    if not app_only:
+    oid = claims.get("oid")
+    if not app_only and oid is not None:  # no oid: no user (ids are never null)
         user = (
             DirectoryUser.objects.select_related("tenant")
-            .filter(id=claims.get("oid"), tenant_id=tenant_id)
+            .filter(id=oid, tenant_id=tenant_id)
             .first()
         )
         # A disabled user's access tokens stay valid until they expire, as in Entra

@@ -1,12 +1,12 @@
 """JSON batching: POST /$batch with up to 20 requests.
 
-Each inner request goes through the same pipeline as a top-level one (views.handle), so
-it is authenticated, authorized and throttled on its own; a throttled one answers 429
-with its own Retry-After while its neighbours succeed. The outer answer is 200 whatever
-the inner ones say. Requests run in dependency order; one whose dependency failed is not
-run and answers 424. Independent requests run side by side (as Outlook runs up to 4
-batch items at once), so responses come back in the order they finish, not the order
-they were sent — clients must match them by id.
+Each inner request goes through the same pipeline as a top-level one (views.handle, which
+the call carries as `call.serve`), so it is authenticated, authorized and throttled on its
+own; a throttled one answers 429 with its own Retry-After while its neighbours succeed.
+The outer answer is 200 whatever the inner ones say. Requests run in dependency order;
+one whose dependency failed is not run and answers 424. Independent requests run side by
+side (as Outlook runs up to 4 batch items at once), so responses come back in the order
+they finish, not the order they were sent — clients must match them by id.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from django.db import close_old_connections, connections
 from django.http import HttpResponse
 
 from sandbox.graph import errors
-from sandbox.graph.views import Call, json_response
+from sandbox.graph.call import Call, json_response
 
 MAX_REQUESTS = 20
 PARALLEL = 4
@@ -106,12 +106,10 @@ def _response_json(item_id: str, response: HttpResponse) -> dict[str, Any]:
     return entry
 
 
-def _run_one(outer: Any, item: dict[str, Any]) -> dict[str, Any]:
-    from sandbox.graph.views import handle
-
+def _run_one(call: Call, item: dict[str, Any]) -> dict[str, Any]:
     try:
-        request, method, path = _inner_request(outer, item)
-        return _response_json(str(item["id"]), handle(request, method, path))
+        request, method, path = _inner_request(call.request, item)
+        return _response_json(str(item["id"]), call.serve(request, method, path))
     finally:
         connections.close_all()
 
@@ -166,7 +164,7 @@ def run(call: Call) -> HttpResponse:
                         results[item_id] = _failed_dependency(item_id)
                         order.append(item_id)
                     else:
-                        running[pool.submit(_run_one, call.request, by_id[item_id])] = item_id
+                        running[pool.submit(_run_one, call, by_id[item_id])] = item_id
             if not running:
                 if pending:  # a dependency cycle
                     raise errors.bad_request("The dependsOn of the batch requests form a cycle.")

@@ -8,8 +8,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 
 from sandbox.graph import access, errors, odata
+from sandbox.graph.call import Call, json_response
 from sandbox.graph.odata import Field
-from sandbox.graph.views import Call, json_response
 from sandbox.models import DirectoryUser, Group, Tenant
 
 USER_FIELDS = {

@@ -22,11 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from restore.quickxor import quick_xor_hash
 from sandbox.graph import errors, ids, odata
+from sandbox.graph.call import Call, json_response
 from sandbox.graph.errors import GraphError
 from sandbox.graph.mail import format_time
-from sandbox.graph.views import Call, json_response
 from sandbox.models import (
     DirectoryUser,
     Drive,
@@ -36,6 +35,7 @@ from sandbox.models import (
     UploadFragment,
     UploadSession,
 )
+from sandbox.quickxor import quick_xor_hash
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 FRAGMENT_MULTIPLE = 320 * 1024

@@ -57,9 +57,12 @@ class GraphError(Exception):
 
 def request_id(request: HttpRequest) -> str:
     """One id per request, as Graph's request-id header (kept on the request object)."""
-    if not hasattr(request, "graph_request_id"):
-        request.graph_request_id = str(uuid.uuid4())  # type: ignore[attr-defined]
-    return request.graph_request_id  # type: ignore[attr-defined]
+    value = getattr(request, "graph_request_id", None)
+    if value is None:
+        value = str(uuid.uuid4())
+        # HttpRequest declares no such attribute: kept on the request for its lifetime.
+        request.graph_request_id = value  # type: ignore[attr-defined]
+    return str(value)
 
 
 def client_request_id(request: HttpRequest) -> str:

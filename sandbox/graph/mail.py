@@ -24,9 +24,9 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from sandbox.graph import errors, ids, mime, odata
+from sandbox.graph.call import Call, json_response
 from sandbox.graph.odata import Field
 from sandbox.graph.text import preview
-from sandbox.graph.views import Call, json_response
 from sandbox.models import (
     Attachment,
     DirectoryUser,
@@ -399,10 +399,10 @@ def record_change(folder_id: str, message_id: str) -> None:
 ON_REQUEST_ONLY = {"internetMessageHeaders", "uniqueBody"}
 
 
-def _virtual_properties(message: Message) -> dict[str, str]:
+def _virtual_properties(message: Message) -> dict[str, tuple[str, str | None]]:
     flags = (MSGFLAG_READ if message.is_read else 0) | (MSGFLAG_UNSENT if message.is_draft else 0)
     flags |= MSGFLAG_HASATTACH if message.has_attachments else 0
-    values = {
+    values: dict[str, tuple[str, str | None]] = {
         PR_MESSAGE_FLAGS: ("Integer 0xe07", str(flags)),
         PR_SENSITIVITY: ("Integer 0x36", str(message.sensitivity)),
     }
@@ -410,7 +410,7 @@ def _virtual_properties(message: Message) -> dict[str, str]:
         values[PR_CLIENT_SUBMIT_TIME] = ("SystemTime 0x39", format_time(message.sent_at))
     if message.received_at:
         values[PR_MESSAGE_DELIVERY_TIME] = ("SystemTime 0xe06", format_time(message.received_at))
-    return values  # type: ignore[return-value]
+    return values
 
 
 def message_json(
@@ -459,7 +459,7 @@ def message_json(
     expand = expand or {}
     if "singlevalueextendedproperties" in expand:
         wanted_ids = expand["singlevalueextendedproperties"]
-        found = [
+        found: list[dict[str, str | None]] = [
             {"id": p.property_id, "value": p.value}
             for p in message.extended_properties.all()
             if wanted_ids is None or p.key in wanted_ids

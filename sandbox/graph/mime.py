@@ -93,7 +93,7 @@ def _recipients(header: str | None) -> list[dict[str, Any]]:
 def parse(raw: bytes) -> dict[str, Any]:
     """A MIME message as the Graph-shaped fields a message is created from."""
     mime = email.message_from_bytes(raw, policy=email.policy.default)
-    body_part = mime.get_body(preferencelist=("html", "plain"))  # type: ignore[attr-defined]
+    body_part = mime.get_body(preferencelist=("html", "plain"))
     body, content_type = "", "text"
     if body_part is not None:
         body = body_part.get_content()
@@ -107,7 +107,7 @@ def parse(raw: bytes) -> dict[str, Any]:
         except (TypeError, ValueError):
             sent = None
     attachments = []
-    for part in mime.iter_attachments():  # type: ignore[attr-defined]
+    for part in mime.iter_attachments():
         payload = part.get_payload(decode=True) or b""
         attachments.append(
             {

@@ -83,8 +83,8 @@ class FilterParser:
 
     def parse(self) -> Any:
         tree = self.or_()
-        if self.peek() is not None:
-            raise errors.bad_request(f"Invalid filter clause: unexpected '{self.peek()[1]}'.")  # type: ignore[index]
+        if (extra := self.peek()) is not None:
+            raise errors.bad_request(f"Invalid filter clause: unexpected '{extra[1]}'.")
         return tree
 
     def or_(self) -> Any:
@@ -320,7 +320,7 @@ def request_graph_path(request: HttpRequest) -> str:
 
 
 def next_link(request: HttpRequest, **changes: str) -> str:
-    params = {k: v for k, v in request.GET.items() if k not in changes}
+    params = {k: request.GET[k] for k in request.GET if k not in changes}
     params.update(changes)
     return graph_url(request_graph_path(request), params)
 

@@ -8,10 +8,7 @@ Outlook throttling (429), then the operation itself.
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
@@ -19,62 +16,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.graph import access, errors, throttling
 from sandbox.graph.auth import Caller, authenticate
-from sandbox.graph.errors import JSON_CONTENT_TYPE, GraphError
+from sandbox.graph.call import Call
+from sandbox.graph.errors import GraphError
 from sandbox.graph.permissions import NONE, Permission
-from sandbox.models import DirectoryUser, Drive, Fault
-
-
-@dataclass
-class Call:
-    """One Graph operation being served: who asks, what they addressed, what they sent."""
-
-    request: HttpRequest
-    caller: Caller
-    params: dict[str, str]
-    mailbox: DirectoryUser | None = None
-    drive: Drive | None = None
-    _json: Any = field(default=None, repr=False)
-
-    @property
-    def query(self) -> Any:
-        return self.request.GET
-
-    @property
-    def owner(self) -> DirectoryUser:
-        """The mailbox a mail route addressed (resolved before the handler runs)."""
-        if self.mailbox is None:
-            raise errors.not_found(errors.MAIL)
-        return self.mailbox
-
-    @property
-    def target_drive(self) -> Drive:
-        if self.drive is None:
-            raise errors.not_found(errors.DRIVE)
-        return self.drive
-
-    def json(self) -> dict[str, Any]:
-        if self._json is None:
-            try:
-                self._json = json.loads(self.request.read() or b"{}")
-            except (ValueError, UnicodeDecodeError):
-                raise errors.bad_request(
-                    "Unable to read JSON request payload. Please ensure Content-Type header is "
-                    "set and payload is of valid JSON format."
-                ) from None
-            if not isinstance(self._json, dict):
-                raise errors.bad_request("The request payload must be a JSON object.")
-        return self._json
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(body, default=str), status=status, content_type=JSON_CONTENT_TYPE
-    )
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
+from sandbox.graph.routes import match
+from sandbox.models import Fault
 
 
 def _injected_fault(request: HttpRequest) -> GraphError | None:
@@ -118,8 +64,6 @@ def _addresses_self(caller: Caller, params: dict[str, str]) -> bool:
 
 def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
     """Serve one Graph operation (a top-level request or one inside a $batch)."""
-    from sandbox.graph.routes import match
-
     try:
         if fault := _injected_fault(request):
             raise fault
@@ -141,7 +85,7 @@ def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
             caller.may(permission) or caller.may(route.permission)
         ):
             raise errors.access_denied(permission.workload)
-        call = Call(request=request, caller=caller, params=params)
+        call = Call(request=request, caller=caller, params=params, serve=handle)
         _resolve(call, route.permission)
         slot = (
             throttling.mailbox_slot(caller.app_id, str(call.mailbox.id))

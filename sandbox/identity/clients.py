@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.http import HttpRequest
 
 from sandbox.identity import errors
@@ -61,10 +62,13 @@ def _check_assertion(app: Application, assertion: str, token_url: str) -> None:
         presented = {str(header.get(k, "")).rstrip("=") for k in ("x5t", "x5t#S256")}
         if not thumbprints & presented:
             continue
+        public_key = certificate.public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):  # RS256 and PS256 need RSA
+            continue
         try:
             claims: dict[str, Any] = jwt.decode(
                 assertion,
-                certificate.public_key(),  # type: ignore[arg-type]
+                public_key,
                 algorithms=["RS256", "PS256"],
                 audience=token_url,
                 options={"require": ["exp", "aud", "iss", "sub"]},

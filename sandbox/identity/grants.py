@@ -18,6 +18,7 @@ from sandbox.identity.clients import Client
 from sandbox.models import (
     AuthorizationCode,
     DeviceCode,
+    DirectoryUser,
     Policy,
     RefreshToken,
     ServicePrincipal,
@@ -43,7 +44,9 @@ def _required(request: HttpRequest, name: str) -> str:
     return value
 
 
-def _graph_or_api_grant(user, client: Client, request: scopes.ScopeRequest) -> set[str]:
+def _graph_or_api_grant(
+    user: DirectoryUser, client: Client, request: scopes.ScopeRequest
+) -> set[str]:
     """What the token will carry: every consented scope of the resource, as Entra does."""
     consented = scopes.consented(user, client.app, request)
     wanted = request.scopes or ({"User.Read"} if request.is_graph else set())

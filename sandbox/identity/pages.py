@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.csp import CSP
 from django.views.decorators.http import require_GET, require_http_methods
 
+from sandbox import seed
 from sandbox.identity import errors, scopes, tokens
 from sandbox.identity.endpoints import resolve_tenant
 from sandbox.identity.session import dump_state, load_state, sign_in, sign_out, signed_in_user
@@ -77,9 +78,7 @@ def _check_password(upn: str, password: str) -> DirectoryUser | None:
 
 
 def _demo_accounts() -> list[dict[str, str]]:
-    from sandbox.seed import demo_accounts
-
-    return demo_accounts()
+    return seed.demo_accounts()
 
 
 # --- Authorize (authorization code flow) ------------------------------------------------
@@ -94,6 +93,8 @@ def _redirect_to_client(
             request, "sandbox/form_post.html", {"action": redirect_uri, "values": values}
         )
         parts = urlsplit(redirect_uri)
+        # Django's CSP middleware reads this per-response override (what its csp_override
+        # decorator sets), undeclared on HttpResponse; the form posts to the client's host.
         response._csp_config = {  # type: ignore[attr-defined]
             **settings.SECURE_CSP,
             "form-action": [CSP.SELF, f"{parts.scheme}://{parts.netloc}"],
@@ -352,13 +353,17 @@ def _pending_device_code(user_code: str) -> DeviceCode | None:
     )
 
 
-def _device_page(request: HttpRequest, template: str, status: int = 200, **context: Any):
+def _device_page(
+    request: HttpRequest, template: str, status: int = 200, **context: Any
+) -> HttpResponse:
     return render(
         request, f"sandbox/{template}", {"action": request.path, **context}, status=status
     )
 
 
-def _confirm_page(request: HttpRequest, dc: DeviceCode, user: DirectoryUser, at: datetime):
+def _confirm_page(
+    request: HttpRequest, dc: DeviceCode, user: DirectoryUser, at: datetime
+) -> HttpResponse:
     request_scopes = scopes.parse(" ".join(dc.scopes), str(user.tenant_id))
     missing = scopes.missing_consent(user, dc.application, request_scopes)
     state = dump_state({"dc": dc.pk, "uid": str(user.pk), "at": at.timestamp()}, "device-confirm")
@@ -438,6 +443,7 @@ def _device_sign_in(request: HttpRequest) -> HttpResponse:
     user = _check_password(
         request.POST.get("username", "").strip().lower(), request.POST.get("password", "")
     )
+    problem: str | None
     if user is None:
         problem = "AADSTS50126: Error validating credentials due to invalid username or password."
     else:

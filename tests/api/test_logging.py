@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import cast
 
 from portal.logging import redact
 
@@ -32,7 +33,7 @@ def test_the_token_endpoint_logs_no_token(operator, identity_of, caplog):
     ).json()
     operator.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     operator.token({"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
-    handler_filter = logging.getHandlerByName("console").filters[0]
+    handler_filter = cast(logging.Filter, logging.getHandlerByName("console").filters[0])
     for record in caplog.records:
         handler_filter.filter(record)
         text = record.getMessage() + (record.exc_text or "")

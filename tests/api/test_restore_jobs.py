@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -124,7 +125,7 @@ def call(client, alice):
     headers = bearer_of(alice)
 
     def send(method: str, path: str, body=None):
-        kwargs = {"headers": headers}
+        kwargs: dict[str, Any] = {"headers": headers}
         if body is not None:
             kwargs |= {"data": body if isinstance(body, str) else json.dumps(body),
                        "content_type": "application/json"}  # fmt: skip

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from api import tokens
-from restore import jobs
+from restore.jobs import lifecycle as jobs
 from restore.models import RestoreJob
 from restore.scope import Scope
 from tests.restore import factories as f

@@ -4,6 +4,7 @@ with real MIME and file bytes in the blob store (this run's store, see tests/con
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -93,8 +94,8 @@ def mime(
     to: str = "Alice Kim <alice@contoso.example>",
     html: str | None = None,
     text: str = "",
-    attachments: list[tuple[str, str, bytes]] = (),
-    inline_images: list[tuple[str, str, bytes]] = (),
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    inline_images: Sequence[tuple[str, str, bytes]] = (),
     date: datetime | None = None,
 ) -> bytes:
     message = EmailMessage()
@@ -105,7 +106,7 @@ def mime(
     message.set_content(text or "(no text)")
     if html is not None:
         message.add_alternative(html, subtype="html")
-        html_part = message.get_payload()[1]
+        html_part = list(message.iter_parts())[1]
         for content_id, content_type, data in inline_images:
             maintype, subtype = content_type.split("/")
             html_part.add_related(data, maintype=maintype, subtype=subtype, cid=f"<{content_id}>")
@@ -127,8 +128,8 @@ def message(
     recipients: str = "Alice Kim <alice@contoso.example>",
     body: str = "",
     html: str | None = None,
-    attachments: list[tuple[str, str, bytes]] = (),
-    inline_images: list[tuple[str, str, bytes]] = (),
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    inline_images: Sequence[tuple[str, str, bytes]] = (),
     dated_at: datetime | None = None,
     first_seq: int = 1,
     last_seq: int | None = None,

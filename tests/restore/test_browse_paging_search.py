@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from restore import browse
+from restore.catalog import browse
 from restore.models import Item
 from tests.restore import factories as f
 
@@ -232,7 +232,7 @@ def test_attachments_download_as_octet_stream_with_a_safe_name(client, alice):
 def test_search_uses_the_gin_index(alice, searchable):
     from django.db import connection
 
-    from restore import search
+    from restore.catalog import search
 
     query = search.matching(Item.objects.all(), "platform")
     with connection.cursor() as cursor:

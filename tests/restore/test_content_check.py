@@ -14,10 +14,11 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from authflow.models import Role, User
-from restore import content_check, jobs
 from restore.backup import runner as backup_runner
 from restore.blobs import blob_store, sealing
 from restore.blobs.store import legacy_name, sealed_name
+from restore.catalog import content as content_check
+from restore.jobs import lifecycle as jobs
 from restore.models import ContentStatus, Item, RestoreJob, RestoreJobItem, Workload
 from restore.scope import Scope
 from tests.conftest import free_port, wait_for
@@ -123,7 +124,7 @@ def test_content_lost_is_said_by_browse_download_api_and_restore(sandbox, alice,
     assert b"Content lost" in download.content
 
     job = jobs.create_job(Scope.for_user(alice), point.pk, [item.pk], [], "original", "", "skip")
-    from restore import runner
+    from restore.jobs import runner
 
     runner.run(job.pk)
     wait_for(lambda: RestoreJob.objects.get(pk=job.pk).is_finished, timeout=30)

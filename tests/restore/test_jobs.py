@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from portal.models import AuditEvent
-from restore import jobs, runner
+from restore.jobs import lifecycle as jobs
+from restore.jobs import runner
+from restore.jobs.restorers.mail import MARKER_PROPERTY
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem
-from restore.restorers.mail import MARKER_PROPERTY
 from restore.scope import Scope
 from tests.conftest import wait_for
 from tests.restore.jobs_support import back_up_drive, back_up_mailbox
@@ -149,7 +152,7 @@ def test_bad_selections_are_refused_with_nothing_written(sandbox, alice):
     drive_point = back_up_drive("alice")
     scope = Scope.for_user(alice)
     file_item = Item.objects.filter(object=drive_point.object).first()
-    cases = [
+    cases: list[tuple[type[Exception], dict[str, Any]]] = [
         (ValidationError, {"item_ids": [], "folder_ids": []}),
         (ValidationError, {"item_ids": ["x1"], "folder_ids": []}),
         (Http404, {"item_ids": [file_item.pk], "folder_ids": []}),  # another object's item

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from authflow.models import User
 from portal.models import AuditEvent
-from restore import job_urls
+from restore.jobs import urls as job_urls
 from restore.models import Folder, Item, RestoreJob
 from tests.conftest import wait_for
 from tests.restore.jobs_support import back_up_mailbox
@@ -32,7 +32,7 @@ def client_as(alice):
     return make
 
 
-def start(client: Client, **fields) -> object:
+def start(client: Client, **fields):
     return client.post(reverse("restore:start-restore"), fields)
 
 
@@ -138,7 +138,7 @@ def test_the_job_page_polls_until_the_job_has_finished(sandbox, alice, client_as
     assert b"<progress" in partial.content
 
     client.post(reverse("restore:job-cancel", args=[job.pk]))
-    from restore import runner
+    from restore.jobs import runner
 
     runner.run(job.pk)
     # A session worker started by an earlier test may have taken the job instead.

@@ -9,9 +9,10 @@ import pytest
 
 from authflow import tokens
 from authflow.models import SignIn
-from restore import jobs, runner
+from restore.jobs import lifecycle as jobs
+from restore.jobs import runner
+from restore.jobs.restorers.mail import MARKER_PROPERTY
 from restore.models import Folder, RestoreJob, RestoreJobItem
-from restore.restorers.mail import MARKER_PROPERTY
 from restore.scope import Scope
 from tests.conftest import wait_for
 from tests.restore.jobs_support import add_messages, back_up_mailbox

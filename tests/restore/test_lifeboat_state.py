@@ -11,8 +11,9 @@ import sys
 import pytest
 from django.db import connection
 
-from restore import jobs, runner
 from restore.blobs import blob_store
+from restore.jobs import lifecycle as jobs
+from restore.jobs import runner
 from restore.models import Item, RestoreJob
 from restore.scope import Scope
 from tests.conftest import ROOT, wait_for

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from authflow.models import Role
 from portal.models import AuditEvent
-from restore import browse_urls
+from restore.catalog import urls as browse_urls
 from restore.models import OperatorScope, ProtectedObject, RestoreSession
 from tests.restore import factories as f
 
@@ -139,7 +139,7 @@ def test_operator_scope_makes_objects_visible_until_removed(client, bob, victim)
         principal_id=victim["object"].owner_id,
         principal_name="alice",
     )
-    from restore.operator_scopes import expire_sessions
+    from restore.scope import expire_sessions
 
     expire_sessions(grant)
     assert client.get(url).status_code == 200

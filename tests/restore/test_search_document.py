@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
+from restore.catalog.search import matching
 from restore.models import Folder, Item, ProtectedObject
-from restore.search import matching
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_the_search_uses_the_stored_column_and_its_index():
 
 def test_the_stored_document_is_search_vector(items):
     """Migration 0004 froze search_vector()'s SQL: a change to one needs the other."""
-    from restore.search import SearchDocument, search_vector
+    from restore.catalog.search import SearchDocument, search_vector
 
     rows = Item.objects.annotate(stored=SearchDocument(), computed=search_vector())
     assert all(stored == computed for stored, computed in rows.values_list("stored", "computed"))

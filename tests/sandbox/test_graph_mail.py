@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+from typing import cast
 
 import pytest
 
@@ -117,7 +118,7 @@ def test_message_get_value_and_sensitivity_label(graph):
     assert "Name=Confidential" in mime["msip_labels"]
     [pdf] = list(mime.iter_attachments())
     assert pdf.get_filename() == "Board deck.pdf"
-    assert pdf.get_payload(decode=True).startswith(b"%PDF")
+    assert cast(bytes, pdf.get_payload(decode=True)).startswith(b"%PDF")
 
 
 def restored_message(marker_value: str, *, flags: str = "1") -> dict:

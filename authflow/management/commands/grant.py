@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from authflow import accounts, flows, principals
+from authflow.identities import set_role
 from authflow.models import Role
-from authflow.people import set_role
 from portal.graph import GraphError
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from restore import content_check
 from restore.blobs import BlobStoreUnavailable
+from restore.catalog import content
 from restore.management.commands.backup import lookup
 from restore.models import Item
 
@@ -38,9 +38,9 @@ class Command(BaseCommand):
             if not objects.exists():
                 raise CommandError(f"No protected object matches {options['object']!r}.")
         try:
-            report = content_check.verify(content_check.addresses(objects))
+            report = content.verify(content.addresses(objects))
             if options["repair"] and report.findings:
-                content_check.repair(report)
+                content.repair(report)
         except BlobStoreUnavailable as error:
             raise CommandError(
                 f"The blob store could not be read ({error}); nothing was marked.", returncode=2

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from sandbox import constants, keys, seed
+from sandbox.identity import scopes
 from sandbox.models import DeviceCode, DirectoryUser, Group, SigningKey
 
 
@@ -104,8 +105,6 @@ class Command(BaseCommand):
         if decline:
             dc.status = DeviceCode.Status.DECLINED
         else:
-            from sandbox.identity import scopes
-
             request_scopes = scopes.parse(" ".join(dc.scopes), str(person.tenant_id))
             if missing := scopes.missing_consent(person, dc.application, request_scopes):
                 if scopes.needs_admin(missing):

@@ -1,0 +1,100 @@
+"""What the portal holds for each identity, and its role: the queries and changes behind
+the admin console's logged-in users and people pages, the API's /logged-users, and
+`manage.py grant`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from authflow import tokens
+from authflow.models import Role, TokenCache, User
+from authflow.signals import identity_revoked
+from portal import audit
+
+# Entra refresh tokens expire after 90 days without use (sliding).
+REFRESH_TOKEN_LIFETIME = timedelta(days=90)
+SORTS = {
+    "upn": "user__upn",
+    "signed_in": "-signed_in_at",
+    "expires": "access_token_expires_at",
+    "last_used": "-last_used_at",
+    "status": "status",
+}
+
+
+def logged_in_users_query(
+    *, q: str = "", status: str = "", method: str = "", tenant: str = "", sort: str = "upn"
+) -> QuerySet[TokenCache]:
+    """Identities the portal holds (or held) delegated tokens for, filtered and sorted as
+    the admin page and the API offer. Unknown filter values are ignored."""
+    rows = TokenCache.objects.select_related("user", "started_by")
+    if q:
+        rows = rows.filter(Q(user__upn__icontains=q) | Q(user__display_name__icontains=q))
+    if status in TokenCache.Status.values:
+        rows = rows.filter(status=status)
+    if method in TokenCache.Method.values:
+        rows = rows.filter(method=method)
+    if tenant:
+        rows = rows.filter(user__tenant_id__iexact=tenant) if _is_guid(tenant) else rows.none()
+    return rows.order_by(SORTS.get(sort, "user__upn"), "pk")
+
+
+def refresh_token_expires_at(row: TokenCache) -> datetime | None:
+    """Estimated: Entra's refresh tokens expire after 90 days without use."""
+    if row.refresh_token_renewed_at and row.status == TokenCache.Status.VALID:
+        return row.refresh_token_renewed_at + REFRESH_TOKEN_LIFETIME
+    return None
+
+
+def revoke_identity(user: User, *, by: User, request: HttpRequest | None = None) -> bool:
+    """Drop everything the portal holds for `user` (delegated tokens, API sessions);
+    audited when anything was revoked."""
+    revoked = tokens.revoke(user, by=by, reason=f"Revoked by {by}.")
+    responses = identity_revoked.send(sender=User, user=user)
+    revoked = any([revoked, *(response for _, response in responses)])
+    if revoked:
+        audit.record(
+            "token.revoked", request=request, actor=by, on_behalf_of=user.identity, target=user.upn
+        )
+    return revoked
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def set_role(
+    user: User, role: Role, *, by: User | None, request: HttpRequest | None = None
+) -> bool:
+    """Grant a portal role (audited). Refuses to leave the portal without an admin."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.role == role:
+            return False
+        if user.role == Role.ADMIN and role != Role.ADMIN:
+            admins = User.objects.select_for_update().filter(
+                Q(role=Role.ADMIN) | Q(directory_role=Role.ADMIN)
+            )
+            if not admins.exclude(pk=user.pk).exists():
+                raise ValueError("This is the last admin: grant the role to someone else first.")
+        previous = user.role
+        user.role = role
+        user.save(update_fields=["role"])
+        audit.record(
+            "role.changed",
+            request=request,
+            actor=by,
+            on_behalf_of=user.identity,
+            target=user.upn,
+            details={"from": previous, "to": role.value},
+        )
+    return True

@@ -1,0 +1,65 @@
+"""Admin console: the logged-in users (identities the portal holds delegated tokens
+for), with revoke and re-login."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from authflow import flows, principals, signins
+from authflow.access import role_required
+from authflow.identities import logged_in_users_query, refresh_token_expires_at, revoke_identity
+from authflow.models import Role, TokenCache, User
+from portal.http import PortalRequest
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def logged_in_users(request: PortalRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    method = request.GET.get("method", "")
+    tenant = request.GET.get("tenant", "").strip()
+    sort = request.GET.get("sort", "upn")
+    rows = logged_in_users_query(q=query, status=status, method=method, tenant=tenant, sort=sort)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    for row in page:
+        # For the template only: TokenCache has no such field (mypy rightly says so).
+        row.refresh_token_expires_at = refresh_token_expires_at(row)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "console/logged_in_users.html",
+        {
+            "page": page,
+            "filters": {"q": query, "status": status, "method": method, "tenant": tenant},
+            "sort": sort,
+            "statuses": TokenCache.Status.choices,
+            "methods": TokenCache.Method.choices,
+        },
+    )
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def revoke(request: PortalRequest, identity: str) -> HttpResponse:
+    user = get_object_or_404(User, username=identity)
+    if revoke_identity(user, by=request.user, request=request):
+        messages.success(request, f"Revoked the tokens of {user}. They must sign in again.")
+    return redirect("console:logged-in-users")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def re_login(request: PortalRequest, identity: str) -> HttpResponse:
+    """Start the helpdesk sign-in for this identity (we know exactly whom to expect)."""
+    user = get_object_or_404(User, username=identity)
+    expected = principals.ExpectedUser.of(user)
+    try:
+        sign_in = signins.start_helpdesk_sign_in(expected, started_by=request.user, request=request)
+    except flows.FlowError as exc:
+        messages.error(request, f"Microsoft did not give a code: {exc}")
+        return redirect("console:logged-in-users")
+    return redirect("helpdesk:sign-in", code=sign_in.code)

@@ -1,0 +1,27 @@
+"""The admin console's pages (namespace "console", under /admin/)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from console import audit_log, backup_store, logged_in_users, people, restore_scopes
+
+app_name = "console"
+
+urlpatterns = [
+    path("logged-in-users", logged_in_users.logged_in_users, name="logged-in-users"),
+    path("logged-in-users/<str:identity>/revoke", logged_in_users.revoke, name="revoke"),
+    path("logged-in-users/<str:identity>/re-login", logged_in_users.re_login, name="re-login"),
+    path("people", people.people, name="people"),
+    path("people/<str:identity>/role", people.change_role, name="change-role"),
+    path("audit", audit_log.audit_log, name="audit"),
+    path("audit.csv", audit_log.audit_csv, name="audit-csv"),
+    path("restore-scopes/", restore_scopes.scope_list, name="restore-scopes"),
+    path("restore-scopes/add", restore_scopes.scope_add, name="restore-scope-add"),
+    path(
+        "restore-scopes/<int:grant_id>/delete",
+        restore_scopes.scope_delete,
+        name="restore-scope-delete",
+    ),
+    path("backup-store", backup_store.backup_store, name="backup-store"),
+]

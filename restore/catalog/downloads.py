@@ -1,0 +1,66 @@
+"""Downloading one backed-up item from its page (or the API's /items/{id}/content):
+streamed from its blob, audited. Downloads of a restore job are restore/jobs/downloads.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest
+
+from portal import audit
+from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable, blob_store
+from restore.catalog import preview
+from restore.models import ContentStatus, Item
+
+logger = logging.getLogger(__name__)
+
+
+def item_name(item: Item) -> str:
+    """The file name one item downloads as: the subject + .eml, or the file's name."""
+    if item.kind == Item.Kind.MESSAGE:
+        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
+    return preview.safe_filename(item.name, "file")
+
+
+class ContentUnavailable(Exception):
+    """An item's content cannot be served; `status` and `str()` say why (safe to show)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def item_response(item: Item, request: HttpRequest) -> FileResponse:
+    """One item (already reached through the person's scope) as a file, streamed from its
+    blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
+    download link and the API's /items/{id}/content both answer with this."""
+    if not request.user.is_authenticated:  # both callers require a signed-in person
+        raise PermissionDenied("Sign in to download.")
+    if item.content_status == ContentStatus.LOST:
+        raise ContentUnavailable(410, "Content lost: this item's content is no longer stored.")
+    try:
+        stream = blob_store().open(item.content_sha256)
+    except BlobNotFound as error:
+        raise Http404("This item's content was not stored.") from error
+    except BlobCorrupt as error:
+        logger.error("Item %s: its content fails authentication: %s", item.pk, error)
+        raise ContentUnavailable(
+            500, "This item's content failed its integrity check and is not served."
+        ) from None
+    except BlobStoreUnavailable as error:
+        raise ContentUnavailable(503, f"The backup store cannot be reached: {error}.") from None
+    name = item_name(item)
+    audit.record(
+        "restore.download",
+        request=request,
+        on_behalf_of=request.user.identity,
+        target=f"{item.object}: {item.name}"[:300],
+        details={"kind": "download", "item": item.pk, "object": item.object_id, "file": name},
+    )
+    is_message = item.kind == Item.Kind.MESSAGE
+    content_type = "message/rfc822" if is_message else "application/octet-stream"
+    answer = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
+    answer["Cache-Control"] = "private, no-store"
+    return answer

@@ -1,0 +1,308 @@
+"""Pages for browsing and searching backups: My backups, timeline, folder, preview, search.
+
+Every view starts from `Scope.for_user(request.user)` and reaches rows only through it,
+so an id outside the person's scope is a 404 from every URL. Bad paging or filter input
+is a 400 that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from portal.http import PortalRequest
+from restore.catalog import browse, downloads, preview, search
+from restore.models import Item, RestoreJob
+from restore.scope import Scope
+from restore.workloads import info
+
+# The restore form on the point page posts here; the restore jobs module serves it.
+RESTORE_FORM_ACTION = "/backups/restore/"
+POINTS_PER_PAGE = 50
+
+
+def _bad_request(request: PortalRequest, message: str) -> HttpResponse:
+    return render(request, "restore/bad_request.html", {"message": message}, status=400)
+
+
+def next_url(request: PortalRequest, cursor: str | None) -> str | None:
+    """This page's URL with its filters, continuing at `cursor`."""
+    if cursor is None:
+        return None
+    params = request.GET.copy()
+    params["cursor"] = cursor
+    return f"{request.path}?{params.urlencode()}"
+
+
+# --- My backups ----------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def my_backups(request: PortalRequest) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    objects = browse.objects_overview(scope.objects())
+    owners: dict[tuple[str, str], list] = {}
+    for obj in objects.order_by("name", "owner_id", "workload"):
+        owners.setdefault((obj.name, obj.address), []).append(obj)
+    return render(
+        request,
+        "restore/my_backups.html",
+        {
+            "owners": [
+                {"name": name, "address": address, "objects": objs}
+                for (name, address), objs in owners.items()
+            ],
+            "session": scope.session,
+        },
+    )
+
+
+@require_POST
+@login_required
+def refresh_scope(request: PortalRequest) -> HttpResponse:
+    Scope.for_user(request.user, refresh=True)
+    return redirect("restore:my-backups")
+
+
+# --- Timeline --------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def object_detail(request: PortalRequest, object_id: int) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    obj = scope.object(object_id)
+    points = scope.restore_points(obj).order_by("-seq")
+    before = request.GET.get("before", "")
+    if before:
+        if not before.isdigit():
+            return _bad_request(request, "“before” must be a restore point number.")
+        points = points.filter(seq__lt=int(before))
+    shown = list(points[: POINTS_PER_PAGE + 1])
+    older = shown[POINTS_PER_PAGE - 1].seq if len(shown) > POINTS_PER_PAGE else None
+    return render(
+        request,
+        "restore/object.html",
+        {"object": obj, "points": shown[:POINTS_PER_PAGE], "older": older},
+    )
+
+
+# --- A restore point: folder tree and items ---------------------------------------------
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    point = scope.restore_point(point_id)
+    folders = scope.folders(point)
+    items = scope.items(point)
+    folder_id = request.GET.get("folder", "")
+    folder = (
+        scope.folder(point, folder_id)
+        if folder_id
+        else browse.default_folder(list(folders.order_by("path")))
+    )
+    sort = request.GET.get("sort", browse.DEFAULT_SORT)
+    try:
+        found = browse.page(
+            items.filter(folder=folder) if folder else items.none(),
+            request.GET.get("cursor") or None,
+            sort,
+            browse.parse_limit(request.GET.get("limit")),
+        )
+    except browse.InvalidPage as error:
+        return _bad_request(request, str(error))
+    context: dict[str, Any] = {
+        "point": point,
+        "object": point.object,
+        "folder": folder,
+        "page": found,
+        "sorts": browse.SORTS,
+        "restore_action": RESTORE_FORM_ACTION,
+        "next_url": next_url(request, found.next_cursor),
+        "targets": RestoreJob.Target.choices,
+        "collisions": RestoreJob.Collision.choices,
+        "default_target_name": f"Restored items {timezone.localdate():%Y-%m-%d}",
+    }
+    if request.htmx and request.GET.get("cursor"):
+        return render(request, "restore/point.html#item-rows", context)
+    context["tree"] = browse.folder_tree(folders, items)
+    return render(request, "restore/point.html", context)
+
+
+# --- One item ------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    item = scope.item(item_id)
+    states = list(
+        scope.items().filter(object_id=item.object_id, graph_id=item.graph_id).order_by("first_seq")
+    )
+    ranges = browse.point_ranges(states, scope.restore_points())
+    context: dict = {
+        "item": item,
+        "object": item.object,
+        "snapshots": [(state, ranges[state.pk]) for state in states],
+        "range": ranges[item.pk],
+        "allow_remote": request.GET.get("remote") == "1",
+        "item_template": info(item.object.workload).item_template,
+    }
+    # What the workload's partial shows besides the item's own fields.
+    if item.kind == Item.Kind.MESSAGE:
+        parsed = preview.parse(item)
+        context |= {"headers": parsed.headers, "attachments": parsed.attachments}
+    else:
+        context["versions"] = file_versions(item)
+    return render(request, "restore/item.html", context)
+
+
+def file_versions(item: Item) -> list[dict[str, object]]:
+    """Earlier versions Graph listed for a file (driveItem versions), for display."""
+    versions = []
+    for version in item.meta.get("versions", []):
+        if not isinstance(version, dict):
+            continue
+        by = version.get("lastModifiedBy")
+        user = by.get("user", {}) if isinstance(by, dict) else {}
+        versions.append(
+            {
+                "id": str(version.get("id", "")),
+                "modified_at": str(version.get("lastModifiedDateTime", "")),
+                "by": str(user.get("displayName", "")) if isinstance(user, dict) else "",
+                "size": version.get("size") if isinstance(version.get("size"), int) else None,
+            }
+        )
+    return versions
+
+
+@require_GET
+@login_required
+@xframe_options_sameorigin
+def item_body(request: PortalRequest, item_id: int) -> HttpResponse:
+    """The sanitised body of a message, for the sandboxed iframe of the preview page."""
+    item = Scope.for_user(request.user).item(item_id)
+    if item.kind != Item.Kind.MESSAGE:
+        raise Http404("Only messages have a body.")
+    allow_remote = request.GET.get("remote") == "1"
+    body = preview.body_document(item, allow_remote_images=allow_remote)
+    response = HttpResponse(body.html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = preview.body_csp(allow_remote_images=allow_remote)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Blocked-Images"] = str(body.blocked_images)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@login_required
+def item_download(request: PortalRequest, item_id: int) -> FileResponse:
+    """One item as a file: a message as .eml, a file as itself; streamed from the blob."""
+    try:
+        return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
+    except downloads.ContentUnavailable as problem:
+        return HttpResponse(str(problem), content_type="text/plain", status=problem.status)
+
+
+@require_GET
+@login_required
+def attachment_download(request: PortalRequest, item_id: int, index: int) -> FileResponse:
+    item = Scope.for_user(request.user).item(item_id)
+    found = preview.attachment(item, index) if item.kind == Item.Kind.MESSAGE else None
+    if found is None:
+        raise Http404("No such attachment.")
+    described, data = found
+    # Never the sender's content type: whatever it claims, the browser saves it.
+    response = FileResponse(
+        io.BytesIO(data),
+        as_attachment=True,
+        filename=described.filename,
+        content_type="application/octet-stream",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- Search --------------------------------------------------------------------------------
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=search.MAX_QUERY_LENGTH, label="Words")
+    date_from = forms.DateField(required=False, label="From")
+    date_to = forms.DateField(required=False, label="To")
+    folder = forms.CharField(required=False, max_length=400)
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "Mail and files"), *Item.Kind.choices], label="Type"
+    )
+    has_attachments = forms.BooleanField(required=False, label="Has attachments")
+    object = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("date", "Newest first"), ("date-asc", "Oldest first")],
+    )
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            raise forms.ValidationError("The “from” date is after the “to” date.")
+        return data
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def search_view(request: PortalRequest) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    form = SearchForm(request.GET or None)
+    context: dict = {"form": form, "objects": scope.objects(), "searched": False}
+    if not request.GET:
+        return render(request, "restore/search.html", context)
+    if not form.is_valid():
+        return render(request, "restore/search.html", context, status=400)
+    data = form.cleaned_data
+    items = scope.items()
+    if data["object"]:
+        items = items.filter(object=scope.object(data["object"]))
+    items = browse.filter_items(
+        items,
+        kind=data["kind"],
+        has_attachments=data["has_attachments"],
+        date_from=data["date_from"],
+        date_to=data["date_to"],
+        folder_path=data["folder"],
+    )
+    items = search.matching(items, data["q"]).select_related("object", "folder")
+    try:
+        found = browse.page(
+            items,
+            request.GET.get("cursor") or None,
+            data["sort"] or browse.DEFAULT_SORT,
+            browse.parse_limit(request.GET.get("limit")),
+        )
+    except browse.InvalidPage as error:
+        return _bad_request(request, str(error))
+    ranges = browse.point_ranges(found.items, scope.restore_points())
+    context |= {
+        "searched": True,
+        "page": found,
+        "results": [(item, ranges[item.pk]) for item in found.items],
+        "next_url": next_url(request, found.next_cursor),
+    }
+    if request.htmx and request.GET.get("cursor"):
+        return render(request, "restore/search.html#result-rows", context)
+    return render(request, "restore/search.html", context)

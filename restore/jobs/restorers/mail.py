@@ -1,0 +1,331 @@
+"""Restoring messages into an Outlook mailbox through Graph.
+
+A message is created from JSON (research 5.6), never from MIME, which Exchange always
+makes a draft: `POST …/mailFolders/{id}/messages` with
+
+- PR_MESSAGE_FLAGS (`Integer 0x0E07`) in the create itself (read-only after the first
+  save): MSGFLAG_READ (0x1) or 0, never MSGFLAG_UNSENT (0x8) → not a draft, read flag kept;
+- PR_CLIENT_SUBMIT_TIME (`SystemTime 0x0039`) → sentDateTime; PR_MESSAGE_DELIVERY_TIME
+  (`SystemTime 0x0E06`) → receivedDateTime: the original dates;
+- the restore marker (`String {guid} Name LifeboatRestoreMarker` = "<job>:<item>"), which
+  a retry looks for with `$filter=singleValueExtendedProperties/any(…)`, in `$batch`es.
+
+Body, recipients and attachments come from the stored MIME (parsed with `email`);
+Item.meta overrides what the backup read from Graph itself (recipients, importance,
+categories, flag, dates). Attachments under 3 MB travel in the create when together they
+stay under 3 MB, so a message appears whole or not at all. Otherwise the message is
+created marked incomplete (`…:incomplete`), attachments are added one by one (an upload
+session for 3 MB and more), then the marker is completed; a retry deletes an incomplete
+one and starts again.
+
+Collisions: "skip" skips a message whose internetMessageId is already in the target
+folder; "keep both" creates it anyway. Mail has no "overwrite" (see restore/jobs/lifecycle.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import logging
+import threading
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+from portal.graph import GraphClient, GraphError
+from restore.blobs import blob_store
+from restore.jobs.restorers import Outcome, marker_value
+from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
+
+logger = logging.getLogger(__name__)
+
+MARKER_GUID = "7b1f3c2e-5a4d-4e8b-9c6f-1d2e3f4a5b6c"
+MARKER_PROPERTY = f"String {{{MARKER_GUID}}} Name LifeboatRestoreMarker"
+INCOMPLETE = ":incomplete"
+MAX_SIMPLE_ATTACHMENT = 3 * 1024 * 1024
+UPLOAD_CHUNK = 4 * 1024 * 1024  # Outlook attachment sessions take up to 4 MB at a time
+MSGFLAG_READ = 0x1
+
+
+def _quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _recipients(header: object) -> list[dict[str, Any]]:
+    if not header:
+        return []
+    return [
+        {"emailAddress": {"name": name or address, "address": address}}
+        for name, address in getaddresses([str(header)])
+        if address
+    ]
+
+
+class MailRestorer:
+    def __init__(self, job: RestoreJob, graph: GraphClient) -> None:
+        self.job = job
+        self.graph = graph
+        self.mailbox = f"users/{job.object.owner_id}"
+        self.throttle_key = f"mail:{job.object.tenant_id}:{job.object.owner_id}"
+        point = job.restore_point
+        self.folders_by_path = {
+            f.path: f for f in Folder.objects.filter(valid_at(point.seq), object=job.object)
+        }
+        self._targets: dict[str, str] = {}  # catalog folder path → Graph folder id
+        # Folders this run created: nothing was in them before, so "skip" needs no lookup
+        # (a resumed run finds them instead of creating them, and looks again).
+        self._created: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- where it goes ------------------------------------------------------------------
+
+    def _child_folder(self, parent: str, name: str) -> str:
+        """The id of `parent`'s child folder called `name`, created if missing."""
+        base = f"{self.mailbox}/mailFolders/{parent}/childFolders"
+        for attempt in range(2):
+            for child in self.graph.iterate(base, **{"$top": "100"}):
+                if str(child.get("displayName", "")).casefold() == name.casefold():
+                    return str(child["id"])
+            try:
+                created = str(self.graph.post(base, {"displayName": name})["id"])
+                self._created.add(created)
+                return created
+            except GraphError as error:
+                # Someone made it meanwhile (another worker on the same job): look again.
+                if error.status != 409 or attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _path_under(self, parent: str, path: str, *, well_known_top: bool) -> str:
+        segments = [s for s in path.split("/") if s]
+        for index, name in enumerate(segments):
+            prefix = "/".join(segments[: index + 1])
+            state = self.folders_by_path.get(prefix)
+            if index == 0 and well_known_top and state is not None and state.well_known:
+                parent = str(
+                    self.graph.get(
+                        f"{self.mailbox}/mailFolders/{state.well_known}", **{"$select": "id"}
+                    )["id"]
+                )
+                continue
+            parent = self._child_folder(parent, name)
+        return parent
+
+    def _target_folder(self, folder: Folder) -> str:
+        with self._lock:
+            if folder.path in self._targets:
+                return self._targets[folder.path]
+            if self.job.target == RestoreJob.Target.ORIGINAL:
+                try:
+                    found = self.graph.get(
+                        f"{self.mailbox}/mailFolders/{folder.graph_id}", **{"$select": "id"}
+                    )
+                    target = str(found["id"])
+                except GraphError as error:
+                    if not error.is_not_found:
+                        raise
+                    target = self._path_under("msgfolderroot", folder.path, well_known_top=True)
+            else:
+                top = self._targets.get("")
+                if top is None:
+                    top = self._child_folder("msgfolderroot", self.job.target_name)
+                    self._targets[""] = top
+                target = self._path_under(top, folder.path, well_known_top=False)
+            self._targets[folder.path] = target
+            return target
+
+    # --- markers ------------------------------------------------------------------------
+
+    def _marker_filter(self, value: str) -> str:
+        return (
+            f"singleValueExtendedProperties/any(ep: ep/id eq {_quote_literal(MARKER_PROPERTY)}"
+            f" and ep/value eq {_quote_literal(value)})"
+        )
+
+    def _lookup_url(self, value: str) -> str:
+        return (
+            f"/{self.mailbox}/messages?$filter={quote(self._marker_filter(value))}"
+            "&$select=id&$top=1"
+        )
+
+    def find_restored(self, job_items: list[RestoreJobItem]) -> dict[int, str]:
+        urls = {str(ji.pk): self._lookup_url(marker_value(ji)) for ji in job_items}
+        found: dict[int, str] = {}
+        for key, (status, body) in self.graph.get_many(urls).items():
+            if status == 200 and (body or {}).get("value"):
+                found[int(key)] = str(body["value"][0]["id"])
+            elif status >= 400:
+                error = (body or {}).get("error", {})
+                raise GraphError(status, str(error.get("code", "")), str(error.get("message")))
+        return found
+
+    def _delete_incomplete(self, job_item: RestoreJobItem) -> None:
+        value = marker_value(job_item) + INCOMPLETE
+        for message in self.graph.iterate(
+            f"{self.mailbox}/messages", **{"$filter": self._marker_filter(value), "$select": "id"}
+        ):
+            self.graph.post(f"{self.mailbox}/messages/{message['id']}/permanentDelete")
+
+    # --- the message --------------------------------------------------------------------
+
+    def _parse(self, item: Item) -> EmailMessage:
+        with blob_store().open(item.content_sha256) as stream:
+            return email.message_from_binary_file(stream, policy=email.policy.default)
+
+    def _message_json(
+        self, item: Item, mime: EmailMessage, marker: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        meta = item.meta or {}
+        body_part = mime.get_body(preferencelist=("html", "plain"))
+        body = {"contentType": "text", "content": ""}
+        if body_part is not None:
+            body = {
+                "contentType": "html" if body_part.get_content_subtype() == "html" else "text",
+                "content": body_part.get_content(),
+            }
+        sent = meta.get("sentDateTime") or item.sent_at
+        if not sent and mime["Date"]:
+            try:
+                sent = parsedate_to_datetime(str(mime["Date"]))
+            except (TypeError, ValueError):
+                sent = None
+        received = meta.get("receivedDateTime") or item.dated_at
+        from_list = _recipients(mime["From"])
+        data: dict[str, Any] = {
+            "subject": str(mime["Subject"] or item.name or ""),
+            "body": body,
+            "from": meta.get("from") or (from_list[0] if from_list else None),
+            "toRecipients": meta.get("toRecipients") or _recipients(mime["To"]),
+            "ccRecipients": meta.get("ccRecipients") or _recipients(mime["Cc"]),
+            "bccRecipients": meta.get("bccRecipients") or _recipients(mime["Bcc"]),
+            "replyTo": meta.get("replyTo") or _recipients(mime["Reply-To"]),
+            "internetMessageId": meta.get("internetMessageId")
+            or str(mime["Message-ID"] or "").strip(),
+            "importance": meta.get("importance") or "normal",
+            "categories": meta.get("categories") or [],
+        }
+        if meta.get("sender"):
+            data["sender"] = meta["sender"]
+        if isinstance(meta.get("flag"), dict):
+            data["flag"] = {"flagStatus": meta["flag"].get("flagStatus", "notFlagged")}
+        data = {k: v for k, v in data.items() if v not in (None, "")}
+        properties = [
+            {"id": "Integer 0x0E07", "value": str(MSGFLAG_READ if item.is_read else 0)},
+            {"id": MARKER_PROPERTY, "value": marker},
+        ]
+        if sent_iso := _iso(sent):
+            properties.append({"id": "SystemTime 0x0039", "value": sent_iso})
+        if received_iso := _iso(received):
+            properties.append({"id": "SystemTime 0x0E06", "value": received_iso})
+        data["singleValueExtendedProperties"] = properties
+        attachments = []
+        for part in mime.iter_attachments():
+            payload = part.get_payload(decode=True) or b""
+            attachments.append(
+                {
+                    "@odata.type": "#microsoft.graph.fileAttachment",
+                    "name": part.get_filename() or "attachment",
+                    "contentType": part.get_content_type(),
+                    "isInline": part.get_content_disposition() == "inline",
+                    "contentId": (part["Content-ID"] or "").strip().strip("<>") or None,
+                    "_data": payload,
+                }
+            )
+        return data, attachments
+
+    def _already_in_folder(self, folder_id: str, internet_message_id: str) -> str | None:
+        if not internet_message_id:
+            return None
+        page = self.graph.get(
+            f"{self.mailbox}/mailFolders/{folder_id}/messages",
+            **{
+                "$filter": f"internetMessageId eq {_quote_literal(internet_message_id)}",
+                "$select": "id",
+                "$top": "1",
+            },
+        )
+        values = page.get("value") or []
+        return str(values[0]["id"]) if values else None
+
+    def _add_attachment(self, message_id: str, attachment: dict[str, Any]) -> None:
+        data: bytes = attachment["_data"]
+        base = f"{self.mailbox}/messages/{message_id}/attachments"
+        if len(data) < MAX_SIMPLE_ATTACHMENT:
+            self.graph.post(base, _wire(attachment))
+            return
+        session = self.graph.post(
+            f"{base}/createUploadSession",
+            {
+                "AttachmentItem": {
+                    "attachmentType": "file",
+                    "name": attachment["name"],
+                    "size": len(data),
+                    "contentType": attachment["contentType"],
+                    "isInline": attachment["isInline"],
+                }
+            },
+        )
+        url = session["uploadUrl"]
+        for start in range(0, len(data), UPLOAD_CHUNK):
+            self.graph.put_fragment(url, data[start : start + UPLOAD_CHUNK], start, len(data))
+
+    def restore(self, job_item: RestoreJobItem) -> Outcome:
+        item = job_item.item
+        if not item.content_sha256:
+            return Outcome.failed("The backup holds no content for this message.")
+        folder_id = self._target_folder(item.folder)
+        mime = self._parse(item)
+        marker = marker_value(job_item)
+        data, attachments = self._message_json(item, mime, marker)
+        if self.job.collision == RestoreJob.Collision.SKIP and folder_id not in self._created:
+            existing = self._already_in_folder(folder_id, data.get("internetMessageId", ""))
+            if existing:
+                return Outcome.skipped("The message is already in that folder.", existing)
+        total = sum(len(a["_data"]) for a in attachments)
+        whole = total < MAX_SIMPLE_ATTACHMENT
+        if whole:
+            data["attachments"] = [_wire(a) for a in attachments]
+        else:
+            if job_item.attempts > 1:
+                self._delete_incomplete(job_item)
+            data["singleValueExtendedProperties"][1]["value"] = marker + INCOMPLETE
+        created = self.graph.post(f"{self.mailbox}/mailFolders/{folder_id}/messages", data)
+        message_id = str(created["id"])
+        if not whole:
+            try:
+                for attachment in attachments:
+                    self._add_attachment(message_id, attachment)
+            except GraphError as error:
+                self.graph.post(f"{self.mailbox}/messages/{message_id}/permanentDelete")
+                size = max(len(a["_data"]) for a in attachments) / 1024 / 1024
+                return Outcome.failed(
+                    f"An attachment ({size:.1f} MB) could not be added: Microsoft 365 answered "
+                    f"{error.status} {error.code}. The message was not restored."
+                )
+            self.graph.patch(
+                f"{self.mailbox}/messages/{message_id}",
+                {"singleValueExtendedProperties": [{"id": MARKER_PROPERTY, "value": marker}]},
+            )
+        return Outcome.done(message_id)
+
+
+def _wire(attachment: dict[str, Any]) -> dict[str, Any]:
+    wire = {k: v for k, v in attachment.items() if not k.startswith("_") and v is not None}
+    wire["contentBytes"] = base64.b64encode(attachment["_data"]).decode("ascii")
+    return wire

@@ -1,0 +1,169 @@
+"""Restoring files into a OneDrive (a user's or a group's drive) through Graph.
+
+Up to 4 MB a file goes in one `PUT {parent}:/{name}:/content`; above, through an upload
+session (`createUploadSession`, then fragments of 10 x 320 KiB read from the blob store
+one at a time, without the Authorization header the pre-authenticated URL refuses).
+Collisions map onto `@microsoft.graph.conflictBehavior`: skip → fail (409 = skipped),
+keep both → rename ("report 1.docx"), overwrite → replace (a new version of the file).
+
+Files carry no extended properties, so the marker of a restored file is its content: a
+retry of an item an earlier attempt may have uploaded first lists the target folder and
+takes a file with the same name (or OneDrive's renamed "name N.ext") whose size and
+quickXorHash equal the backed-up content's.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import quote
+
+from portal.graph import GraphClient, GraphError
+from restore.blobs import blob_store, iter_chunks
+from restore.jobs.restorers import Outcome
+from restore.models import EntityKind, Item, RestoreJob, RestoreJobItem
+from restore.quickxor import quick_xor_hash_of_chunks
+
+SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
+FRAGMENT = 10 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
+CONFLICT = "@microsoft.graph.conflictBehavior"
+BEHAVIOUR = {
+    RestoreJob.Collision.SKIP: "fail",
+    RestoreJob.Collision.KEEP_BOTH: "rename",
+    RestoreJob.Collision.OVERWRITE: "replace",
+}
+
+
+def _segments(*paths: str) -> list[str]:
+    return [s for path in paths for s in path.split("/") if s]
+
+
+class DriveRestorer:
+    def __init__(self, job: RestoreJob, graph: GraphClient) -> None:
+        self.job = job
+        self.graph = graph
+        obj = job.object
+        if obj.graph_ref:
+            self.drive = f"drives/{obj.graph_ref}"
+        elif obj.entity == EntityKind.GROUP:
+            self.drive = f"groups/{obj.owner_id}/drive"
+        else:
+            self.drive = f"users/{obj.owner_id}/drive"
+        self.throttle_key = f"drive:{obj.tenant_id}:{obj.graph_ref or obj.owner_id}"
+        self.behaviour = BEHAVIOUR[RestoreJob.Collision(job.collision)]
+        self._parents: dict[str, tuple[str, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _parent(self, item: Item) -> tuple[str, list[str]]:
+        """(base, path segments below it) of the folder the file goes in."""
+        folder = item.folder
+        with self._lock:
+            if folder.path in self._parents:
+                return self._parents[folder.path]
+            if self.job.target == RestoreJob.Target.FOLDER:
+                found = ("root", _segments(self.job.target_name, folder.path))
+            elif not folder.graph_id or not folder.path:
+                found = ("root", [])
+            else:
+                try:
+                    self.graph.get(f"{self.drive}/items/{folder.graph_id}", **{"$select": "id"})
+                    found = (f"items/{folder.graph_id}", [])
+                except GraphError as error:
+                    if not error.is_not_found:
+                        raise
+                    # Gone: put it back at its old path (OneDrive creates missing folders).
+                    found = ("root", _segments(folder.path))
+            self._parents[folder.path] = found
+            return found
+
+    def _address(self, base: str, segments: list[str]) -> str:
+        if not segments:
+            return f"{self.drive}/{base}"
+        return f"{self.drive}/{base}:/{'/'.join(quote(s, safe='') for s in segments)}:"
+
+    # --- an earlier attempt's upload ----------------------------------------------------
+
+    def _content_hash(self, item: Item) -> str:
+        with blob_store().open(item.content_sha256) as stream:
+            return quick_xor_hash_of_chunks(iter_chunks(stream))
+
+    def _uploaded_before(self, item: Item) -> str | None:
+        base, segments = self._parent(item)
+        try:
+            children = list(
+                self.graph.iterate(f"{self._address(base, segments)}/children", **{"$top": "200"})
+            )
+        except GraphError as error:
+            if error.is_not_found:
+                return None
+            raise
+        stem, dot, extension = item.name.rpartition(".")
+        if not dot or not stem:
+            stem, dot, extension = item.name, "", ""
+        renamed = re.compile(re.escape(stem) + r" \d+" + re.escape(dot + extension), re.IGNORECASE)
+        candidates = [
+            c
+            for c in children
+            if "file" in c
+            and int(c.get("size", -1)) == item.size
+            and (c["name"].casefold() == item.name.casefold() or renamed.fullmatch(c["name"]))
+        ]
+        if not candidates:
+            return None
+        digest = self._content_hash(item)
+        for child in candidates:
+            if ((child.get("file") or {}).get("hashes") or {}).get("quickXorHash") == digest:
+                return str(child["id"])
+        return None
+
+    def find_restored(self, job_items: list[RestoreJobItem]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for job_item in job_items:
+            if job_item.item.content_sha256 and (graph_id := self._uploaded_before(job_item.item)):
+                found[job_item.pk] = graph_id
+        return found
+
+    # --- uploading ----------------------------------------------------------------------
+
+    def restore(self, job_item: RestoreJobItem) -> Outcome:
+        item = job_item.item
+        if not item.content_sha256:
+            return Outcome.failed("The backup holds no content for this file.")
+        base, segments = self._parent(item)
+        address = self._address(base, [*segments, item.name])
+        size = blob_store().size(item.content_sha256)
+        try:
+            if size <= SIMPLE_UPLOAD_LIMIT:
+                with blob_store().open(item.content_sha256) as stream:
+                    data = stream.read()
+                response = self.graph.request(
+                    "PUT",
+                    f"{address}/content",
+                    params={CONFLICT: self.behaviour},
+                    data=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+                created = response.json()
+            else:
+                created = self._upload_session(address, item, size)
+        except GraphError as error:
+            if error.status == 409 and self.behaviour == "fail":
+                return Outcome.skipped("A file with this name is already there.")
+            raise
+        return Outcome.done(str(created["id"]))
+
+    def _upload_session(self, address: str, item: Item, size: int) -> dict:
+        session = self.graph.post(
+            f"{address}/createUploadSession",
+            {"item": {CONFLICT: self.behaviour, "name": item.name, "fileSize": size}},
+        )
+        url = session["uploadUrl"]
+        start = 0
+        answer = None
+        with blob_store().open(item.content_sha256) as stream:
+            for chunk in iter_chunks(stream, FRAGMENT):
+                answer = self.graph.put_fragment(url, chunk, start, size)
+                start += len(chunk)
+        if answer is None or answer.status_code not in (200, 201):
+            raise GraphError(500, "uploadIncomplete", "The upload session did not finish.")
+        return answer.json()

@@ -1,0 +1,475 @@
+"""Running a restore job into Microsoft 365: claim, restore item by item, finish.
+
+1. Claim the job with a conditional UPDATE (lifecycle.transition): from queued or
+   waiting-for-sign-in, or from running when its worker stopped beating. The heartbeat
+   timestamp written by the claim is the owner's token: each beat (every few seconds)
+   only succeeds if the job still carries the last one, so a worker that lost the job to
+   another stops at once, and two workers never restore the same job.
+2. Check the person's delegated token and consent for the workload's scopes
+   (portal/permissions.py). A missing sign-in → waiting-for-sign-in, a device-code
+   sign-in for them started and its instructions in the log; a missing consent → failed,
+   naming the scope.
+3. Pending items, 100 at a time. Items that an earlier attempt may have created (attempts
+   > 0) are first looked up by their marker, so nothing is created twice. The rest run
+   on a few threads, each holding one of the mailbox's request slots (restore/jobs/throttle.py),
+   and each item is marked done/skipped/failed in its own transaction as soon as Graph
+   answers, so a killed worker loses at most the items in flight — which the marker
+   lookup finds next time.
+4. Finish: completed, partially failed or failed by the item counts; cancelled if asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from authflow import flows, principals, signins, tokens
+from authflow.models import SignIn, TokenCache, User
+from portal import audit, permissions
+from portal.graph import GraphError
+from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable
+from restore.jobs import lifecycle, throttle
+from restore.jobs.restorers import Outcome, Restorer, restorer_for
+from restore.jobs.signals import job_queued
+from restore.models import ContentStatus, RestoreJob, RestoreJobItem, RestoreJobLog
+
+logger = logging.getLogger(__name__)
+
+S = RestoreJob.Status
+HEARTBEAT_SECONDS = 3.0
+CHUNK = 100
+RETRY_UNAVAILABLE_SECONDS = 30
+CONTENT_LOST = (
+    "Content lost: the backup store no longer holds it and Microsoft 365 no longer has this "
+    "version (found by verify_blobs)."
+)
+
+
+class Heartbeat(threading.Thread):
+    """Beats for the job while it runs; notices a cancel request or a lost claim."""
+
+    def __init__(self, job: RestoreJob, beat: datetime | None) -> None:
+        super().__init__(name=f"heartbeat-{job.pk}", daemon=True)
+        self.job_id = job.pk
+        self.beat = beat
+        self.done = threading.Event()
+        self.lost = threading.Event()
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        # Beat well within the time after which another worker may take the job over.
+        interval = min(HEARTBEAT_SECONDS, settings.RESTORE_STALE_SECONDS / 3)
+        try:
+            while not self.done.wait(interval):
+                self.tick()
+        finally:
+            connection.close()
+
+    def tick(self) -> None:
+        now = timezone.now()
+        mine = RestoreJob.objects.filter(pk=self.job_id, status=S.RUNNING, heartbeat_at=self.beat)
+        if not mine.update(heartbeat_at=now):
+            self.lost.set()
+            return
+        self.beat = now
+        if RestoreJob.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            self.cancelled.set()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+    @property
+    def should_stop(self) -> bool:
+        return self.lost.is_set() or self.cancelled.is_set()
+
+
+@dataclass
+class Stop:
+    """Why processing ended before every item was handled."""
+
+    sign_in: tokens.SignInRequired | None = None
+    unavailable: str = ""
+    store_unavailable: str = ""  # the blob store could not be read: wait, retry
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+def claim(job_id: UUID | str) -> RestoreJob | None:
+    job = RestoreJob.objects.filter(pk=job_id).select_related("object", "user").first()
+    if job is None or job.target == RestoreJob.Target.DOWNLOAD:
+        return None
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.RESTORE_STALE_SECONDS)
+    claimable = ~Q(status=S.RUNNING) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    if not lifecycle.transition(
+        job,
+        S.RUNNING,
+        when=claimable & Q(cancel_requested=False),
+        heartbeat_at=now,
+        started_at=Coalesce(F("started_at"), Value(now)),
+    ):
+        if job.cancel_requested and not job.is_finished:
+            lifecycle.transition(
+                job, S.CANCELLED, when=Q(heartbeat_at__lt=stale) | ~Q(status=S.RUNNING)
+            )
+        return None
+    job.heartbeat_at = now
+    return job
+
+
+def run(job_id: UUID | str) -> None:
+    job = claim(job_id)
+    if job is None:
+        logger.info("Restore job %s is not claimable; nothing to do", job_id)
+        return
+    started = job.items_done + job.items_skipped + job.items_failed
+    lifecycle.log(job, "Resumed." if started or job.log.count() > 1 else "Started.")
+    heartbeat = Heartbeat(job, job.heartbeat_at)
+    heartbeat.start()
+    stop = Stop()
+    failure = ""
+    try:
+        failure = _work(job, heartbeat, stop)
+    finally:
+        heartbeat.stop()
+    _finish(job, heartbeat, stop, failure)
+
+
+def _missing_consent(user: User, scopes: tuple[str, ...]) -> list[str]:
+    row = TokenCache.objects.filter(user=user, status=TokenCache.Status.VALID).first()
+    if row is None or not row.scopes:
+        return []  # no tokens at all: a sign-in is needed, which access_token says
+    granted = {s.lower() for s in row.scopes}
+    return [s for s in scopes if s.lower() not in granted]
+
+
+def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
+    """Restore the pending items; returns why the whole job failed, or ""."""
+    obj = job.object
+    requirement = permissions.requirement(obj.workload, obj.entity, "restore")
+    scopes = list(requirement.scopes)
+    if missing := _missing_consent(job.user, requirement.scopes):
+        return (
+            f"Lifeboat has no consent for {', '.join(missing)} for {job.user}, which restoring "
+            f"{obj.get_workload_display().lower()} items needs. An administrator must grant "
+            "it to Lifeboat in Microsoft Entra; then sign in again."
+        )
+    try:
+        tokens.access_token(job.user, scopes)
+    except tokens.SignInRequired as error:
+        stop.sign_in = error
+        return ""
+    except tokens.TokensUnavailable as error:
+        stop.unavailable = str(error)
+        return ""
+    restorer = restorer_for(job, tokens.graph_as(job.user, scopes))
+    limit = settings.RESTORE_CONCURRENCY_PER_MAILBOX
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"restore-{job.pk}") as pool:
+        while not (heartbeat.should_stop or stop.event.is_set()):
+            batch = list(
+                RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.PENDING)
+                .select_related("item", "item__folder")
+                .order_by("id")[:CHUNK]
+            )
+            if not batch:
+                break
+            try:
+                _restore_batch(job, restorer, batch, pool, heartbeat, stop)
+            except tokens.SignInRequired as error:
+                stop.sign_in = error
+            except tokens.TokensUnavailable as error:
+                stop.unavailable = str(error)
+            except GraphError as error:
+                # The marker lookup itself failed: try the whole batch again later.
+                stop.unavailable = f"Microsoft 365 answered {error.status} {error.code}"
+            except BlobStoreUnavailable as error:
+                stop.store_unavailable = str(error)
+            if stop.sign_in or stop.unavailable or stop.store_unavailable:
+                stop.event.set()
+    return ""
+
+
+def _restore_batch(
+    job: RestoreJob,
+    restorer: Restorer,
+    batch: list[RestoreJobItem],
+    pool: ThreadPoolExecutor,
+    heartbeat: Heartbeat,
+    stop: Stop,
+) -> None:
+    retried = [ji for ji in batch if ji.attempts > 0]
+    found = restorer.find_restored(retried) if retried else {}
+    for job_item in retried:
+        if job_item.pk in found:
+            _record(job, job_item, Outcome.done(found[job_item.pk]))
+    todo = [ji for ji in batch if ji.pk not in found]
+    # Counted before Graph is asked: an item with attempts > 0 may exist in Microsoft 365,
+    # so a later run looks for its marker first.
+    RestoreJobItem.objects.filter(pk__in=[ji.pk for ji in todo]).update(attempts=F("attempts") + 1)
+    for job_item in todo:
+        job_item.attempts += 1
+
+    def one(job_item: RestoreJobItem) -> Outcome | None:
+        if heartbeat.should_stop or stop.event.is_set():
+            return None
+        if job_item.item.content_status == ContentStatus.LOST:
+            return Outcome.failed(CONTENT_LOST)
+        try:
+            with throttle.slot(restorer.throttle_key):
+                return restorer.restore(job_item)
+        except tokens.SignInRequired as error:
+            stop.sign_in = stop.sign_in or error
+        except tokens.TokensUnavailable as error:
+            stop.unavailable = stop.unavailable or str(error)
+        except GraphError as error:
+            return Outcome.failed(_graph_problem(job, error))
+        except BlobNotFound:
+            return Outcome.failed("The backed-up content is missing from the backup store.")
+        except BlobCorrupt:
+            logger.error(
+                "Restore job %s: item %s content fails authentication", job.pk, job_item.item_id
+            )
+            return Outcome.failed(
+                "The backed-up content failed its integrity check and was not used."
+            )
+        except BlobStoreUnavailable as error:
+            stop.store_unavailable = stop.store_unavailable or str(error)
+        except Exception:
+            logger.exception("Restore job %s: item %s failed", job.pk, job_item.item_id)
+            return Outcome.failed("An unexpected error stopped this item (details in the log).")
+        stop.event.set()
+        return None
+
+    futures: dict[Future[Outcome | None], RestoreJobItem] = {
+        pool.submit(one, job_item): job_item for job_item in todo
+    }
+    for future in as_completed(futures):
+        outcome = future.result()
+        if outcome is not None:
+            _record(job, futures[future], outcome)
+
+
+def _graph_problem(job: RestoreJob, error: GraphError) -> str:
+    if error.status == 403:
+        requirement = permissions.requirement(job.object.workload, job.object.entity, "restore")
+        return (
+            f"Microsoft 365 refused ({error.code}): {job.user} needs the delegated permission "
+            f"{', '.join(requirement.scopes)} and access to {job.object.name}'s "
+            f"{job.object.get_workload_display().lower()}. {error.message}"
+        )[:500]
+    return f"Microsoft 365 answered {error.status} {error.code}: {error.message}"[:500]
+
+
+COUNTERS: dict[str, str] = {  # by RestoreJobItem.Status (Outcome.status is a str)
+    RestoreJobItem.Status.DONE: "items_done",
+    RestoreJobItem.Status.SKIPPED: "items_skipped",
+    RestoreJobItem.Status.FAILED: "items_failed",
+}
+
+
+def _record(job: RestoreJob, job_item: RestoreJobItem, outcome: Outcome) -> None:
+    """One item's result and the job's counters, together, in one small transaction."""
+    with transaction.atomic():
+        changed = RestoreJobItem.objects.filter(
+            pk=job_item.pk, status=RestoreJobItem.Status.PENDING
+        ).update(
+            status=outcome.status,
+            result_graph_id=outcome.graph_id[:200],
+            error=outcome.message[:500],
+            finished_at=timezone.now(),
+        )
+        if changed:
+            counters = {COUNTERS[outcome.status]: F(COUNTERS[outcome.status]) + 1}
+            if outcome.status != RestoreJobItem.Status.FAILED:
+                counters["bytes_done"] = F("bytes_done") + job_item.item.size
+            RestoreJob.objects.filter(pk=job.pk).update(**counters)
+    if changed and outcome.status == RestoreJobItem.Status.FAILED:
+        lifecycle.log(
+            job,
+            f"Not restored: “{job_item.item.name}”. {outcome.message}",
+            RestoreJobLog.Level.ERROR,
+        )
+
+
+def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> None:
+    if heartbeat.lost.is_set():
+        logger.info("Restore job %s was taken over by another worker", job.pk)
+        return
+    mine = Q(heartbeat_at=heartbeat.beat)
+    job.refresh_from_db()
+    if failure:
+        if lifecycle.transition(job, S.FAILED, when=mine):
+            lifecycle.log(job, failure, RestoreJobLog.Level.ERROR)
+            _audit_finished(job)
+        return
+    if job.cancel_requested:
+        if lifecycle.transition(job, S.CANCELLED, when=mine):
+            lifecycle.log(job, _summary(job, "Cancelled"))
+            _audit_finished(job)
+        return
+    if stop.sign_in is not None:
+        wait_for_sign_in(job, stop.sign_in, when=mine)
+        return
+    if stop.store_unavailable:
+        reason = f"Waiting for the backup store: {stop.store_unavailable}."
+        if lifecycle.transition(job, S.QUEUED, when=mine, waiting_reason=reason[:500]):
+            lifecycle.log(
+                job,
+                f"{reason} Nothing more is restored until it answers; trying again in "
+                f"{RETRY_UNAVAILABLE_SECONDS} seconds.",
+                RestoreJobLog.Level.WARNING,
+            )
+            job_queued.send(
+                sender=RestoreJob, job_id=str(job.pk), countdown=RETRY_UNAVAILABLE_SECONDS
+            )
+        return
+    if stop.unavailable:
+        if lifecycle.transition(job, S.QUEUED, when=mine):
+            lifecycle.log(
+                job,
+                f"Microsoft 365 could not be reached ({stop.unavailable}); trying again in "
+                f"{RETRY_UNAVAILABLE_SECONDS} seconds.",
+                RestoreJobLog.Level.WARNING,
+            )
+            job_queued.send(
+                sender=RestoreJob, job_id=str(job.pk), countdown=RETRY_UNAVAILABLE_SECONDS
+            )
+        return
+    if RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.PENDING).exists():
+        # Stopped without a reason (should not happen): let the sweep pick it up again.
+        lifecycle.transition(job, S.QUEUED, when=mine)
+        return
+    if job.items_failed == 0:
+        status = S.COMPLETED
+    elif job.items_done + job.items_skipped == 0:
+        status = S.FAILED
+    else:
+        status = S.PARTIAL
+    if lifecycle.transition(job, status, when=mine):
+        level = RestoreJobLog.Level.INFO if status == S.COMPLETED else RestoreJobLog.Level.WARNING
+        lifecycle.log(job, _summary(job, RestoreJob.Status(status).label), level)
+        _audit_finished(job)
+
+
+def _summary(job: RestoreJob, label: str) -> str:
+    return (
+        f"{label}: {job.items_done} restored, {job.items_skipped} skipped, "
+        f"{job.items_failed} failed of {job.items_total}."
+    )
+
+
+def _audit_finished(job: RestoreJob) -> None:
+    outcomes: dict[str, str] = {S.COMPLETED: "success", S.CANCELLED: "success"}
+    outcome = outcomes.get(job.status, "failure")
+    audit.record(
+        "restore.finished",
+        actor=None,
+        on_behalf_of=job.object.address or job.object.name,
+        target=str(job.id),
+        outcome=outcome,
+        details={
+            "status": job.status,
+            "user": job.user.identity,
+            "done": job.items_done,
+            "skipped": job.items_skipped,
+            "failed": job.items_failed,
+            "total": job.items_total,
+        },
+    )
+
+
+# --- Waiting for a sign-in ---------------------------------------------------------------
+
+
+def wait_for_sign_in(job: RestoreJob, error: tokens.SignInRequired, *, when: Q) -> None:
+    user = job.user
+    reason = f"{user} must sign in again: {error.reason}"
+    if not lifecycle.transition(job, S.WAITING, when=when, waiting_reason=reason[:500]):
+        return
+    lifecycle.log(job, f"Paused. {reason}", RestoreJobLog.Level.WARNING)
+    audit.record(
+        "restore.waiting_for_sign_in",
+        actor=None,
+        on_behalf_of=user.upn,
+        target=str(job.id),
+        outcome="failure",
+        details={"reason": error.reason[:300]},
+    )
+    sign_in = device_sign_in_for(user)
+    if sign_in is not None:
+        expires = timezone.localtime(sign_in.expires_at)
+        lifecycle.log(
+            job,
+            f"To go on, open {sign_in.verification_uri} and enter the code {sign_in.user_code}, "
+            f"then sign in as {user}. The code works until {expires:%H:%M}. The restore goes on "
+            "by itself once that is done; signing in to Lifeboat in the browser works too.",
+        )
+    else:
+        lifecycle.log(
+            job,
+            f"A sign-in code could not be started. Sign in to Lifeboat as {user}, or ask the "
+            "helpdesk to start a sign-in for them; the restore goes on by itself afterwards.",
+            RestoreJobLog.Level.WARNING,
+        )
+    # The person may have signed in between the refusal and now: don't wait for nothing.
+    if TokenCache.objects.filter(user=user, status=TokenCache.Status.VALID).exclude(ciphertext=b""):
+        lifecycle.requeue_waiting(user)
+
+
+def device_sign_in_for(user: User) -> SignIn | None:
+    """A pending device-code sign-in bound to `user`: the one already running, or a new one."""
+    now = timezone.now()
+    pending = (
+        SignIn.objects.filter(
+            expected_identity=user.identity,
+            status=SignIn.Status.PENDING,
+            expires_at__gt=now + timedelta(minutes=2),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if pending is not None:
+        return pending
+    if not (user.oid and user.tenant_id):
+        return None
+    expected = principals.ExpectedUser.of(user)
+    try:
+        return signins.start_helpdesk_sign_in(expected, started_by=None)
+    except flows.FlowError as error:
+        logger.warning("Could not start a sign-in for %s: %s", user.identity, error)
+        return None
+
+
+# --- The sweep ---------------------------------------------------------------------------
+
+
+def resume_stalled() -> int:
+    """Queue again: running jobs whose worker stopped beating, queued jobs nobody took,
+    and waiting jobs whose person has signed in meanwhile."""
+    stale = timezone.now() - timedelta(seconds=settings.RESTORE_STALE_SECONDS)
+    restorable = RestoreJob.objects.exclude(target=RestoreJob.Target.DOWNLOAD)
+    ids = list(
+        restorable.filter(
+            Q(status=S.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=S.QUEUED, created_at__lt=stale)
+            | Q(status=S.QUEUED, heartbeat_at__lt=stale)
+        ).values_list("pk", flat=True)
+    )
+    for job_id in ids:
+        job_queued.send(sender=RestoreJob, job_id=str(job_id), countdown=None)
+    signed_in = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
+    for user in User.objects.filter(
+        restore_jobs__status=S.WAITING, token_cache__in=signed_in
+    ).distinct():
+        lifecycle.requeue_waiting(user)
+    return len(ids)

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from restore.jobs import views
+
+urlpatterns: list[URLPattern] = [
+    path("backups/restore/", views.start, name="start-restore"),
+    path("backups/jobs/", views.job_list, name="jobs"),
+    path("backups/jobs/<uuid:job_id>/", views.job_detail, name="job"),
+    path("backups/jobs/<uuid:job_id>/cancel", views.cancel, name="job-cancel"),
+    path("backups/jobs/<uuid:job_id>/download", views.download, name="job-download"),
+]

@@ -1,0 +1,118 @@
+"""Restore job pages: start a restore, my jobs, one job (live progress, log, items)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
+
+from portal.http import PortalRequest
+from restore.jobs import downloads, lifecycle
+from restore.models import RestoreJob, RestoreJobItem
+from restore.scope import Scope
+
+ITEMS_PER_PAGE = 50
+JOBS_PER_PAGE = 25
+
+
+def _back(request: PortalRequest) -> str | None:
+    """Where the restore form was, if it is one of ours."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return None
+
+
+def _problem(request: PortalRequest, status: int, heading: str, message: str) -> HttpResponse:
+    context = {"status": status, "heading": heading, "message": message}
+    return render(request, "restore/jobs/problem.html", context, status=status)
+
+
+@require_POST
+@login_required
+def start(request: PortalRequest) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    post = request.POST
+    try:
+        job = lifecycle.create_job(
+            scope,
+            post.get("point", ""),
+            post.getlist("items"),
+            post.getlist("folders"),
+            post.get("target", ""),
+            post.get("target_name", ""),
+            post.get("collision", RestoreJob.Collision.SKIP),
+            request=request,
+        )
+    except ValidationError as error:
+        text = " ".join(error.messages)
+        back = _back(request)
+        if back and not request.htmx:
+            messages.error(request, text)
+            return HttpResponseRedirect(back)
+        return _problem(request, 400, "The restore was not started", text)
+    url = reverse("restore:job", args=[job.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@require_GET
+@login_required
+def job_list(request: PortalRequest) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    page = Paginator(
+        scope.jobs().select_related("object", "restore_point"), JOBS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    return render(request, "restore/jobs/list.html", {"page": page})
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def job_detail(request: PortalRequest, job_id: object) -> HttpResponse:
+    job = Scope.for_user(request.user).job(job_id)
+    context = {"job": job, "log": job.log.all()}
+    if request.htmx and request.htmx.target == "job-status":
+        response = render(request, "restore/jobs/detail.html#job-status", context)
+        if job.is_finished:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    items = Paginator(
+        RestoreJobItem.objects.filter(job=job).select_related("item").order_by("id"),
+        ITEMS_PER_PAGE,
+    ).get_page(request.GET.get("page"))
+    return render(request, "restore/jobs/detail.html", {**context, "items": items})
+
+
+@require_POST
+@login_required
+def cancel(request: PortalRequest, job_id: object) -> HttpResponse:
+    job = Scope.for_user(request.user).job(job_id)
+    if lifecycle.cancel(job, by=request.user, request=request):
+        messages.info(request, "Cancelling the restore.")
+    else:
+        messages.info(request, "The restore had already finished.")
+    url = reverse("restore:job", args=[job.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+@login_required
+def download(request: PortalRequest, job_id: object) -> HttpResponse | StreamingHttpResponse:
+    job = Scope.for_user(request.user).job(job_id)
+    if job.target != RestoreJob.Target.DOWNLOAD:
+        return _problem(request, 404, "Not a download", "This restore is not a download.")
+    if job.status == RestoreJob.Status.CANCELLED:
+        return _problem(request, 410, "Download cancelled", "This download was cancelled.")
+    return downloads.response(job, request)
