@@ -211,6 +211,7 @@ class ItemFields(TypedDict):
     is_read: bool
     has_attachments: bool
     sensitivity: str
+    content_status: str
 
 
 def item_fields(item: Item) -> ItemFields:

@@ -19,7 +19,7 @@ import hmac
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from restore.blobs import sealing
 from restore.blobs.addressing import Addressing, valid_address
@@ -194,7 +194,7 @@ class BlobStore:
 
     # --- Keys --------------------------------------------------------------------------
 
-    def manifest(self) -> dict[str, object] | None:
+    def manifest(self) -> dict[str, Any] | None:
         try:
             size = self.backend.size(MANIFEST)
             with self.backend.open_at(MANIFEST, 0, size) as stream:
@@ -222,7 +222,7 @@ class BlobStore:
         if self._manifest_has_primary:
             return
         manifest = self.manifest() or {"encryption_keys": []}
-        in_use = {bytes.fromhex(k) for k in manifest.get("encryption_keys", [])}  # type: ignore[union-attr]
+        in_use = {bytes.fromhex(k) for k in manifest.get("encryption_keys", [])}
         if self.ring.primary_id not in in_use or "address_key" not in manifest:
             self.write_manifest(in_use | {self.ring.primary_id})
         self._manifest_has_primary = True
@@ -239,7 +239,7 @@ class BlobStore:
                 f"(the store's key id is {address_key}); restore the original value."
             )
         configured = {key.hex() for key in self.ring.ids}
-        missing = [k for k in manifest.get("encryption_keys", []) if k not in configured]  # type: ignore[union-attr]
+        missing = [k for k in manifest.get("encryption_keys", []) if k not in configured]
         if missing:
             return (
                 "BLOB_ENCRYPTION_KEYS lacks the key(s) the stored content is sealed with "

@@ -14,10 +14,16 @@ from restore.blobs.store import sealed_name
 TENANT = "11111111-1111-1111-1111-111111111111"
 
 
+def _s3_client():
+    backend = blob_store().backend
+    assert isinstance(backend, s3.S3Backend)
+    return backend.s3
+
+
 def count_calls(operation: str) -> list[str]:
     """Record each `operation` request the store's client sends (an event hook, no fake)."""
     calls: list[str] = []
-    client = blob_store().backend.s3
+    client = _s3_client()
     client.meta.events.register(f"before-call.s3.{operation}", lambda **kw: calls.append(operation))
     return calls
 
@@ -54,7 +60,7 @@ def test_large_content_goes_up_in_parts_and_comes_down_in_ranges(s3_store):
     assert stored == size
     assert new
     assert len(parts) == 3  # two full parts and the rest
-    client = blob_store().backend.s3
+    client = _s3_client()
     listed = client.list_objects_v2(Bucket=s3_store, Prefix="lifeboat/")["Contents"]
     assert [o["Key"] for o in listed if ".incoming" in o["Key"]] == []  # the temporary is gone
     with blob_store().open(address) as stream:
@@ -68,7 +74,7 @@ def test_large_content_goes_up_in_parts_and_comes_down_in_ranges(s3_store):
 
 def test_a_tampered_object_is_refused(s3_store):
     address, _, _ = blob_store().put_bytes(os.urandom(CHUNK + 10), tenant=TENANT)
-    client = blob_store().backend.s3
+    client = _s3_client()
     key = f"lifeboat/{sealed_name(address)}"
     raw = bytearray(client.get_object(Bucket=s3_store, Key=key)["Body"].read())
     raw[-3] ^= 1

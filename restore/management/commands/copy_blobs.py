@@ -56,6 +56,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         store = blob_store().backend
+        source: Backend
+        target: Backend
         if options["to"]:
             source, target = store, FileBackend(options["to"])
         else:
@@ -63,7 +65,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{options['source']} is not a directory.")
             source, target = FileBackend(options["source"]), store
         try:
-            copied, skipped = _copy(source, target)  # type: ignore[arg-type]
+            copied, skipped = _copy(source, target)
         except (BlobStoreUnavailable, OSError) as error:
             raise CommandError(f"Copying the blob store failed ({error}); run again.") from None
         self.stdout.write(
