@@ -13,11 +13,11 @@ COPY . /app
 RUN pip install -c requirements.lock -e . \
  && STATIC_MANIFEST=True LIFEBOAT_VAR_DIR=/tmp/build-var python manage.py collectstatic --noinput \
  && rm -rf /tmp/build-var \
- && mkdir -p /app/var \
- && chown lifeboat:lifeboat /app/var
+ && mkdir -p /app/var /app/blobs \
+ && chown lifeboat:lifeboat /app/var /app/blobs
 
 ENV STATIC_MANIFEST=True
 USER lifeboat
-VOLUME ["/app/var"]
+VOLUME ["/app/var", "/app/blobs"]
 EXPOSE 8000
 CMD ["gunicorn", "portal.wsgi", "--config", "portal/gunicorn_conf.py"]

@@ -12,6 +12,9 @@
   run under their own permissions.
 
 Every refusal is a GrantError carrying an RFC 6749 error code and a safe description.
+A grant returns a `Proof` after every request to Microsoft is done; `Proof.keep()` then
+writes what it proved (the user, the delegated tokens), so the caller's transaction
+never waits on Microsoft.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -54,6 +59,14 @@ class GrantError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Proof:
+    """Who a grant proved, and how to keep them: `keep()` only writes to the database."""
+
+    key: str  # userId.tenantId
+    keep: Callable[[], User]
+
+
 def invalid_client(description: str) -> GrantError:
     return GrantError("invalid_client", description, status=401)
 
@@ -70,8 +83,8 @@ def unavailable(description: str, retry_after: float | None = None) -> GrantErro
 # --- operator --------------------------------------------------------------------------
 
 
-def operator(client_id: str, assertion: str) -> User:
-    """Validate an access token for the portal's API and return its person."""
+def operator(client_id: str, assertion: str) -> Proof:
+    """Validate an access token for the portal's API: its person."""
     if not IDENTITY_KEY.match(client_id):
         raise invalid_client("client_id must be the caller's userId.tenantId.")
     api = settings.MICROSOFT_CLIENT_ID
@@ -87,7 +100,7 @@ def operator(client_id: str, assertion: str) -> User:
         )
     if client_id.lower() != who.key:
         raise invalid_client("client_id is not the userId.tenantId of the assertion's user.")
-    return accounts.user_for(who)
+    return Proof(who.key, lambda: accounts.user_for(who))
 
 
 # --- jwt-bearer --------------------------------------------------------------------------
@@ -152,15 +165,15 @@ def _names(organization: dict[str, Any]) -> set[str]:
     }
 
 
-def jwt_bearer(client_id: str, assertion: str) -> User:
-    """Prove a Graph token response, adopt its refresh token, return its person.
+def jwt_bearer(client_id: str, assertion: str) -> Proof:
+    """Prove a Graph token response and adopt its refresh token: its person.
 
     1. Parse the token response (access_token and refresh_token are required).
     2. Ask Graph /me and /organization with the access token.
     3. client_id must be that tenant: its id or one of its verified domains.
     4. Redeem the refresh token with the portal's public client, in that tenant.
     5. Validate the id_token of that answer; it must be the same person as /me.
-    6. Keep the delegated tokens (encrypted) and the user, in one transaction.
+    6. `keep()`: the delegated tokens (encrypted) and the user, in the caller's transaction.
     """
     if not TENANT.match(client_id):
         raise invalid_client("client_id must be the tenant's id or one of its domains.")
@@ -197,6 +210,14 @@ def jwt_bearer(client_id: str, assertion: str) -> User:
             "invalid_grant", "The access token and the refresh token belong to different people."
         )
     # The refresh token belongs to the public client, as a device-code sign-in's do.
-    return signins.keep_signed_in(
-        who, cache, result, TokenCache.Method.DEVICE_CODE, "api:jwt-bearer", on_behalf_of=who.key
+    return Proof(
+        who.key,
+        lambda: signins.keep_signed_in(
+            who,
+            cache,
+            result,
+            TokenCache.Method.DEVICE_CODE,
+            "api:jwt-bearer",
+            on_behalf_of=who.key,
+        ),
     )

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django_ratelimit.core import get_usage
 from ninja import Field, Router, Schema
+from redis.exceptions import RedisError
 
 from api import grants, tokens
 from api.errors import Error
@@ -98,13 +99,23 @@ def _client_address(group: str, request: HttpRequest) -> str:
 
 
 def _rate_limit(request: HttpRequest) -> None:
-    usage = get_usage(
-        request,
-        group="api-token",
-        key=_client_address,
-        rate=settings.API_TOKEN_RATE,
-        increment=True,
-    )
+    try:
+        usage = get_usage(
+            request,
+            group="api-token",
+            key=_client_address,
+            rate=settings.API_TOKEN_RATE,
+            increment=True,
+        )
+    except (RedisError, OSError):
+        # The limit's counters live in the cache (Redis): without them no token is issued,
+        # and the client is told to come back rather than shown a server error.
+        raise TokenRequestError(
+            "temporarily_unavailable",
+            "The portal cannot reach its cache right now. Try again shortly.",
+            503,
+            {"Retry-After": "30"},
+        ) from None
     if usage and usage["should_limit"]:
         raise TokenRequestError(
             "too_many_requests",
@@ -170,9 +181,12 @@ def _issue(request: HttpRequest, form: dict[str, str], grant_type: str) -> token
         # although the request fails.
         return tokens.refresh(form["refresh_token"], request=request)
     prove = grants.operator if grant_type == grants.OPERATOR else grants.jwt_bearer
-    with transaction.atomic():  # the user, delegated tokens and API tokens, or nothing
-        user = prove(form["client_id"], form["assertion"])
-        return tokens.issue(user, grant=grants.GRANT_NAMES[grant_type], request=request)
+    # Microsoft is asked first, with no transaction open (in the SQLite demo a write
+    # transaction would lock out the sandbox's own token endpoint); then the user,
+    # delegated tokens and API tokens are written together, or nothing.
+    proof = prove(form["client_id"], form["assertion"])
+    with transaction.atomic():
+        return tokens.issue(proof.keep(), grant=grants.GRANT_NAMES[grant_type], request=request)
 
 
 @router.post(
@@ -221,8 +235,8 @@ def token(request: HttpRequest) -> JsonResponse:
 
 
 def _audit_refusal(request: HttpRequest, grant_type: str, error: str, description: str) -> None:
-    if error == "too_many_requests":
-        return  # a flood would flood the audit log too; the limit itself is the record
+    if error in ("too_many_requests", "temporarily_unavailable"):
+        return  # a flood (or an outage) would flood the audit log too
     audit.record(
         "api.token.refused",
         request=request,

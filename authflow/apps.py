@@ -11,4 +11,9 @@ class AuthflowConfig(AppConfig):
         # Registers the tasks and connects the receivers that queue them (authflow/signals.py),
         # in web processes too. Imported here, not at the top: it imports models, which the
         # app registry is not ready for when this module loads.
-        from authflow import tasks  # noqa: F401
+        from authflow import (
+            metrics,
+            tasks,  # noqa: F401
+        )
+
+        metrics.register()

@@ -87,6 +87,7 @@ class TokenCache(models.Model):
         VALID = "valid", "Valid"
         NEEDS_SIGN_IN = "needs_sign_in", "Needs sign-in"
         REVOKED = "revoked", "Revoked"
+        UNREADABLE = "unreadable", "Cannot be decrypted"
 
     class Method(models.TextChoices):
         DEVICE_CODE = "device_code", "Device code"
@@ -107,12 +108,14 @@ class TokenCache(models.Model):
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
     refresh_token_renewed_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Who refreshes the tokens now (authflow/tokens.py): until when, NULL when nobody.
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["valid", "needs_sign_in", "revoked"]),
+                condition=models.Q(status__in=["valid", "needs_sign_in", "revoked", "unreadable"]),
                 name="tokencache_status_valid",
             ),
         ]

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from authflow import encryption, flows, signins
 from authflow.models import SignIn
+from portal import logging as structured_logging
 from portal.microsoft import MicrosoftSession, http_session
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
     to_update = []
     now = timezone.now()
     for sign_in, poll in answered:
+        structured_logging.bind(sign_in=sign_in.pk)  # on this sign-in's log lines
         if sign_in.pk not in still_pending:
             continue
         if poll.error:
@@ -146,6 +148,7 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
                 f"trying again in {round(delay)} s."
             )
         to_update.append(sign_in)
+    structured_logging.unbind("sign_in")
     _save_polls(to_update)
 
 

@@ -2,9 +2,10 @@
 
 `access_token(user, scopes)` is what every feature calls. It returns a token with at
 least `min_validity` left, refreshing through msal when needed. Refreshes of one
-identity are serialised with a row lock, so two workers never both redeem the refresh
-token (one refresh, and the rotated refresh token is never lost to a last-writer-wins
-save). A dead refresh token marks the identity "needs sign-in" and raises SignInRequired.
+identity are serialised with a lease on its row (a conditional UPDATE, no transaction
+held while Entra answers), so two workers never both redeem the refresh token (one
+refresh, and the rotated refresh token is never lost to a last-writer-wins save). A
+dead refresh token marks the identity "needs sign-in" and raises SignInRequired.
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from authflow import encryption, flows
 from authflow.models import TokenCache, User
-from portal import audit
+from portal import audit, metrics
 from portal.graph import GraphClient
 
 logger = logging.getLogger(__name__)
@@ -32,6 +37,13 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 # Errors after which a refresh token will never work again: a person must sign in.
 PERMANENT_ERRORS = {"invalid_grant", "interaction_required", "consent_required", "invalid_client"}
+
+
+UNREADABLE_REASON = (
+    "The stored tokens cannot be decrypted: an administrator must restore the token "
+    "encryption key or the person must sign in again."
+)
+LEASE_POLL_SECONDS = 0.1
 
 
 class SignInRequired(Exception):
@@ -83,14 +95,74 @@ def store(
     return row
 
 
-def _usable_row(user: User, *, lock: bool = False) -> TokenCache:
-    rows = TokenCache.objects.select_for_update() if lock else TokenCache.objects
-    row = rows.filter(user=user).first()
+def _usable_row(user: User) -> TokenCache:
+    row = TokenCache.objects.filter(user=user).first()
     if row is None:
         raise SignInRequired(user, "The portal holds no delegated tokens for this account.")
     if row.status != TokenCache.Status.VALID or not row.ciphertext:
         raise SignInRequired(user, row.status_reason or f"Tokens are {row.get_status_display()}.")
     return row
+
+
+def _decrypted(row: TokenCache) -> str:
+    """The serialized msal cache; an unreadable one (no configured key opens it, e.g. a
+    key was rotated out before workers were restarted) marks the row unreadable and asks
+    for a sign-in instead of crashing whoever needed the token."""
+    try:
+        return encryption.decrypt(row.ciphertext)
+    except encryption.InvalidToken:
+        pass
+    if TokenCache.objects.filter(pk=row.pk, status=TokenCache.Status.VALID).update(
+        status=TokenCache.Status.UNREADABLE, status_reason=UNREADABLE_REASON
+    ):
+        logger.warning("The token cache of %s cannot be decrypted", row.user.identity)
+        audit.record(
+            "token.unreadable",
+            actor=None,
+            on_behalf_of=row.user.identity,
+            target=row.user.upn,
+            outcome="failure",
+            details={"reason": UNREADABLE_REASON},
+        )
+    raise SignInRequired(row.user, UNREADABLE_REASON)
+
+
+def readable_again() -> list[User]:
+    """Identities whose unreadable tokens the configured keys open again (an
+    administrator restored the key): valid once more. Called by the restore sweep."""
+    users = []
+    for row in TokenCache.objects.filter(status=TokenCache.Status.UNREADABLE).select_related(
+        "user"
+    ):
+        try:
+            encryption.decrypt(row.ciphertext)
+        except encryption.InvalidToken:
+            continue
+        if TokenCache.objects.filter(pk=row.pk, status=TokenCache.Status.UNREADABLE).update(
+            status=TokenCache.Status.VALID, status_reason=""
+        ):
+            users.append(row.user)
+    return users
+
+
+@contextmanager
+def _refresh_lease(row: TokenCache) -> Iterator[None]:
+    """Hold the identity's refresh lease while in the block (wait for it if another
+    process holds it). The lease outlives a stuck request, so a crashed holder frees it."""
+    lease = timedelta(seconds=2 * settings.MICROSOFT_HTTP_TIMEOUT + 5)
+    deadline = time.monotonic() + lease.total_seconds()
+    while True:
+        now = timezone.now()
+        free = Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now)
+        if TokenCache.objects.filter(free, pk=row.pk).update(refresh_lease_until=now + lease):
+            break
+        if time.monotonic() > deadline:
+            raise TokensUnavailable("Another refresh of these tokens is still running.")
+        time.sleep(LEASE_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        TokenCache.objects.filter(pk=row.pk).update(refresh_lease_until=None)
 
 
 def _mark_needs_sign_in(row: TokenCache, error: str, description: str) -> None:
@@ -121,30 +193,32 @@ def access_token(
     Raises SignInRequired (act on it: ask for a sign-in) or TokensUnavailable (retry).
     """
     row = _usable_row(user)
-    cached = encryption.decrypt(row.ciphertext)
+    cached = _decrypted(row)
     if not force_refresh and _fresh_enough(cached, scopes, min_validity):
         result, changed = _silent(row, cached, scopes, force_refresh=False)
         if changed is None and result and "access_token" in result:
             _touch(row)
             return result["access_token"]
 
-    # A refresh is due: one at a time per identity. Whoever waits on the lock reloads the
-    # cache and usually finds the token the other one just got.
-    with transaction.atomic():
-        row = _usable_row(user, lock=True)
-        cached = encryption.decrypt(row.ciphertext)
+    # A refresh is due: one at a time per identity, under a lease (a conditional UPDATE),
+    # never a row lock: no database transaction stays open while Entra is asked. Whoever
+    # waits for the lease reloads the cache and usually finds the token just refreshed.
+    with _refresh_lease(row):
+        row = _usable_row(user)
+        cached = _decrypted(row)
         force = force_refresh or not _fresh_enough(cached, scopes, min_validity)
         result, changed = _silent(row, cached, scopes, force_refresh=force)
         if result is not None and "access_token" in result:
             _save_refreshed(row, result, changed)
             return result["access_token"]
 
-    # Failed: record it outside the lock's transaction, which must not hold it back.
+    # Failed (the lease is given back already).
     if result is None:
         error, description = "no_account", "The token cache holds no account."
     else:
         error, description = result["error"], flows.first_line(result.get("error_description"))
     logger.info("Refresh for %s failed: %s", user.identity, error)
+    metrics.count_refresh_failure(error)
     if result is not None and error not in PERMANENT_ERRORS:
         raise TokensUnavailable(f"{error}: {description}")
     _mark_needs_sign_in(row, error, description)

@@ -46,7 +46,7 @@ def main() -> None:
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout)
     for metric in args.metric:
         for name, _ in variants:
-            values = [float(r[metric]) for r in results[name]]  # type: ignore[arg-type]
+            values = [float(str(r[metric])) for r in results[name]]
             print(
                 f"{metric:28} {name:12} median {statistics.median(values):9.2f}  "
                 f"range {min(values):.2f} to {max(values):.2f}  ({len(values)} runs)"

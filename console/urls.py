@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console import audit_log, backup_store, logged_in_users, people, restore_scopes
+from console import audit_log, backup_store, logged_in_users, people, restore_scopes, workers
 
 app_name = "console"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("people/<str:identity>/role", people.change_role, name="change-role"),
     path("audit", audit_log.audit_log, name="audit"),
     path("audit.csv", audit_log.audit_csv, name="audit-csv"),
+    path("workers", workers.workers, name="workers"),
     path("restore-scopes/", restore_scopes.scope_list, name="restore-scopes"),
     path("restore-scopes/add", restore_scopes.scope_add, name="restore-scope-add"),
     path(

@@ -8,14 +8,20 @@ because many of these values are secrets.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import re
 import secrets
 import uuid
+import zoneinfo
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -185,3 +191,89 @@ def stored_secret(path: Path, make: Callable[[], str]) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def timezone_name(name: str, default: str) -> str:
+    """An IANA time zone such as Europe/Paris (what Django's TIME_ZONE takes)."""
+    value = string(name, default)
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{name} must be an IANA time zone name such as UTC or Europe/Paris."
+        ) from None
+    return value
+
+
+_RATE = re.compile(r"^[1-9][0-9]*/[1-9]?[0-9]*[smhd]$")
+
+
+def rate(name: str, default: str) -> str:
+    """A request rate in django-ratelimit's syntax: 30/m, 100/h, 5/10s."""
+    value = string(name, default)
+    if not _RATE.match(value):
+        raise ConfigurationError(
+            f"{name} must be a rate such as 30/m (a count, a slash, s, m, h or d)."
+        )
+    return value
+
+
+def networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks in CIDR notation (127.0.0.1, 10.0.0.0/8)."""
+    items = string_list(name, default)
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in items]
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a comma-separated list of addresses or networks (10.0.0.0/8)."
+        ) from None
+
+
+def _read_file(name: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{name} names a file that cannot be read ({exc.strerror})."
+        ) from None
+
+
+def certificate_file(name: str) -> str | None:
+    """A PEM file holding the app's private key and its certificate, not yet expired.
+
+    Returns the path, or None when the variable is not set."""
+    path = raw(name)
+    if not path:
+        return None
+    data = _read_file(name, path)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+        certificate = x509.load_pem_x509_certificate(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigurationError(
+            f"{name} must name a PEM file holding an unencrypted private key and its certificate."
+        ) from None
+    if certificate.not_valid_after_utc <= datetime.now(UTC):
+        raise ConfigurationError(
+            f"{name}: the certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}."
+        )
+    if key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ):
+        raise ConfigurationError(f"{name}: the private key does not belong to the certificate.")
+    return path
+
+
+def ca_bundle(name: str) -> str | None:
+    """A PEM file of one or more CA certificates, or None when not set."""
+    path = raw(name)
+    if not path:
+        return None
+    try:
+        if not x509.load_pem_x509_certificates(_read_file(name, path)):
+            raise ValueError
+    except ValueError:
+        raise ConfigurationError(f"{name} must name a PEM file of CA certificates.") from None
+    return path

@@ -15,6 +15,8 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from portal import metrics
+
 
 class MicrosoftSession(requests.Session):
     def __init__(self, routes: dict[str, str], timeout: float, ca_bundle: str | None) -> None:
@@ -49,8 +51,14 @@ class MicrosoftSession(requests.Session):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         # Routing here, not in request(), also covers redirects requests follows itself.
+        host = urlsplit(request.url or "").hostname or ""  # Microsoft's name, before routing
         request.url = self.route(request.url or "")
-        response = super().send(request, **kwargs)
+        try:
+            response = super().send(request, **kwargs)
+        except requests.RequestException as exc:
+            metrics.count_microsoft_request(host, type(exc).__name__)
+            raise
+        metrics.count_microsoft_request(host, response.status_code)
         self.last_retry_after = retry_after_seconds(response)
         return response
 

@@ -5,9 +5,10 @@ from django.utils import timezone
 
 
 class WorkerHeartbeat(models.Model):
-    """The last time each Celery worker ran the heartbeat task (shown by /healthz).
+    """Each live Celery worker's last heartbeat (portal/health.py; shown by /healthz).
 
-    A round trip through the broker: beat (or anyone) enqueues, a worker writes here.
+    Every worker writes its own row on its own timer and deletes it when it stops warmly;
+    a row older than WORKER_STALE_SECONDS is a dead worker's and is dropped.
     """
 
     hostname = models.CharField(max_length=255, unique=True)
@@ -44,3 +45,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label}"
+
+
+class BeatLock(models.Model):
+    """Which celery beat sends the periodic tasks (portal/beat.py): one row, held until
+    `expires_at` and renewed by its holder; another beat waits as a standby."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    holder = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder} until {self.expires_at:%H:%M:%S}"
+
+
+class BeatRun(models.Model):
+    """When each periodic task was last sent, shared by every beat, so one taking over
+    sends nothing that the previous one already sent this period."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    last_run_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} last sent {self.last_run_at:%Y-%m-%d %H:%M:%S}"

@@ -120,3 +120,41 @@ def missing_permissions(rule: Requirement, granted: set[str] | frozenset[str]) -
         for scope in rule.scopes
         if not any(s.lower() in granted_lower for s in satisfied_by(scope))
     ]
+
+
+# The rules the code asks today (backups, restores, discovery of what to protect). The
+# README's Entra guide is generated from them: `manage.py entra_permissions`.
+IN_USE: tuple[tuple[str, str, str], ...] = (
+    ("directory", "tenant", "discover"),
+    ("mail", "user", "backup"),
+    ("mail", "user", "restore"),
+    ("onedrive", "user", "backup"),
+    ("onedrive", "user", "restore"),
+    ("onedrive", "group", "backup"),
+    ("onedrive", "group", "restore"),
+)
+# OpenID Connect scopes every sign-in asks for besides Graph's.
+OIDC_SCOPES: tuple[str, ...] = ("openid", "profile", "offline_access")
+
+
+def app_registration_permissions() -> dict[PermissionType, list[str]]:
+    """Every Graph permission the app registration needs, by kind."""
+    needed: dict[PermissionType, set[str]] = {A: set(), D: set(SIGN_IN_SCOPES)}
+    for key in IN_USE:
+        rule = TABLE[key]
+        needed[rule.type].update(rule.scopes)
+    return {kind: sorted(scopes, key=str.lower) for kind, scopes in needed.items()}
+
+
+def entra_markdown() -> str:
+    """The README's list of API permissions (step 5 of its Entra guide)."""
+    needed = app_registration_permissions()
+
+    def names(scopes: list[str] | tuple[str, ...]) -> str:
+        return ", ".join(f"`{scope}`" for scope in scopes)
+
+    return (
+        f"   - Delegated (sign-in and restores as the person): {names(needed[D])}, plus "
+        f"{names(OIDC_SCOPES)}.\n"
+        f"   - Application (discovery and backups): {names(needed[A])}.\n"
+    )

@@ -25,6 +25,7 @@ from cryptography.fernet import Fernet
 from django.utils.csp import CSP
 
 from portal import env
+from portal import logging as structured_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.string("LIFEBOAT_VAR_DIR", str(BASE_DIR / "var")))
@@ -178,7 +179,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker outlives broker restarts (celery/app/defaults.py, Celery 5.7; docs/reliability.md):
+# it retries the broker connection at start-up and after losing it, without the default
+# limit of 100 attempts after which it exits with "Unrecoverable error". A restore that
+# is running meanwhile goes on (its state is in the database, not the broker): it is not
+# cancelled on connection loss; a redelivered message finds the job claimed and does nothing.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 60 * 60, minimum=60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 if CELERY_BROKER_URL.startswith(("redis", "rediss", "unix")):
@@ -195,8 +204,18 @@ else:
 CELERY_BEAT_SCHEDULE_FILENAME = env.string(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
+# One beat sends: a second one waits as a standby behind a lock in the database and
+# takes over when the first stops renewing it (portal/beat.py).
+CELERY_BEAT_SCHEDULER = "portal.beat:LeaderScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+BEAT_LOCK_SECONDS = env.integer("BEAT_LOCK_SECONDS", 30, minimum=2 * CELERY_BEAT_MAX_LOOP_INTERVAL)
+# Each worker records its own heartbeat every WORKER_HEARTBEAT_SECONDS (portal/health.py);
+# one silent for WORKER_STALE_SECONDS counts as dead.
+WORKER_HEARTBEAT_SECONDS = env.integer("WORKER_HEARTBEAT_SECONDS", 10, minimum=1)
+WORKER_STALE_SECONDS = env.integer(
+    "WORKER_STALE_SECONDS", 3 * WORKER_HEARTBEAT_SECONDS, minimum=WORKER_HEARTBEAT_SECONDS + 1
+)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
     # A safety net: sign-ins kick the poller themselves; this restarts it after a crash.
     "run-sign-in-poller": {"task": "authflow.tasks.run_poller", "schedule": 10.0},
     "refresh-tokens-ahead": {"task": "authflow.tasks.refresh_tokens_ahead", "schedule": 300.0},
@@ -288,15 +307,11 @@ else:
     MICROSOFT_CLIENT_ID = env.guid("MICROSOFT_CLIENT_ID")
     MICROSOFT_PUBLIC_CLIENT_ID = env.guid("MICROSOFT_PUBLIC_CLIENT_ID", MICROSOFT_CLIENT_ID)
     MICROSOFT_CLIENT_SECRET = env.raw("MICROSOFT_CLIENT_SECRET") or None
-    MICROSOFT_CLIENT_CERTIFICATE_PATH = env.raw("MICROSOFT_CLIENT_CERTIFICATE_PATH") or None
+    MICROSOFT_CLIENT_CERTIFICATE_PATH = env.certificate_file("MICROSOFT_CLIENT_CERTIFICATE_PATH")
     if not (MICROSOFT_CLIENT_SECRET or MICROSOFT_CLIENT_CERTIFICATE_PATH):
         raise env.ConfigurationError(
             "Set MICROSOFT_CLIENT_SECRET or MICROSOFT_CLIENT_CERTIFICATE_PATH "
             "(the browser sign-in and the backups need the app's credential)."
-        )
-    if MICROSOFT_CLIENT_CERTIFICATE_PATH and not Path(MICROSOFT_CLIENT_CERTIFICATE_PATH).is_file():
-        raise env.ConfigurationError(
-            "MICROSOFT_CLIENT_CERTIFICATE_PATH must name a readable PEM file."
         )
 
 # Tenants whose users may sign in. Defaults to the configured tenant when that is a GUID;
@@ -324,7 +339,7 @@ MICROSOFT_ROUTES = env.routes(
     else {},
 )
 # Extra CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud).
-MICROSOFT_CA_BUNDLE = env.raw("MICROSOFT_CA_BUNDLE") or None
+MICROSOFT_CA_BUNDLE = env.ca_bundle("MICROSOFT_CA_BUNDLE")
 MICROSOFT_HTTP_TIMEOUT = env.integer("MICROSOFT_HTTP_TIMEOUT", 30, minimum=1)
 
 # --- Backups and restores -------------------------------------------------------------
@@ -397,6 +412,9 @@ RESTORE_CONCURRENCY_PER_MAILBOX = env.integer("RESTORE_CONCURRENCY_PER_MAILBOX",
 RESTORE_STALE_SECONDS = env.integer("RESTORE_STALE_SECONDS", 60, minimum=1)
 # A request slot of a mailbox frees itself after this long if its worker died holding it.
 RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minimum=1)
+# How long a restore item waits out transient faults (database or Redis down, connection
+# resets, Graph 429/5xx) before it is given up as failed (restore/jobs/faults.py).
+RESTORE_RETRY_BUDGET_SECONDS = env.integer("RESTORE_RETRY_BUDGET_SECONDS", 30 * 60, minimum=1)
 
 # --- The REST API (/api/v1/) --------------------------------------------------------
 
@@ -406,7 +424,7 @@ PORTAL_API_SCOPE = env.string("PORTAL_API_SCOPE", "access_as_user")
 API_ACCESS_TOKEN_LIFETIME = env.integer("API_ACCESS_TOKEN_LIFETIME", 3600, minimum=60)
 API_REFRESH_TOKEN_LIFETIME = env.integer("API_REFRESH_TOKEN_LIFETIME", 14 * 86400, minimum=300)
 # POST /api/v1/token per client address (django-ratelimit syntax), and its largest body.
-API_TOKEN_RATE = env.string("API_TOKEN_RATE", "30/m")
+API_TOKEN_RATE = env.rate("API_TOKEN_RATE", "30/m")
 API_TOKEN_MAX_BODY = 64 * 1024
 
 # --- Passwords, sessions, security headers --------------------------------------------
@@ -438,7 +456,7 @@ SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", PRODUCTION)
 if env.boolean("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Health checks come from the orchestrator over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|livez|readyz|metrics)$"]
 
 # Django's built-in Content Security Policy. Nothing inline: scripts carry a nonce.
 SECURE_CSP = {
@@ -463,7 +481,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # --- Internationalisation, static files -----------------------------------------------
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.string("TIME_ZONE", "UTC")
+TIME_ZONE = env.timezone_name("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -487,30 +505,28 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
-# --- Logging --------------------------------------------------------------------------
+# --- Logging, metrics, error reporting -------------------------------------------------
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "redact_secrets": {"()": "portal.logging.RedactSecrets"},
-        "drop_sandbox_protocol_errors": {"()": "portal.logging.DropSandboxProtocolErrors"},
-    },
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets", "drop_sandbox_protocol_errors"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # msal logs request details at DEBUG; keep it at INFO whatever LOG_LEVEL says.
-        "msal": {"level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
-        "urllib3": {"level": "WARNING"},
-    },
-}
+# json: one JSON object a line (for a log shipper); text: readable lines. Both carry the
+# request id, or the task and its job / run / sign-in id, and both are redacted.
+LOG_FORMAT = env.choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
+LOGGING = structured_logging.config(LOG_LEVEL, LOG_FORMAT)
+
+# GET /metrics (Prometheus): from these networks, or anywhere with the bearer token.
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+METRICS_BEARER_TOKEN = env.raw("METRICS_BEARER_TOKEN") or None
+# Celery workers' own counters (Graph requests, token refresh failures): served on this
+# port by each worker when set; keep it inside the deployment's network.
+METRICS_WORKER_PORT = env.integer("METRICS_WORKER_PORT", 0, minimum=0)
+METRICS_WORKER_ADDRESS = env.string("METRICS_WORKER_ADDRESS", "0.0.0.0")  # noqa: S104
+if METRICS_BEARER_TOKEN is not None and len(METRICS_BEARER_TOKEN) < 32:
+    raise env.ConfigurationError("METRICS_BEARER_TOKEN must be at least 32 characters.")
+
+# Optional error reporting to Sentry (or a compatible service), scrubbed like the logs.
+SENTRY_DSN = env.url("SENTRY_DSN", "", schemes=("https", "http")) if env.raw("SENTRY_DSN") else ""
+SENTRY_ENVIRONMENT = env.string("SENTRY_ENVIRONMENT", LIFEBOAT_MODE)
+if SENTRY_DSN:
+    from portal import error_reporting
+
+    error_reporting.init(SENTRY_DSN, SENTRY_ENVIRONMENT)

@@ -12,6 +12,9 @@ portal_patterns = [
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("auth/", include("authflow.urls")),
     path("helpdesk/", include("authflow.helpdesk_urls")),
     path("admin/", include("console.urls")),

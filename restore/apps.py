@@ -16,13 +16,14 @@ class RestoreConfig(AppConfig):
         # (restore/jobs/signals.py), in web processes too. Imported here, not at the top: they
         # import models, which the app registry is not ready for when this module loads.
         from portal import health
+        from restore import metrics
         from restore.backup import tasks  # noqa: F401
         from restore.catalog import content
         from restore.catalog import tasks as content_tasks  # noqa: F401
         from restore.jobs import tasks as job_tasks  # noqa: F401
 
         _check_blob_keys()
-        content.register_metrics()
+        metrics.register()
         # /healthz lives in portal, which imports nothing of restore: it asks its registry.
         health.register("content", content.healthz)
 

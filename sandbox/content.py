@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import models
 
-from sandbox import constants, generator, seed
+from sandbox import constants, generator
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
 from sandbox.graph.drive import mime_type
@@ -246,7 +246,7 @@ def _synthetic_users(count: int) -> list[DirectoryUser]:
     for n in range(1, count + 1):
         upn = f"user{n:06d}@{constants.TENANT_DOMAIN}"
         user = DirectoryUser(
-            id=seed.stable_id("user", upn),
+            id=generator.stable_id("user", upn),
             tenant_id=tenant_id,
             user_principal_name=upn,
             display_name=f"Synthetic User {n}",

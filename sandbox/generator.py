@@ -11,11 +11,20 @@ from __future__ import annotations
 import base64
 import io
 import random
+import uuid
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+# Ids derive from names, so the same seed gives the same tenant.
+NAMESPACE = uuid.UUID("7d0f6a4e-3c2b-4e5f-9a8b-1c2d3e4f5a6b")
+
+
+def stable_id(kind: str, name: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{kind}:{name}")
+
 
 # Every date is counted back from here, not from "now": the same seed, the same content.
 EPOCH = datetime(2025, 9, 30, 17, 0, tzinfo=UTC)

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import transaction
 
 from sandbox import constants, keys
+from sandbox.content import seed_content
+from sandbox.generator import stable_id
 from sandbox.models import (
     Application,
     DirectoryUser,
@@ -24,12 +26,6 @@ from sandbox.models import (
     TenantDomain,
 )
 from sandbox.models.directory import hash_secret
-
-NAMESPACE = uuid.UUID("7d0f6a4e-3c2b-4e5f-9a8b-1c2d3e4f5a6b")
-
-
-def stable_id(kind: str, name: str) -> uuid.UUID:
-    return uuid.uuid5(NAMESPACE, f"{kind}:{name}")
 
 
 @dataclass(frozen=True)
@@ -212,11 +208,7 @@ def _seed_directory() -> None:
 
 
 def _seed_content(scale: int) -> None:
-    """Mailboxes and drives, when the Graph content part of the sandbox is installed."""
-    try:
-        from sandbox.content import seed_content
-    except ImportError:
-        return
+    """Mailboxes and drives."""
     seed_content(scale=scale)
 
 

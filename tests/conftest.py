@@ -45,9 +45,56 @@ def database_url_for(name: str) -> str:
     return f"postgres://{auth}@{host}:{port}/{name}"
 
 
+SUBPROCESS_APPLICATION_NAME = "lifeboat-test-subprocess"
+
 # The live server answers in several small writes; with Nagle's algorithm and delayed
 # ACKs every request on a kept-alive connection (msal, requests sessions) waits ~40 ms.
 WSGIRequestHandler.disable_nagle_algorithm = True
+
+
+# --- No database transaction while waiting on Microsoft ---------------------------------
+
+
+def open_transactions() -> list[object]:
+    """The atomic blocks open on this thread's connection, leaving out the ones a test
+    itself wraps around (pytest-django's non-transactional tests run inside TestCase
+    atomics, marked `_from_testcase` by Django)."""
+    from django.db import connections
+
+    blocks: list[object] = []
+    for alias in connections:
+        if not connections.settings[alias]:
+            continue
+        conn = connections[alias]
+        blocks += [a for a in conn.atomic_blocks if not getattr(a, "_from_testcase", False)]
+    return blocks
+
+
+@pytest.fixture(autouse=True)
+def no_transaction_over_http(monkeypatch) -> Iterator[list[str]]:
+    """Fail any test in which a request to Microsoft (or the sandbox standing in for it)
+    goes out from a thread holding a database transaction: every HTTP request of the
+    product passes through portal.microsoft.MicrosoftSession.send. Recorded, then failed
+    at teardown, so code that catches exceptions cannot swallow the failure."""
+    from portal.microsoft import MicrosoftSession
+
+    violations: list[str] = []
+    send = MicrosoftSession.send
+
+    def checked_send(self, request, **kwargs):
+        if open_transactions():
+            import traceback
+
+            where = "".join(traceback.format_stack(limit=12)[:-1])
+            violations.append(f"{request.method} {request.url}\n{where}")
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(MicrosoftSession, "send", checked_send)
+    yield violations
+    if violations:
+        pytest.fail(
+            "HTTP to Microsoft inside a database transaction:\n" + "\n".join(violations[:3])
+        )
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +125,9 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
     """Environment for processes (worker, commands) that act on this test run's state."""
     return {
         **os.environ,
-        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        # Named, so a test can find (and terminate) the connections of its subprocesses.
+        "DATABASE_URL": database_url_for(connection.settings_dict["NAME"])
+        + f"?application_name={SUBPROCESS_APPLICATION_NAME}",
         "BLOB_STORE_URL": f"file://{blob_root_dir}",
         "PORTAL_URL": live_server.url,
         "SANDBOX_URL": f"{live_server.url}/sandbox",
@@ -89,9 +138,10 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
 class WorkerProcess:
     """A `celery worker` subprocess, as production runs it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, name: str = "") -> None:
         self.env = env
         self.log_path = log_path
+        self.name = name or f"test-worker-{os.getpid()}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -99,7 +149,7 @@ class WorkerProcess:
         command = [
             sys.executable, "-m", "celery", "--app", "portal", "worker",
             "--pool", "threads", "--concurrency", "8", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{os.getpid()}@%h",
+            "--without-gossip", "--without-mingle", "--hostname", f"{self.name}@%h",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,
@@ -118,7 +168,9 @@ class WorkerProcess:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"The Celery worker exited; see {self.log_path}")
-            if app.control.ping(timeout=0.5):
+            if any(
+                f"{self.name}@" in name for reply in app.control.ping(timeout=0.5) for name in reply
+            ):
                 return
         raise RuntimeError(f"The Celery worker did not come up; see {self.log_path}")
 
@@ -146,10 +198,21 @@ def celery_worker(
 ) -> Iterator[WorkerProcess]:
     """One real worker for the session, consuming from the test Redis database."""
     redis_client.flushdb()
-    worker = WorkerProcess(subprocess_env, tmp_path_factory.mktemp("celery") / "worker.log")
+    # Heartbeats every 2 s: a test that empties the tables sees the worker again quickly.
+    env = {**subprocess_env, "WORKER_HEARTBEAT_SECONDS": "2"}
+    worker = WorkerProcess(env, tmp_path_factory.mktemp("celery") / "worker.log")
     worker.start()
     yield worker
     worker.stop()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers a test starts itself)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str = ""):
@@ -164,12 +227,6 @@ def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str
 
 
 # --- An S3-compatible server ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -321,11 +378,26 @@ class Sandbox:
         Policy.current()
         Policy.objects.update(**fields)
 
-    def fault(self, path_contains: str, status: int, *, retry_after=None, remaining=1) -> None:
+    def fault(
+        self,
+        path_contains: str,
+        status: int = 0,
+        *,
+        retry_after=None,
+        remaining=1,
+        method: str = "",
+        action: str = "answer",
+    ):
+        """Plan `remaining` failures of matching requests (see sandbox.models.Fault)."""
         from sandbox.models import Fault
 
-        Fault.objects.create(
-            path_contains=path_contains, status=status, retry_after=retry_after, remaining=remaining
+        return Fault.objects.create(
+            path_contains=path_contains,
+            status=status,
+            retry_after=retry_after,
+            remaining=remaining,
+            method=method,
+            action=action,
         )
 
 

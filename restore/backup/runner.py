@@ -8,29 +8,35 @@ States: a change closes the current state (`last_seq = N - 1`) and opens a new o
 (`first_seq = N`); a removal only closes. Earlier points therefore keep showing what they
 held.
 
-A failed run changes nothing anyone sees: the whole run is one database transaction,
-rolled back on failure; the FAILED point (with a safe error) is written afterwards in
-its own. One transaction rather than "invisible until done" states because it also covers
-a worker killed halfway (nothing to clean up) and keeps the catalog rules in one place;
-the price is a long transaction for a big first backup (PostgreSQL copes; SQLite, the
-demo's database, serialises writers anyway). Blobs written by a failed run stay in the
-blob store: content-addressed, the next run reuses them.
+No one sees half a run, and no transaction is open while Graph is read:
 
-Two runs of one object never overlap: the run holds a row lock on the object
-(`select_for_update(nowait=True)`); a second run finds it taken and stops with
-`AlreadyRunning`, writing nothing. (SQLite, the demo's database, has no row locks: its
-one write lock, taken when the run's transaction begins, makes the second run wait and
-then back up whatever changed meanwhile.)
+1. `_start`: a short transaction under the object's row lock creates point N as RUNNING.
+   A RUNNING point of another run makes a second run stop at once (`AlreadyRunning`,
+   writing nothing); a RUNNING point older than a task may live is a dead worker's,
+   marked FAILED.
+2. `_read`: the reader reads Graph (application permissions) with no transaction open
+   and its changes are staged in a temporary file; content goes to the blob store.
+3. `_apply`: one transaction replays the staged changes into folder and item states and
+   marks the point SUCCEEDED. Browsing shows only SUCCEEDED/PARTIAL points, so nothing
+   of the run is visible before this commits. Any failure marks the point FAILED with a
+   safe error and leaves the catalog as it was (blobs of a failed run stay in the store:
+   content-addressed, the next run reuses them).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import Max
 from django.db.models.fields.json import KT
@@ -38,6 +44,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from authflow import flows, tokens
+from portal import logging as structured_logging
 from portal import permissions
 from portal.graph import GraphError
 from restore.backup.base import (
@@ -82,24 +89,25 @@ def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
     `full`: read everything, ignoring the delta links, and fetch again content the blob
     store no longer holds."""
     started_at, started = timezone.now(), time.monotonic()
+    point = _start(obj, started_at)
+    structured_logging.bind(backup_object=obj.pk, backup_run=point.pk)  # on this run's lines
     try:
-        with transaction.atomic():
-            point = _run_locked(obj, started_at, full)
-    except AlreadyRunning:
-        raise
+        with _read(point, full) as (catalog, context, staged), transaction.atomic():
+            _apply(point, catalog, context, staged)
     except BackupError as error:
-        point = _record_failure(obj, started_at, str(error))
+        _fail(point, str(error))
     except GraphError as error:
-        point = _record_failure(obj, started_at, graph_error_message(obj, error))
+        _fail(point, graph_error_message(obj, error))
     except BlobStoreUnavailable as error:
-        point = _record_failure(obj, started_at, f"The backup store could not be used: {error}.")
+        _fail(point, f"The backup store could not be used: {error}.")
     except (flows.FlowError, tokens.TokensUnavailable) as error:
-        point = _record_failure(
-            obj, started_at, f"No application token from Microsoft Entra: {error}"[:500]
-        )
+        _fail(point, f"No application token from Microsoft Entra: {error}"[:500])
     except Exception:
         logger.exception("Backup of object %s failed", obj.pk)
-        point = _record_failure(obj, started_at, "Unexpected error; see the worker log.")
+        _fail(point, "Unexpected error; see the worker log.")
+    if full and point.status == RestorePoint.Status.SUCCEEDED:
+        _clear_recovered_content(obj)
+    structured_logging.unbind("backup_object", "backup_run")
     return Outcome(point, time.monotonic() - started)
 
 
@@ -143,10 +151,33 @@ def _next_seq(obj: ProtectedObject) -> int:
     return (RestorePoint.objects.filter(object=obj).aggregate(m=Max("seq"))["m"] or 0) + 1
 
 
-def _run_locked(obj: ProtectedObject, started_at: Any, full: bool) -> RestorePoint:
-    obj = _lock(obj)
-    seq = _next_seq(obj)
-    point = RestorePoint.objects.create(object=obj, seq=seq, started_at=started_at)
+def _start(obj: ProtectedObject, started_at: Any) -> RestorePoint:
+    """Claim the run: point N, RUNNING, in a short transaction under the object's lock.
+
+    A RUNNING point of another run makes this one stop at once; one older than a task
+    may live belongs to a worker that died, and is marked failed.
+    """
+    with transaction.atomic():
+        obj = _lock(obj)
+        running = RestorePoint.objects.filter(object=obj, status=RestorePoint.Status.RUNNING)
+        dead = started_at - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+        running.filter(started_at__lt=dead).update(
+            status=RestorePoint.Status.FAILED,
+            finished_at=started_at,
+            error="Interrupted: the worker running this backup stopped.",
+        )
+        if running.exists():
+            raise AlreadyRunning(f"A backup of {obj} is already running.")
+        return RestorePoint.objects.create(object=obj, seq=_next_seq(obj), started_at=started_at)
+
+
+@contextmanager
+def _read(
+    point: RestorePoint, full: bool = False
+) -> Iterator[tuple[Catalog, Context, Iterator[Change]]]:
+    """Read every change from Graph, with no transaction open, into a staging file; the
+    changes are then replayed from it (constant memory, however big the first backup)."""
+    obj = point.object
     previous = (
         RestorePoint.objects.filter(
             object=obj, status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL]
@@ -155,17 +186,37 @@ def _run_locked(obj: ProtectedObject, started_at: Any, full: bool) -> RestorePoi
         .first()
     )
     check_permissions(obj)
-    catalog = Catalog(obj, seq)
+    catalog = Catalog(obj, point.seq)
     context = Context(
         object=obj,
         graph=tokens.graph_as_app(str(obj.tenant_id)),
         store=blob_store(),
         previous_delta_state=previous.delta_state if previous and not full else {},
         current_folders={g: f.parent_graph_id for g, f in catalog.folders.items()},
-        current_items=catalog.items,
+        current_items=catalog.items,  # not changed until the read is over
         full=full,
     )
-    for change in reader_for(obj.workload)(context):
+    with tempfile.TemporaryFile(prefix="lifeboat-backup-") as staging:
+        for change in reader_for(obj.workload)(context):
+            pickle.dump(change, staging, protocol=pickle.HIGHEST_PROTOCOL)
+        staging.seek(0)
+
+        def replay() -> Iterator[Change]:
+            while True:
+                try:
+                    # Our own file, written just above by this process.
+                    yield pickle.load(staging)  # noqa: S301
+                except EOFError:
+                    return
+
+        yield catalog, context, replay()
+
+
+def _apply(
+    point: RestorePoint, catalog: Catalog, context: Context, staged: Iterator[Change]
+) -> None:
+    """The run's states and its SUCCEEDED point, together (the caller's transaction)."""
+    for change in staged:
         catalog.apply(change)
     catalog.finish()
     point.status = RestorePoint.Status.SUCCEEDED
@@ -174,34 +225,32 @@ def _run_locked(obj: ProtectedObject, started_at: Any, full: bool) -> RestorePoi
     point.bytes_stored = context.bytes_stored
     point.delta_state = context.delta_state
     point.save()
-    ProtectedObject.objects.filter(pk=obj.pk).update(last_backup_at=point.finished_at)
-    if full:
-        _clear_recovered_content(obj, context.store)
-    return point
+    ProtectedObject.objects.filter(pk=point.object_id).update(last_backup_at=point.finished_at)
 
 
-def _clear_recovered_content(obj: ProtectedObject, store: Any) -> None:
-    """Content a full run fetched again is no longer missing (or lost)."""
+def _fail(point: RestorePoint, error: str) -> None:
+    logger.warning("Backup of object %s failed: %s", point.object_id, error)
+    point.status = RestorePoint.Status.FAILED
+    point.finished_at = timezone.now()
+    point.error = error[:500]
+    point.items_added = point.items_changed = point.items_removed = point.bytes_stored = 0
+    point.delta_state = {}
+    point.save()
+
+
+def _clear_recovered_content(obj: ProtectedObject) -> None:
+    """Content a full run fetched again is no longer missing (or lost). After the run's
+    transaction: it asks the blob store (over HTTP for S3) about each address."""
+    store = blob_store()
     problems = Item.objects.filter(
         object=obj, content_status__in=[ContentStatus.MISSING, ContentStatus.LOST]
     )
-    for address in set(problems.values_list("content_sha256", flat=True)):
-        if store.exists(address):
-            problems.filter(content_sha256=address).update(content_status="")
-
-
-def _record_failure(obj: ProtectedObject, started_at: Any, error: str) -> RestorePoint:
-    logger.warning("Backup of object %s failed: %s", obj.pk, error)
-    with transaction.atomic():
-        obj = ProtectedObject.objects.select_for_update().get(pk=obj.pk)
-        return RestorePoint.objects.create(
-            object=obj,
-            seq=_next_seq(obj),
-            status=RestorePoint.Status.FAILED,
-            started_at=started_at,
-            finished_at=timezone.now(),
-            error=error[:500],
-        )
+    try:
+        for address in set(problems.values_list("content_sha256", flat=True)):
+            if store.exists(address):
+                problems.filter(content_sha256=address).update(content_status="")
+    except BlobStoreUnavailable as error:  # the backup itself succeeded; verify_blobs tells
+        logger.warning("Content statuses of object %s not cleared: %s", obj.pk, error)
 
 
 class Catalog:

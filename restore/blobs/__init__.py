@@ -26,7 +26,7 @@ from django.core.signals import setting_changed
 from restore.blobs.addressing import Addressing
 from restore.blobs.errors import BlobCorrupt, BlobKeyMissing, BlobNotFound, BlobStoreUnavailable
 from restore.blobs.sealing import CHUNK, KeyRing, decode_key
-from restore.blobs.store import BlobStore
+from restore.blobs.store import Backend, BlobStore
 
 
 def iter_chunks(stream: BinaryIO, chunk_size: int = CHUNK) -> Iterator[bytes]:
@@ -34,7 +34,7 @@ def iter_chunks(stream: BinaryIO, chunk_size: int = CHUNK) -> Iterator[bytes]:
         yield chunk
 
 
-def backend_for(url: str) -> object:
+def backend_for(url: str) -> Backend:
     parts = urlsplit(url)
     if parts.scheme == "file":
         from restore.blobs.files import FileBackend
@@ -59,7 +59,7 @@ def backend_for(url: str) -> object:
 def blob_store() -> BlobStore:
     """The configured store (BLOB_STORE_URL, BLOB_ENCRYPTION_KEYS, BLOB_ADDRESS_KEY)."""
     return BlobStore(
-        backend_for(settings.BLOB_STORE_URL),  # type: ignore[arg-type]
+        backend_for(settings.BLOB_STORE_URL),
         KeyRing.from_settings(settings.BLOB_ENCRYPTION_KEYS),
         Addressing(decode_key(settings.BLOB_ADDRESS_KEY)),
     )

@@ -29,7 +29,7 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +37,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from restore.blobs.errors import BlobCorrupt, BlobKeyMissing
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 CHUNK = 1024 * 1024
 TAG = 16
@@ -227,12 +230,13 @@ class _Opened(io.RawIOBase):
         self._index += 1
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
         while not self._plain:
             if not self._next_chunk():
                 return 0
-        size = min(len(buffer), len(self._plain))
-        buffer[:size] = self._plain[:size]
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), len(self._plain))
+        view[:size] = self._plain[:size]
         self._plain = self._plain[size:]
         return size
 

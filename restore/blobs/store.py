@@ -19,12 +19,15 @@ import hmac
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from restore.blobs import sealing
 from restore.blobs.addressing import Addressing, valid_address
 from restore.blobs.errors import BlobCorrupt, BlobNotFound, BlobStoreUnavailable
 from restore.blobs.sealing import CHUNK, KeyRing
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 MANIFEST = "keys.json"
 
@@ -260,14 +263,15 @@ class _HashChecked(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
         if not data:
             if not hmac.compare_digest(self._digest.hexdigest(), self._sha256):
                 raise BlobCorrupt("a plaintext blob whose SHA-256 differs from its name")
             return 0
         self._digest.update(data)
-        buffer[: len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
     def close(self) -> None:

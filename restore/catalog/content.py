@@ -20,7 +20,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from authflow import flows, tokens
 from portal.graph import GraphClient, GraphError
+from portal.health import Check
 from restore.blobs import CHUNK, BlobStoreUnavailable, blob_store
 from restore.models import ContentStatus, Item, ProtectedObject, Workload
 
@@ -242,54 +242,19 @@ def verify_todays_slice() -> Report:
     return verify(addresses(day=timezone.localdate()))
 
 
-def healthz() -> dict[str, Any]:
-    """The /healthz entry: "ok" or "degraded" (content problems never make the site down)."""
+def healthz() -> Check:
+    """The /healthz entry: ok, or degraded (content problems never make the site down).
+    The detail names the store's trouble, never a tenant, an address or a secret."""
     found = summary()
-    return {
-        "ok": found.healthy,
-        "status": "ok" if found.healthy else "degraded",
+    fields = {
         "store": found.store_problem or "ok",
         "items_missing": found.missing,
         "items_corrupt": found.corrupt,
         "items_lost": found.lost,
     }
-
-
-class ContentCollector:
-    """Prometheus metrics, computed at scrape time from the catalog and a store probe."""
-
-    def describe(self) -> list[object]:
-        return []
-
-    def collect(self) -> Iterator[object]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        found = summary()
-        items = GaugeMetricFamily(
-            "lifeboat_content_problem_items",
-            "Backed-up items whose content is missing, corrupt or lost (verify_blobs).",
-            labels=["status"],
-        )
-        items.add_metric(["missing"], found.missing)
-        items.add_metric(["corrupt"], found.corrupt)
-        items.add_metric(["lost"], found.lost)
-        yield items
-        yield GaugeMetricFamily(
-            "lifeboat_blob_store_up",
-            "1 when the blob store answers and takes writes, else 0.",
-            value=0 if found.store_problem else 1,
-        )
-
-
-_registered = False
-
-
-def register_metrics() -> None:
-    """Add the collector to prometheus-client's default registry (once per process)."""
-    global _registered
-    if _registered:
-        return
-    from prometheus_client import REGISTRY
-
-    REGISTRY.register(ContentCollector())  # type: ignore[arg-type]
-    _registered = True
+    if found.healthy:
+        return Check("ok", fields=fields)
+    detail = found.store_problem or (
+        f"{found.missing} items missing, {found.corrupt} corrupt: run verify_blobs --repair"
+    )
+    return Check("degraded", detail, fields)

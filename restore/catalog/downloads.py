@@ -10,8 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 
 from portal import audit
+from restore import filenames
 from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable, blob_store
-from restore.catalog import preview
 from restore.models import ContentStatus, Item
 
 logger = logging.getLogger(__name__)
@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 def item_name(item: Item) -> str:
     """The file name one item downloads as: the subject + .eml, or the file's name."""
     if item.kind == Item.Kind.MESSAGE:
-        return preview.safe_filename(f"{item.name[:150]}.eml", "message.eml")
-    return preview.safe_filename(item.name, "file")
+        return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
+    return filenames.file_name(item.name, fallback="file")
 
 
 class ContentUnavailable(Exception):

@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 import nh3
 
+from restore import filenames
 from restore.blobs import BlobNotFound, blob_store
 from restore.models import Item
 
@@ -133,9 +134,7 @@ def _payload(part: MIMEPart) -> bytes:
 
 def safe_filename(name: str, fallback: str) -> str:
     """A file name without paths or control characters, for Content-Disposition."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in '"<>:|?*').strip(" .")
-    return name[:200] or fallback
+    return filenames.file_name(name.replace("\\", "/").rsplit("/", 1)[-1], fallback=fallback)
 
 
 def parse(item: Item) -> ParsedMessage:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import re
 import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 
 from portal import audit
+from restore import filenames
 from restore.blobs import BlobCorrupt, BlobNotFound, blob_store, iter_chunks
 from restore.jobs import lifecycle
 from restore.models import ContentStatus, Item, RestoreJob, RestoreJobItem, RestoreJobLog
@@ -41,15 +41,13 @@ logger = logging.getLogger(__name__)
 
 S = RestoreJob.Status
 MARK_EVERY = 200
-_UNSAFE = re.compile(r'[\x00-\x1f"*:<>?/\\|]+')
 
 
 def file_name(item: Item) -> str:
     """A safe file name for the item: the file's name, or the subject + .eml."""
-    base = _UNSAFE.sub("_", item.name or "").strip(" .")[:150]
     if item.kind == Item.Kind.MESSAGE:
-        return f"{base or 'message'}.eml"
-    return base or "file"
+        return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
+    return filenames.file_name(item.name, fallback="file")
 
 
 def _content_type(item: Item) -> str:
@@ -213,7 +211,7 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
             except BlobCorrupt:
                 progress.item_failed(job_item, "Its content failed its integrity check.")
                 continue
-            folder = "/".join(_UNSAFE.sub("_", s) for s in item.folder.path.split("/") if s)
+            folder = filenames.path(item.folder.path)
             name = _unique(f"{folder}/{file_name(item)}" if folder else file_name(item), used)
             info = zipfile.ZipInfo(name, date_time=_zip_time(item))
             info.compress_type = _compression(name)

@@ -290,12 +290,14 @@ def cancel(job: RestoreJob, *, by: User | None, request: HttpRequest | None = No
     return True
 
 
-def requeue_waiting(user: User) -> int:
-    """Someone signed in: the jobs that waited for them go on."""
+def requeue_waiting(user: User, because: str = "") -> int:
+    """Someone signed in (or their tokens became readable again, `because`): the jobs
+    that waited for them go on."""
     count = 0
     for job in RestoreJob.objects.filter(user=user, status=S.WAITING):
         if transition(job, S.QUEUED):
-            log(job, f"{user} signed in; the restore continues.")
+            why = because or f"{user} signed in"
+            log(job, f"{why[:1].upper()}{why[1:]}; the restore continues.")
             enqueue(job)
             count += 1
     return count

@@ -20,8 +20,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,8 +40,8 @@ from authflow import flows, principals, signins, tokens
 from authflow.models import SignIn, TokenCache, User
 from portal import audit, permissions
 from portal.graph import GraphError
-from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable
-from restore.jobs import lifecycle, throttle
+from restore.blobs import BlobCorrupt, BlobNotFound
+from restore.jobs import faults, lifecycle, throttle
 from restore.jobs.restorers import Outcome, Restorer, restorer_for
 from restore.jobs.signals import job_queued
 from restore.models import ContentStatus, RestoreJob, RestoreJobItem, RestoreJobLog
@@ -76,6 +79,17 @@ class Heartbeat(threading.Thread):
             connection.close()
 
     def tick(self) -> None:
+        try:
+            self._beat()
+        except Exception as exc:
+            if not faults.is_transient(exc):
+                raise
+            # The database blinked: skip this beat (the connection is reopened next time).
+            # Missing beats for RESTORE_STALE_SECONDS lets another worker take over.
+            logger.info("Restore job %s: heartbeat skipped (%s)", self.job_id, faults.describe(exc))
+            connection.close()
+
+    def _beat(self) -> None:
         now = timezone.now()
         mine = RestoreJob.objects.filter(pk=self.job_id, status=S.RUNNING, heartbeat_at=self.beat)
         if not mine.update(heartbeat_at=now):
@@ -142,7 +156,7 @@ def run(job_id: UUID | str) -> None:
         failure = _work(job, heartbeat, stop)
     finally:
         heartbeat.stop()
-    _finish(job, heartbeat, stop, failure)
+    _bookkeeping(lambda: _finish(job, heartbeat, stop, failure))
 
 
 def _missing_consent(user: User, scopes: tuple[str, ...]) -> list[str]:
@@ -176,27 +190,78 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
     limit = settings.RESTORE_CONCURRENCY_PER_MAILBOX
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"restore-{job.pk}") as pool:
         while not (heartbeat.should_stop or stop.event.is_set()):
-            batch = list(
-                RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.PENDING)
-                .select_related("item", "item__folder")
-                .order_by("id")[:CHUNK]
-            )
+            batch = _bookkeeping(lambda: _pending(job))
             if not batch:
                 break
             try:
                 _restore_batch(job, restorer, batch, pool, heartbeat, stop)
             except tokens.SignInRequired as error:
                 stop.sign_in = error
-            except tokens.TokensUnavailable as error:
-                stop.unavailable = str(error)
-            except GraphError as error:
-                # The marker lookup itself failed: try the whole batch again later.
-                stop.unavailable = f"Microsoft 365 answered {error.status} {error.code}"
-            except BlobStoreUnavailable as error:
-                stop.store_unavailable = str(error)
+            except faults.BudgetExhausted as error:
+                # The marker lookup kept failing: try the whole batch again later.
+                stop.unavailable = faults.describe(error.cause)
             if stop.sign_in or stop.unavailable or stop.store_unavailable:
                 stop.event.set()
+        _close_connections(pool, limit)
     return ""
+
+
+def _close_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close the database connection of each of the pool's threads before they go (a
+    thread's connection is otherwise left open until garbage collection). One task per
+    thread, held at a barrier until all run, so every thread gets exactly one."""
+    barrier = threading.Barrier(threads)
+
+    def close() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=30)
+        connection.close()
+
+    for future in [pool.submit(close) for _ in range(threads)]:
+        future.result()
+
+
+def _pending(job: RestoreJob) -> list[RestoreJobItem]:
+    return list(
+        RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.PENDING)
+        .select_related("item", "item__folder")
+        .order_by("id")[:CHUNK]
+    )
+
+
+def _bookkeeping[T](fn: Callable[[], T]) -> T:
+    """A database step of the runner, waited out through a database or Redis blink."""
+    return faults.call(fn, budget=faults.Budget.default())
+
+
+class FaultLog:
+    """Says in the job log that a fault is being waited out: once per kind per minute,
+    not once per item, and never failing the restore if the log itself can't be written."""
+
+    EVERY_SECONDS = 60.0
+
+    def __init__(self, job: RestoreJob) -> None:
+        self.job = job
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def __call__(self, exc: BaseException) -> None:
+        what = faults.describe(exc)
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(what, -self.EVERY_SECONDS) < self.EVERY_SECONDS:
+                return
+            self._last[what] = now
+        try:
+            lifecycle.log(
+                self.job,
+                f"Waiting out a fault: {what}. The items concerned are retried with "
+                "increasing pauses; none is given up before the retry budget runs out.",
+                RestoreJobLog.Level.WARNING,
+            )
+        except Exception as error:
+            if not faults.is_transient(error):
+                raise
 
 
 def _restore_batch(
@@ -208,31 +273,59 @@ def _restore_batch(
     stop: Stop,
 ) -> None:
     retried = [ji for ji in batch if ji.attempts > 0]
-    found = restorer.find_restored(retried) if retried else {}
+    found = _bookkeeping(lambda: restorer.find_restored(retried)) if retried else {}
     for job_item in retried:
         if job_item.pk in found:
-            _record(job, job_item, Outcome.done(found[job_item.pk]))
+            done = Outcome.done(found[job_item.pk])
+            _bookkeeping(lambda: _record(job, job_item, done))  # noqa: B023
     todo = [ji for ji in batch if ji.pk not in found]
     # Counted before Graph is asked: an item with attempts > 0 may exist in Microsoft 365,
     # so a later run looks for its marker first.
-    RestoreJobItem.objects.filter(pk__in=[ji.pk for ji in todo]).update(attempts=F("attempts") + 1)
+    _bookkeeping(
+        lambda: RestoreJobItem.objects.filter(pk__in=[ji.pk for ji in todo]).update(
+            attempts=F("attempts") + 1
+        )
+    )
     for job_item in todo:
         job_item.attempts += 1
+    fault_log = FaultLog(job)
+
+    def send(job_item: RestoreJobItem, tries: list[int]) -> Outcome:
+        """One try at the item. After a fault, the item may already be in Microsoft 365
+        (the request arrived, the answer was lost): look for its marker before sending."""
+        tries[0] += 1
+        if tries[0] > 1:
+            again = restorer.find_restored([job_item])
+            if job_item.pk in again:
+                return Outcome.done(again[job_item.pk])
+            RestoreJobItem.objects.filter(pk=job_item.pk).update(attempts=F("attempts") + 1)
+            job_item.attempts += 1
+        with throttle.slot(restorer.throttle_key):
+            return restorer.restore(job_item)
 
     def one(job_item: RestoreJobItem) -> Outcome | None:
         if heartbeat.should_stop or stop.event.is_set():
             return None
         if job_item.item.content_status == ContentStatus.LOST:
             return Outcome.failed(CONTENT_LOST)
+        tries = [0]
+
+        def attempt() -> Outcome:
+            try:
+                return send(job_item, tries)
+            except Exception as exc:
+                if faults.is_transient(exc):
+                    fault_log(exc)
+                raise
+
         try:
-            with throttle.slot(restorer.throttle_key):
-                return restorer.restore(job_item)
+            return faults.call(attempt, budget=faults.Budget.default())
         except tokens.SignInRequired as error:
             stop.sign_in = stop.sign_in or error
-        except tokens.TokensUnavailable as error:
-            stop.unavailable = stop.unavailable or str(error)
+        except faults.BudgetExhausted as error:
+            return Outcome.failed(str(error))
         except GraphError as error:
-            return Outcome.failed(_graph_problem(job, error))
+            return Outcome.failed(_graph_problem(job, error)[: 500 - len(PERMANENT)] + PERMANENT)
         except BlobNotFound:
             return Outcome.failed("The backed-up content is missing from the backup store.")
         except BlobCorrupt:
@@ -242,11 +335,12 @@ def _restore_batch(
             return Outcome.failed(
                 "The backed-up content failed its integrity check and was not used."
             )
-        except BlobStoreUnavailable as error:
-            stop.store_unavailable = stop.store_unavailable or str(error)
-        except Exception:
-            logger.exception("Restore job %s: item %s failed", job.pk, job_item.item_id)
-            return Outcome.failed("An unexpected error stopped this item (details in the log).")
+        except Exception as exc:
+            if not faults.job_waits(exc):
+                logger.exception("Restore job %s: item %s failed", job.pk, job_item.item_id)
+                return Outcome.failed("An unexpected error stopped this item (details in the log).")
+            # The backup store cannot be used: no item can be restored until it answers.
+            stop.store_unavailable = stop.store_unavailable or faults.describe(exc)
         stop.event.set()
         return None
 
@@ -256,7 +350,10 @@ def _restore_batch(
     for future in as_completed(futures):
         outcome = future.result()
         if outcome is not None:
-            _record(job, futures[future], outcome)
+            _bookkeeping(lambda: _record(job, futures[future], outcome))  # noqa: B023
+
+
+PERMANENT = " A retry cannot fix this, so the item was not tried again."
 
 
 def _graph_problem(job: RestoreJob, error: GraphError) -> str:
@@ -467,6 +564,8 @@ def resume_stalled() -> int:
     )
     for job_id in ids:
         job_queued.send(sender=RestoreJob, job_id=str(job_id), countdown=None)
+    for user in tokens.readable_again():  # an administrator put the missing key back
+        lifecycle.requeue_waiting(user, because="the stored tokens can be decrypted again")
     signed_in = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
     for user in User.objects.filter(
         restore_jobs__status=S.WAITING, token_cache__in=signed_in

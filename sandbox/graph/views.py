@@ -8,6 +8,8 @@ Outlook throttling (429), then the operation itself.
 
 from __future__ import annotations
 
+import socket
+import struct
 from contextlib import nullcontext
 
 from django.db.models import F
@@ -23,26 +25,43 @@ from sandbox.graph.routes import match
 from sandbox.models import Fault
 
 
-def _injected_fault(request: HttpRequest) -> GraphError | None:
-    """A failure a test planned with sandbox.models.Fault (e.g. 503 on '/messages')."""
-    for fault in Fault.objects.filter(remaining__gt=0, path_contains__isnull=False).order_by(
-        "created_at"
-    ):
+def _take_fault(request: HttpRequest, method: str, action: str) -> Fault | None:
+    """The first planned fault of `action` matching this request, counted down."""
+    for fault in Fault.objects.filter(remaining__gt=0, action=action).order_by("created_at"):
         if fault.path_contains not in request.path:
             continue
-        if not Fault.objects.filter(pk=fault.pk, remaining__gt=0).update(
-            remaining=F("remaining") - 1
-        ):
+        if fault.method and fault.method.upper() != method.upper():
             continue
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-        code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}
-        return GraphError(
-            fault.status,
-            code.get(fault.status, "generalException"),
-            "Injected by the sandbox.",
-            headers=headers,
-        )
+        if Fault.objects.filter(pk=fault.pk, remaining__gt=0).update(remaining=F("remaining") - 1):
+            return fault
     return None
+
+
+def _drop_connection(request: HttpRequest) -> None:
+    """Close the client's TCP connection with a reset before any answer is written (the
+    WSGI server then fails to write the response, which it shrugs off as a broken pipe)."""
+    stream: object = request.META.get("wsgi.input")  # WSGIRequest.META is the environ
+    for attribute in ("stream", "raw", "_sock"):
+        stream = getattr(stream, attribute, None)
+    if not isinstance(stream, socket.socket):
+        raise RuntimeError("This server does not expose its socket: no reset fault here.")
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    stream.shutdown(socket.SHUT_RDWR)
+
+
+def _injected_fault(request: HttpRequest, method: str) -> GraphError | None:
+    """A failure a test planned with sandbox.models.Fault (e.g. 503 on '/messages')."""
+    fault = _take_fault(request, method, Fault.Action.ANSWER)
+    if fault is None:
+        return None
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}
+    return GraphError(
+        fault.status,
+        code.get(fault.status, "generalException"),
+        "Injected by the sandbox.",
+        headers=headers,
+    )
 
 
 def _resolve(call: Call, route_permission: Permission) -> None:
@@ -65,7 +84,7 @@ def _addresses_self(caller: Caller, params: dict[str, str]) -> bool:
 def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
     """Serve one Graph operation (a top-level request or one inside a $batch)."""
     try:
-        if fault := _injected_fault(request):
+        if fault := _injected_fault(request, method):
             raise fault
         caller = authenticate(request)
         route, params, path_exists = match(method, path.strip("/"))
@@ -103,4 +122,9 @@ def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
 
 @csrf_exempt
 def dispatch(request: HttpRequest, path: str = "") -> HttpResponse:
-    return handle(request, request.method or "GET", path)
+    method = request.method or "GET"
+    reset = _take_fault(request, method, Fault.Action.RESET)
+    response = handle(request, method, path)
+    if reset is not None:
+        _drop_connection(request)
+    return response

@@ -34,7 +34,9 @@ CLAIMS_SUPPORTED = [
 
 def injected_fault(request: HttpRequest) -> HttpResponse | None:
     """Answer with a planned failure when a test asked for one (see sandbox.models.Fault)."""
-    for fault in Fault.objects.filter(remaining__gt=0).order_by("created_at"):
+    for fault in Fault.objects.filter(remaining__gt=0, action=Fault.Action.ANSWER).order_by(
+        "created_at"
+    ):
         if fault.path_contains not in request.path:
             continue
         if not Fault.objects.filter(pk=fault.pk, remaining__gt=0).update(

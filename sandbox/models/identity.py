@@ -172,15 +172,24 @@ class RefreshToken(models.Model):
 class Fault(models.Model):
     """A planned failure, for tests: the next `remaining` matching requests fail.
 
-    `path_contains` matches the request path (e.g. "/oauth2/v2.0/token"); `status` is
-    the HTTP status to answer (429 and 503 carry Retry-After when `retry_after` is set).
+    `path_contains` matches the request path (e.g. "/oauth2/v2.0/token") and `method`,
+    when set, the HTTP method. `action` "answer": answer `status` instead (429 and 503
+    carry Retry-After when `retry_after` is set). `action` "reset" (Graph only): do the
+    request, then drop the connection without answering, as a connection reset after
+    Microsoft received the request does: the client can't know whether it happened.
     """
 
+    class Action(models.TextChoices):
+        ANSWER = "answer", "answer with the status"
+        RESET = "reset", "do it, then reset the connection"
+
     path_contains = models.CharField(max_length=256)
+    method = models.CharField(max_length=8, blank=True, default="")
+    action = models.CharField(max_length=8, choices=Action.choices, default=Action.ANSWER)
     status = models.PositiveIntegerField()
     retry_after = models.PositiveIntegerField(null=True, blank=True)
     remaining = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
-        return f"{self.status} on {self.path_contains} x{self.remaining}"
+        return f"{self.action} {self.status} {self.method} {self.path_contains} x{self.remaining}"

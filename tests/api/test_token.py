@@ -227,6 +227,22 @@ def test_the_token_endpoint_is_rate_limited_per_address(client, db, settings):
     assert 1 <= int(limited["Retry-After"]) <= 60
 
 
+def test_the_token_endpoint_answers_json_503_when_redis_is_down(client, db, settings):
+    # Nothing listens on port 1: the rate limit's counters (the cache) are unreachable.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    response = client.post(
+        "/api/v1/token", "grant_type=operator", content_type="application/x-www-form-urlencoded"
+    )
+    assert_oauth_error(response, 503, "temporarily_unavailable")
+    assert response["Retry-After"] == "30"
+    assert not AuditEvent.objects.exists()
+
+
 # --- Assertions that are well formed but must be refused ----------------------------------
 
 

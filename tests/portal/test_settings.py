@@ -109,6 +109,20 @@ def test_secrets_can_come_from_files(monkeypatch, tmp_path):
         ("MICROSOFT_ROUTES", "graph.example.org", "MICROSOFT_ROUTES must be a comma-separated list"),
         ("CELERY_TASK_TIME_LIMIT", "ten", "CELERY_TASK_TIME_LIMIT must be a whole number"),
         ("LIFEBOAT_MODE", "staging", "LIFEBOAT_MODE must be one of: demo, production"),
+        ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE must be an IANA time zone name"),
+        ("API_TOKEN_RATE", "lots", "API_TOKEN_RATE must be a rate such as 30/m"),
+        ("API_TOKEN_RATE", "0/m", "API_TOKEN_RATE must be a rate"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of: json, text"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of"),
+        ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,intranet", "METRICS_ALLOWED_NETWORKS must be a comma-separated list of addresses"),
+        ("METRICS_BEARER_TOKEN", "short-token", "METRICS_BEARER_TOKEN must be at least 32 characters"),
+        ("METRICS_WORKER_PORT", "http", "METRICS_WORKER_PORT must be a whole number"),
+        ("SENTRY_DSN", "ftp://key@sentry.example/1", "SENTRY_DSN must be a URL starting with https://"),
+        ("BEAT_LOCK_SECONDS", "3", "BEAT_LOCK_SECONDS must be at least 10"),
+        ("WORKER_HEARTBEAT_SECONDS", "0", "WORKER_HEARTBEAT_SECONDS must be at least 1"),
+        ("SESSION_COOKIE_AGE", "a day", "SESSION_COOKIE_AGE must be a whole number"),
+        ("SECURE_HSTS_SECONDS", "-1", "SECURE_HSTS_SECONDS must be at least 0"),
+        ("MICROSOFT_HTTP_TIMEOUT", "0", "MICROSOFT_HTTP_TIMEOUT must be at least 1"),
         ("BLOB_ENCRYPTION_KEYS", "too-short-to-be-a-key", "BLOB_ENCRYPTION_KEYS must hold keys"),
         ("BLOB_ADDRESS_KEY", "c2hvcnQ=", "BLOB_ADDRESS_KEY must hold keys"),
         ("BLOB_STORE_URL", "ftp://blobs.example", "BLOB_STORE_URL must be a URL starting with"),
@@ -153,3 +167,122 @@ def test_manage_py_reports_a_bad_variable_in_one_line(tmp_path):
     assert result.returncode != 0
     assert "Lifeboat configuration error: DEBUG must be True or False." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def make_pem(tmp_path: Path, *, days: int = 30, matching_key: bool = True) -> Path:
+    """A PEM file with a private key and a self-signed certificate, as Entra takes them."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer = key if matching_key else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lifeboat")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(signer.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=60)).not_valid_after(now + timedelta(days=days))
+        .sign(signer, hashes.SHA256())
+    )  # fmt: skip
+    path = tmp_path / f"app-{days}-{matching_key}.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + certificate.public_bytes(serialization.Encoding.PEM)
+    )  # fmt: skip
+    return path
+
+
+def test_a_valid_certificate_file_is_accepted(monkeypatch, tmp_path):
+    variables = {k: v for k, v in PRODUCTION.items() if k != "MICROSOFT_CLIENT_SECRET"}
+    pem = make_pem(tmp_path)
+    loaded = load_settings(
+        monkeypatch, tmp_path, **variables, MICROSOFT_CLIENT_CERTIFICATE_PATH=str(pem)
+    )
+    assert loaded["MICROSOFT_CLIENT_CERTIFICATE_PATH"] == str(pem)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "MICROSOFT_CLIENT_CERTIFICATE_PATH names a file that cannot be read"),
+        ("not-pem", "MICROSOFT_CLIENT_CERTIFICATE_PATH must name a PEM file holding"),
+        ("certificate-only", "MICROSOFT_CLIENT_CERTIFICATE_PATH must name a PEM file holding"),
+        ("expired", "MICROSOFT_CLIENT_CERTIFICATE_PATH: the certificate expired on"),
+        ("other-key", "MICROSOFT_CLIENT_CERTIFICATE_PATH: the private key does not belong"),
+    ],
+)
+def test_a_bad_certificate_file_stops_start_up(monkeypatch, tmp_path, kind, message):
+    path = tmp_path / "app.pem"
+    if kind == "not-pem":
+        path.write_text("this is a password, not a certificate")
+    elif kind == "certificate-only":
+        pem = make_pem(tmp_path).read_text()
+        path.write_text(pem[pem.index("-----BEGIN CERTIFICATE-----") :])
+    elif kind == "expired":
+        path = make_pem(tmp_path, days=-1)
+    elif kind == "other-key":
+        path = make_pem(tmp_path, matching_key=False)
+    variables = {**PRODUCTION, "MICROSOFT_CLIENT_CERTIFICATE_PATH": str(path)}
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(monkeypatch, tmp_path, **variables)
+    assert message in str(raised.value)
+    assert "password" not in str(raised.value)
+
+
+def test_a_ca_bundle_must_hold_certificates(monkeypatch, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate")
+    with pytest.raises(ConfigurationError, match="MICROSOFT_CA_BUNDLE must name a PEM file"):
+        load_settings(monkeypatch, tmp_path, **PRODUCTION, MICROSOFT_CA_BUNDLE=str(bundle))
+    pem = make_pem(tmp_path).read_text()
+    bundle.write_text(pem[pem.index("-----BEGIN CERTIFICATE-----") :])
+    loaded = load_settings(monkeypatch, tmp_path, **PRODUCTION, MICROSOFT_CA_BUNDLE=str(bundle))
+    assert loaded["MICROSOFT_CA_BUNDLE"] == str(bundle)
+
+
+BIN = Path(sys.executable).parent
+COMMANDS = {
+    "manage.py": [sys.executable, "manage.py", "check"],
+    "gunicorn": [str(BIN / "gunicorn"), "portal.wsgi", "--config", "portal/gunicorn_conf.py",
+                 "--bind", "127.0.0.1:0"],
+    "celery worker": [str(BIN / "celery"), "--app", "portal", "worker", "--pool", "solo"],
+    "celery beat": [str(BIN / "celery"), "--app", "portal", "beat"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE must be an IANA time zone name"),
+        ("API_TOKEN_RATE", "lots", "API_TOKEN_RATE must be a rate such as 30/m"),
+    ],
+)
+def test_every_process_reports_a_bad_variable_in_one_line(tmp_path, command, name, value, message):
+    env = {"PATH": "/usr/bin:/bin", "LIFEBOAT_VAR_DIR": str(tmp_path), name: value}
+    result = subprocess.run(
+        COMMANDS[command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Lifeboat configuration error: {message}")
+    assert not (tmp_path / "lifeboat.sqlite3").exists()  # nothing started
+
+
+def test_gunicorn_refuses_a_malformed_worker_count(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "LIFEBOAT_VAR_DIR": str(tmp_path), "GUNICORN_WORKERS": "many"}
+    result = subprocess.run(
+        COMMANDS["gunicorn"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "Lifeboat configuration error: GUNICORN_WORKERS must be a whole number."
+    )

@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
+from restore.jobs import faults
 from restore.jobs.restorers import Outcome, marker_value
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
 
@@ -312,6 +313,8 @@ class MailRestorer:
                 for attachment in attachments:
                     self._add_attachment(message_id, attachment)
             except GraphError as error:
+                if faults.is_transient(error):
+                    raise  # waited out by the runner; the next try deletes this one
                 self.graph.post(f"{self.mailbox}/messages/{message_id}/permanentDelete")
                 size = max(len(a["_data"]) for a in attachments) / 1024 / 1024
                 return Outcome.failed(

@@ -51,7 +51,9 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         with demo.served():
-            self.back_up_all()
+            if not self.back_up_all():
+                # Before the changes, so that the next run starts the demo's backups again.
+                raise CommandError("The demo's first backup failed; run seed_demo again.")
             first_seconds = time.monotonic() - started
             changes = demo.apply_demo_changes()
             self.back_up_all()
@@ -62,12 +64,14 @@ class Command(BaseCommand):
             f"{seconds:.1f} s in all."
         )
 
-    def back_up_all(self) -> None:
+    def back_up_all(self) -> bool:
         """`manage.py backup --all`; its lines are shown with -v 2, or when one fails."""
         output = self.stdout if self.verbosity > 1 else io.StringIO()
         try:
             call_command("backup", "--all", stdout=output, stderr=self.stderr)
-        except CommandError as error:  # some failed; the others are backed up: carry on
+        except CommandError as error:
             if isinstance(output, io.StringIO):
                 self.stderr.write(output.getvalue().rstrip("\n"))
             self.stderr.write(f"Backup: {error}")
+            return False
+        return True
