@@ -153,6 +153,7 @@ def main() -> None:
     env = configure(port)
     work = Path(tempfile.mkdtemp(prefix="lifeboat-download-bench-"))
     env["BLOB_ROOT"] = str(work / "blobs")
+    os.environ.pop("BLOB_STORE_URL", None)  # the file store is BLOB_ROOT here
     s3 = s3_server.start(env) if args.store == "s3" else None
     os.environ.update(env)
     create_database()

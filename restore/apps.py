@@ -39,5 +39,8 @@ def _check_blob_keys() -> None:
         # Not a configuration error: /healthz and the console report it, jobs wait.
         logger.warning("Blob keys not checked at start-up: %s", error)
         return
+    finally:
+        # gunicorn's master checks before it forks: each process makes its own client.
+        blob_store.cache_clear()
     if problem:
         raise ConfigurationError(problem)

@@ -251,3 +251,23 @@ def test_a_wrong_or_missing_blob_key_stops_start_up_with_one_line(store_root, se
     assert "BLOB_ENCRYPTION_KEYS" in malformed.stderr
 
     assert start(env).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["gunicorn", "celery worker", "celery beat"])
+def test_every_process_stops_on_a_wrong_blob_key_with_one_line(store_root, command):
+    from tests.portal.test_settings import COMMANDS
+
+    blob_store().put_bytes(b"makes keys.json", tenant=TENANT)
+    env = {
+        **os.environ,
+        "BLOB_STORE_URL": f"file://{store_root}",
+        "BLOB_ENCRYPTION_KEYS": new_key(),
+    }
+    result = subprocess.run(
+        COMMANDS[command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.startswith(
+        "Lifeboat configuration error: BLOB_ENCRYPTION_KEYS lacks the key(s)"
+    )

@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from authflow.models import Role, User
+from portal.health import live_workers
 from restore.backup import runner as backup_runner
 from restore.blobs import blob_store, sealing
 from restore.blobs.store import legacy_name, sealed_name
@@ -51,7 +52,7 @@ def metric(status: str) -> float | None:
 
 
 def test_verify_finds_missing_and_corrupt_content_and_repair_refetches_or_marks_lost(
-    sandbox, store_root, client
+    sandbox, store_root, client, celery_worker
 ):
     from sandbox.models import DriveItem, Message
 
@@ -81,8 +82,9 @@ def test_verify_finds_missing_and_corrupt_content_and_repair_refetches_or_marks_
         corrupt_file.pk: "corrupt",
     }
     # /healthz: degraded, not down; the metric and the console agree.
+    wait_for(live_workers, message="the session's worker sent no heartbeat")
     health = client.get("/healthz")
-    assert health.status_code == 200
+    assert health.status_code == 200, health.json()
     body = health.json()
     assert body["status"] == "degraded"
     assert (body["content"]["items_missing"], body["content"]["items_corrupt"]) == (3, 1)
