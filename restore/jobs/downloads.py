@@ -271,7 +271,11 @@ def _zip_time(item: Item) -> tuple[int, int, int, int, int, int]:
 
 
 def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHttpResponse:
-    """The download of a job (its items already checked against the person's scope)."""
+    """The download of a job (its items already checked against the person's scope).
+
+    Raises BlobStoreUnavailable, before anything is recorded, when the store cannot be
+    read (a store that fails later, mid-stream, leaves the job queued to be opened again)."""
+    blob_store().manifest()  # one small read: is the store there at all?
     if job.status in (S.QUEUED,):
         lifecycle.transition(job, S.RUNNING, started_at=job.started_at or timezone.now())
     audit.record(

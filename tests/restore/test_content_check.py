@@ -248,3 +248,22 @@ def test_an_unreachable_store_makes_jobs_wait_with_a_reason_and_healthz_say_so(
     assert not job.job_items.filter(status=RestoreJobItem.Status.DONE).exists()
     assert job.items_done == 0
     assert point.object.workload == Workload.MAIL
+
+
+def test_a_download_while_the_store_is_unreachable_says_so_and_records_nothing(
+    sandbox, alice, settings, client
+):
+    point = back_up_mailbox("alice")
+    items = list(Item.objects.filter(object=point.object).exclude(content_sha256="")[:2])
+    job = jobs.create_job(
+        Scope.for_user(alice), point.pk, [i.pk for i in items], [], RestoreJob.Target.DOWNLOAD
+    )
+    settings.BLOB_STORE_URL = "s3://lifeboat-unreachable/blobs"
+    settings.BLOB_S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
+    client.force_login(alice)
+    answer = client.get(f"/backups/jobs/{job.pk}/download")
+    assert answer.status_code == 503
+    assert "cannot be reached" in answer.content.decode()
+    job.refresh_from_db()
+    assert job.status == RestoreJob.Status.QUEUED
+    assert job.items_done == 0
