@@ -15,6 +15,7 @@ Every variable is documented in .env.example and the README.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -224,6 +225,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "backup-due-objects": {"task": "restore.tasks.backup_due_objects", "schedule": 300.0},
     # Restarts restore jobs whose worker died (no heartbeat) and queued jobs never picked up.
     "resume-stalled-restores": {"task": "restore.tasks.resume_stalled_jobs", "schedule": 60.0},
+    # Verifies one rotating slice of the stored content (1/BLOB_VERIFY_SLICES) a day.
+    "verify-blob-slice": {"task": "restore.tasks.verify_blob_slice", "schedule": 86400.0},
 }
 
 if REDIS_URL:
@@ -380,8 +383,64 @@ MICROSOFT_HTTP_TIMEOUT = env.integer("MICROSOFT_HTTP_TIMEOUT", 30, minimum=1)
 
 # --- Backups and restores -------------------------------------------------------------
 
-# Content-addressed store for backed-up MIME and file bytes (restore/blobs.py).
-BLOB_ROOT = Path(env.string("BLOB_ROOT", str(VAR_DIR / "blobs")))
+# Where backed-up MIME and file bytes live (restore/blobs/): file:///path (one host, or a
+# shared file system) or s3://bucket/prefix (any S3-compatible store; several hosts share
+# it). BLOB_ROOT, the older name of a file store's path, still works.
+BLOB_STORE_URL = env.url(
+    "BLOB_STORE_URL",
+    f"file://{Path(env.string('BLOB_ROOT', str(VAR_DIR / 'blobs'))).resolve()}",
+    schemes=("file", "s3"),
+)
+if BLOB_STORE_URL.startswith("s3://") and not urlsplit(BLOB_STORE_URL).netloc:
+    raise env.ConfigurationError("BLOB_STORE_URL must name a bucket: s3://bucket/prefix.")
+# For s3://: the server (empty = AWS), its region, and credentials (empty = boto3's usual
+# chain: AWS_* variables, instance profile, ~/.aws).
+BLOB_S3_ENDPOINT_URL = env.raw("BLOB_S3_ENDPOINT_URL") or ""
+if BLOB_S3_ENDPOINT_URL:
+    env.url("BLOB_S3_ENDPOINT_URL", schemes=("http", "https"))
+BLOB_S3_REGION = env.string("BLOB_S3_REGION", "")
+BLOB_S3_ACCESS_KEY_ID = env.string("BLOB_S3_ACCESS_KEY_ID", "")
+BLOB_S3_SECRET_ACCESS_KEY = env.string("BLOB_S3_SECRET_ACCESS_KEY", "")
+BLOB_S3_ADDRESSING_STYLE = env.choice(
+    "BLOB_S3_ADDRESSING_STYLE", "auto", ("auto", "path", "virtual")
+)
+
+# Content at rest is sealed with AES-256-GCM (restore/blobs/sealing.py). Comma-separated
+# keys of 32 url-safe base64 bytes: the first seals, all open, so a new key goes in front
+# and `manage.py rotate_blob_keys` re-seals everything under it. BLOB_ADDRESS_KEY keys the
+# per-tenant content addresses and never changes. Keep both with the database backup.
+_BLOB_KEY_HELP = (
+    'python -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+)
+if PRODUCTION:
+    BLOB_ENCRYPTION_KEYS = env.string_list("BLOB_ENCRYPTION_KEYS")
+    BLOB_ADDRESS_KEY = env.string("BLOB_ADDRESS_KEY")
+else:
+    BLOB_ENCRYPTION_KEYS = env.string_list(
+        "BLOB_ENCRYPTION_KEYS",
+        [env.stored_secret(VAR_DIR / "demo-blob-key", lambda: Fernet.generate_key().decode())],
+    )
+    BLOB_ADDRESS_KEY = env.string(
+        "BLOB_ADDRESS_KEY",
+        env.stored_secret(
+            VAR_DIR / "demo-blob-address-key", lambda: Fernet.generate_key().decode()
+        ),
+    )
+for _name, _values in (
+    ("BLOB_ENCRYPTION_KEYS", BLOB_ENCRYPTION_KEYS),
+    ("BLOB_ADDRESS_KEY", [BLOB_ADDRESS_KEY]),
+):
+    for _key in _values:
+        try:
+            _blob_key = base64.urlsafe_b64decode(_key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            _blob_key = b""
+        if len(_blob_key) != 32:
+            raise env.ConfigurationError(
+                f"{_name} must hold keys of 32 url-safe base64-encoded bytes ({_BLOB_KEY_HELP})."
+            )
+# Each day the beat task checks this fraction (1/N) of the stored content (rotating).
+BLOB_VERIFY_SLICES = env.integer("BLOB_VERIFY_SLICES", 30, minimum=1)
 # How often each protected object is backed up (seconds).
 BACKUP_INTERVAL = env.integer("BACKUP_INTERVAL", 24 * 60 * 60, minimum=60)
 # How long a restore session's resolved scope is reused before Graph is asked again.

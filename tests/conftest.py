@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -129,7 +131,7 @@ def blob_root(settings, blob_root_dir: Path) -> Iterator[Path]:
     tests sharing it cannot disturb each other)."""
     from restore.blobs import blob_store
 
-    settings.BLOB_ROOT = blob_root_dir
+    settings.BLOB_STORE_URL = f"file://{blob_root_dir}"
     blob_store.cache_clear()
     yield blob_root_dir
     blob_store.cache_clear()
@@ -143,7 +145,7 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
         # Named, so a test can find (and terminate) the connections of its subprocesses.
         "DATABASE_URL": database_url_for(connection.settings_dict["NAME"])
         + f"?application_name={SUBPROCESS_APPLICATION_NAME}",
-        "BLOB_ROOT": str(blob_root_dir),
+        "BLOB_STORE_URL": f"file://{blob_root_dir}",
         "PORTAL_URL": live_server.url,
         "SANDBOX_URL": f"{live_server.url}/sandbox",
         "PYTHONUNBUFFERED": "1",
@@ -258,6 +260,69 @@ def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str
         if time.monotonic() > deadline:
             pytest.fail(message or f"Condition not met within {timeout} s")
         time.sleep(interval)
+
+
+# --- An S3-compatible server ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[str]:
+    """moto's S3 server in its own process: the code under test talks HTTP to it, signed
+    requests and all, exactly as to AWS. Yields its endpoint URL."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("s3") / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's S3 server did not start") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+S3_CREDENTIALS = {
+    "BLOB_S3_REGION": "eu-west-1",
+    "BLOB_S3_ACCESS_KEY_ID": "lifeboat-test",
+    "BLOB_S3_SECRET_ACCESS_KEY": "lifeboat-test-secret",
+}
+
+
+@pytest.fixture
+def s3_store(settings, s3_server) -> Iterator[str]:
+    """This test's blob store: a fresh bucket on the S3 server. Yields the bucket name."""
+    from restore.blobs import blob_store, s3
+
+    bucket = f"lifeboat-{uuid.uuid4().hex[:12]}"
+    client = s3.client(
+        endpoint_url=s3_server,
+        region=S3_CREDENTIALS["BLOB_S3_REGION"],
+        access_key_id=S3_CREDENTIALS["BLOB_S3_ACCESS_KEY_ID"],
+        secret_access_key=S3_CREDENTIALS["BLOB_S3_SECRET_ACCESS_KEY"],
+    )
+    client.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": S3_CREDENTIALS["BLOB_S3_REGION"]},
+    )
+    settings.BLOB_STORE_URL = f"s3://{bucket}/lifeboat"
+    settings.BLOB_S3_ENDPOINT_URL = s3_server
+    for name, value in S3_CREDENTIALS.items():
+        setattr(settings, name, value)
+    blob_store.cache_clear()
+    yield bucket
+    blob_store.cache_clear()
 
 
 # --- Browser ---------------------------------------------------------------------------

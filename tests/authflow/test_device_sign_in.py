@@ -137,7 +137,7 @@ def test_starting_sign_ins_is_rate_limited(sandbox, client):
     # django-ratelimit counts in fixed one-minute windows: ten starts pass in a window,
     # the eleventh is refused, unless a window ends among the first ten (then the count
     # starts again, and the refusal comes at most ten starts later).
-    codes = []
+    codes: list[int] = []
     while 429 not in codes and len(codes) < 21:
         codes.append(client.post("/auth/sign-in/code", {}).status_code)
     assert 429 in codes
