@@ -41,7 +41,9 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def run_suite(checkout: Path, database: str, server: str) -> tuple[float, str, str]:
+def run_suite(
+    checkout: Path, database: str, server: str, log: Path | None = None
+) -> tuple[float, str, str]:
     """(wall seconds, load before and after, pytest's last line) of one `pytest -q`."""
     process, redis_url = start_redis(tempfile.mkdtemp(prefix="suite-bench-redis-"))
     try:
@@ -61,6 +63,8 @@ def run_suite(checkout: Path, database: str, server: str) -> tuple[float, str, s
     finally:
         process.terminate()
         process.wait(timeout=10)
+    if log is not None:
+        log.write_text(result.stdout + result.stderr)
     summary = (result.stdout.strip().splitlines() or [""])[-1]
     return elapsed, load, summary
 
@@ -70,14 +74,20 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="baseline checkout")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--together", action="store_true", help="start both runs at once")
+    parser.add_argument("--logs", type=Path, help="a folder for each run's whole output")
     args = parser.parse_args()
     server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
     checkouts = {"baseline": args.baseline.resolve(), "this checkout": ROOT}
     times: dict[str, list[float]] = {name: [] for name in checkouts}
 
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    pair = 0
+
     def one(name: str) -> tuple[float, str, str]:
-        database = "lb_suitebench_" + ("base" if name == "baseline" else "new")
-        return run_suite(checkouts[name], database, server)
+        side = "base" if name == "baseline" else "new"
+        log = args.logs / f"pair{pair}-{side}.log" if args.logs else None
+        return run_suite(checkouts[name], f"lb_suitebench_{side}", server, log)
 
     for pair in range(1, args.pairs + 1):
         if args.together:
