@@ -414,8 +414,7 @@ class MailRestorer:
             "attachments($select=name)"
         )
         return (
-            f"/{self.mailbox}/messages/{quote(graph_id, safe='')}?$select={VERIFY_SELECT}"
-            f"&$expand={quote(expand)}"
+            f"/{self.mailbox}/messages/{graph_id}?$select={VERIFY_SELECT}&$expand={quote(expand)}"
         )
 
     def _expected_of(self, job_item: RestoreJobItem) -> dict[str, Any]:

@@ -260,7 +260,7 @@ class DriveRestorer:
     def verify(self, job_items: list[RestoreJobItem]) -> dict[int, Verdict]:
         by_key = {str(ji.pk): ji for ji in job_items}
         urls = {
-            key: f"/{self.drive}/items/{quote(ji.result_graph_id, safe='')}?$select=id,size,file"
+            key: f"/{self.drive}/items/{ji.result_graph_id}?$select=id,size,file"
             for key, ji in by_key.items()
         }
         verdicts: dict[int, Verdict] = {}
