@@ -170,16 +170,20 @@ def back_up_messages(alias: str, count: int):
     return point
 
 
-def graph_requests(log: Path, offset: int) -> Counter[str]:
-    """Graph requests the sandbox served since `offset` of its access log, by status."""
+def graph_requests(log: Path, offset: int) -> tuple[Counter[str], Counter[str]]:
+    """Graph requests the sandbox served since `offset` of its access log: by status, and
+    by kind (method and the last path segment: `POST messages`, `POST $batch`, …)."""
     counts: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     with log.open() as lines:
         lines.seek(offset)
         for line in lines:
             match = ACCESS_LINE.search(line)
             if match and "/sandbox/graph/" in match["path"]:
                 counts[match["status"]] += 1
-    return counts
+                last = match["path"].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+                kinds[f"{match['method']} {last if not last.startswith('AAMk') else '{id}'}"] += 1
+    return counts, kinds
 
 
 def main() -> None:
@@ -244,7 +248,7 @@ def main() -> None:
         run_restore_job(str(job.pk))
         elapsed = time.monotonic() - started
         time.sleep(0.5)  # let gunicorn flush its access log
-        requests = graph_requests(access_log, offset)
+        requests, kinds = graph_requests(access_log, offset)
         job.refresh_from_db()
         target = MailFolder.objects.get(display_name="Benchmark restore")
         in_mailbox = Message.objects.filter(folder__parent=target).count()
@@ -273,7 +277,11 @@ def main() -> None:
             "failed": job.items_failed,
             "messages_in_target_folder": in_mailbox,
             "seconds": round(elapsed, 1),
+            "verified": getattr(job, "items_verified", None),  # None: before issue 16 ★6
+            "unverified": getattr(job, "items_unverified", None),
             "graph_requests_by_status": dict(sorted(requests.items())),
+            "graph_requests_by_kind": dict(sorted(kinds.items())),
+            "code": str(Path(sys.modules["restore"].__file__).parent.parent),
             "requests_per_message": round(per_message, 3),
             "ceiling_messages_per_s": round(ceiling_messages_s, 2),
             "achieved_messages_per_s": round(achieved, 2),

@@ -23,8 +23,9 @@ folder; "keep both" creates it anyway. Mail has no "overwrite" (see restore/jobs
 
 A dry run (`plan`) resolves the same target folders without creating any and asks the
 same internetMessageId question (batched), so it says what `restore` then does. After
-writing, `verify` reads each message back by id in `$batch`es and compares what Graph
-can give back: subject, sentDateTime, receivedDateTime, internetMessageId, the marker
+writing, `verify` reads the messages back — by listing a folder the run created (one
+request per folder and batch), else by id in `$batch`es — and compares what Graph can
+give back: subject, sentDateTime, receivedDateTime, internetMessageId, the marker
 (complete, not `…:incomplete`) and the attachments' count and names (docs/restore.md says
 why size is not compared for mail).
 """
@@ -59,6 +60,9 @@ MSGFLAG_READ = 0x1
 NO_CONTENT = "The backup holds no content for this message."
 ALREADY_THERE = "The message is already in that folder."
 VERIFY_SELECT = "subject,sentDateTime,receivedDateTime,internetMessageId,hasAttachments"
+VERIFY_EXPAND = (
+    f"singleValueExtendedProperties($filter=id eq '{MARKER_PROPERTY}'),attachments($select=name)"
+)
 
 
 def _quote_literal(value: str) -> str:
@@ -101,6 +105,7 @@ class MailRestorer:
         # catalog folder path → Graph folder id (None: missing, in a dry run)
         self._targets: dict[str, str | None] = {}
         self._expected: dict[int, dict[str, Any]] = {}  # job item id → what verify compares
+        self._written_to: dict[int, str] = {}  # job item id → Graph folder id, this run
         # Folders this run created: nothing was in them before, so "skip" needs no lookup
         # (a resumed run finds them instead of creating them, and looks again).
         self._created: set[str] = set()
@@ -346,6 +351,7 @@ class MailRestorer:
             if self._step(existing).action == Action.SKIP:
                 return Outcome.skipped(ALREADY_THERE, existing or "")
         self._expected[job_item.pk] = _fingerprint(data, attachments, marker)
+        self._written_to[job_item.pk] = folder_id
         total = sum(len(a["_data"]) for a in attachments)
         whole = total < MAX_SIMPLE_ATTACHMENT
         if whole:
@@ -409,13 +415,34 @@ class MailRestorer:
     # --- reading back -------------------------------------------------------------------
 
     def _verify_url(self, graph_id: str) -> str:
-        expand = (
-            f"singleValueExtendedProperties($filter=id eq {_quote_literal(MARKER_PROPERTY)}),"
-            "attachments($select=name)"
-        )
         return (
-            f"/{self.mailbox}/messages/{graph_id}?$select={VERIFY_SELECT}&$expand={quote(expand)}"
+            f"/{self.mailbox}/messages/{graph_id}?$select={VERIFY_SELECT}"
+            f"&$expand={quote(VERIFY_EXPAND)}"
         )
+
+    def _newest_in_created_folders(self, job_items: list[RestoreJobItem]) -> dict[str, dict]:
+        """{message id: message} read back by listing, one request per folder, where that
+        is cheaper than one read per message: folders this run created hold only what it
+        wrote, and a batch is verified before the next one writes, so the batch's
+        messages are the newest there. Anything not found this way is read by id."""
+        counts: dict[str, int] = {}
+        for job_item in job_items:
+            folder = self._written_to.get(job_item.pk)
+            if folder is not None and folder in self._created:
+                counts[folder] = counts.get(folder, 0) + 1
+        found: dict[str, dict] = {}
+        for folder, count in counts.items():
+            page = self.graph.get(
+                f"{self.mailbox}/mailFolders/{folder}/messages",
+                **{
+                    "$select": VERIFY_SELECT,
+                    "$expand": VERIFY_EXPAND,
+                    "$orderby": "createdDateTime desc",
+                    "$top": str(min(1000, count)),
+                },
+            )
+            found.update({str(m["id"]): m for m in page.get("value") or []})
+        return found
 
     def _expected_of(self, job_item: RestoreJobItem) -> dict[str, Any]:
         if (known := self._expected.pop(job_item.pk, None)) is not None:
@@ -424,10 +451,21 @@ class MailRestorer:
         data, attachments = self._message_json(job_item.item, self._parse(job_item.item), marker)
         return _fingerprint(data, attachments, marker)
 
+    def _judge(self, job_item: RestoreJobItem, message: dict[str, Any]) -> Verdict:
+        differences = compare(self._expected_of(job_item), message)
+        return Verdict.differs(differences) if differences else Verdict.matches()
+
     def verify(self, job_items: list[RestoreJobItem]) -> dict[int, Verdict]:
-        by_key = {str(ji.pk): ji for ji in job_items}
-        urls = {key: self._verify_url(ji.result_graph_id) for key, ji in by_key.items()}
         verdicts: dict[int, Verdict] = {}
+        listed = self._newest_in_created_folders(job_items)
+        by_key: dict[str, RestoreJobItem] = {}
+        for job_item in job_items:
+            self._written_to.pop(job_item.pk, None)
+            if (message := listed.get(job_item.result_graph_id)) is not None:
+                verdicts[job_item.pk] = self._judge(job_item, message)
+            else:
+                by_key[str(job_item.pk)] = job_item
+        urls = {key: self._verify_url(ji.result_graph_id) for key, ji in by_key.items()}
         for key, (status, body) in self.graph.get_many(urls).items():
             job_item = by_key[key]
             if status == 404:
@@ -438,10 +476,7 @@ class MailRestorer:
                     f"Could not be read back: Microsoft 365 answered {status} {code}."
                 )
             else:
-                differences = compare(self._expected_of(job_item), body or {})
-                verdicts[job_item.pk] = (
-                    Verdict.differs(differences) if differences else Verdict.matches()
-                )
+                verdicts[job_item.pk] = self._judge(job_item, body or {})
         return verdicts
 
 
