@@ -23,11 +23,11 @@ folder; "keep both" creates it anyway. Mail has no "overwrite" (see restore/jobs
 
 A dry run (`plan`) resolves the same target folders without creating any and asks the
 same internetMessageId question (batched), so it says what `restore` then does. After
-writing, `verify` reads the messages back — by listing a folder the run created (one
-request per folder and batch), else by id in `$batch`es — and compares what Graph can
-give back: subject, sentDateTime, receivedDateTime, internetMessageId, the marker
-(complete, not `…:incomplete`) and the attachments' count and names (docs/restore.md says
-why size is not compared for mail).
+writing, `verify` reads the messages back — by listing each target folder from the
+batch's first createdDateTime (one request per folder and batch), else by id in
+`$batch`es — and compares what Graph can give back: subject, sentDateTime,
+receivedDateTime, internetMessageId, the marker (complete, not `…:incomplete`) and the
+attachments' count and names (docs/restore.md says why size is not compared for mail).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ MSGFLAG_READ = 0x1
 NO_CONTENT = "The backup holds no content for this message."
 ALREADY_THERE = "The message is already in that folder."
 VERIFY_SELECT = "subject,sentDateTime,receivedDateTime,internetMessageId,hasAttachments"
+LISTING_PAGE = 200  # messages per page when reading a batch back by listing its folder
+LISTING_LIMIT = 1000  # more than that in the folder since the batch began: read by id
 VERIFY_EXPAND = (
     f"singleValueExtendedProperties($filter=id eq '{MARKER_PROPERTY}'),attachments($select=name)"
 )
@@ -105,7 +107,8 @@ class MailRestorer:
         # catalog folder path → Graph folder id (None: missing, in a dry run)
         self._targets: dict[str, str | None] = {}
         self._expected: dict[int, dict[str, Any]] = {}  # job item id → what verify compares
-        self._written_to: dict[int, str] = {}  # job item id → Graph folder id, this run
+        # job item id → (Graph folder id, createdDateTime Graph answered), written this run
+        self._written_to: dict[int, tuple[str, str]] = {}
         # Folders this run created: nothing was in them before, so "skip" needs no lookup
         # (a resumed run finds them instead of creating them, and looks again).
         self._created: set[str] = set()
@@ -351,7 +354,6 @@ class MailRestorer:
             if self._step(existing).action == Action.SKIP:
                 return Outcome.skipped(ALREADY_THERE, existing or "")
         self._expected[job_item.pk] = _fingerprint(data, attachments, marker)
-        self._written_to[job_item.pk] = folder_id
         total = sum(len(a["_data"]) for a in attachments)
         whole = total < MAX_SIMPLE_ATTACHMENT
         if whole:
@@ -362,6 +364,8 @@ class MailRestorer:
             data["singleValueExtendedProperties"][1]["value"] = marker + INCOMPLETE
         created = self.graph.post(f"{self.mailbox}/mailFolders/{folder_id}/messages", data)
         message_id = str(created["id"])
+        if created_at := str(created.get("createdDateTime") or ""):
+            self._written_to[job_item.pk] = (folder_id, created_at)
         if not whole:
             try:
                 for attachment in attachments:
@@ -420,28 +424,35 @@ class MailRestorer:
             f"&$expand={quote(VERIFY_EXPAND)}"
         )
 
-    def _newest_in_created_folders(self, job_items: list[RestoreJobItem]) -> dict[str, dict]:
-        """{message id: message} read back by listing, one request per folder, where that
-        is cheaper than one read per message: folders this run created hold only what it
-        wrote, and a batch is verified before the next one writes, so the batch's
-        messages are the newest there. Anything not found this way is read by id."""
-        counts: dict[str, int] = {}
+    def _created_since(self, job_items: list[RestoreJobItem]) -> dict[str, dict]:
+        """{message id: message} read back by listing each folder this batch wrote to,
+        from the earliest createdDateTime Graph answered for its creates (the server's
+        clock, so no skew): one request per folder and batch instead of one per message.
+        The listing also holds mail that arrived meanwhile, which is ignored; it is read
+        page by page up to LISTING_LIMIT messages. Anything not found this way (a
+        resumed run's items, a message gone) is read by id."""
+        since: dict[str, str] = {}
         for job_item in job_items:
-            folder = self._written_to.get(job_item.pk)
-            if folder is not None and folder in self._created:
-                counts[folder] = counts.get(folder, 0) + 1
+            if written := self._written_to.get(job_item.pk):
+                folder, created_at = written
+                since[folder] = min(since.get(folder, created_at), created_at)
         found: dict[str, dict] = {}
-        for folder, count in counts.items():
-            page = self.graph.get(
+        for folder, created_at in since.items():
+            seen = 0
+            for page in self.graph.pages(
                 f"{self.mailbox}/mailFolders/{folder}/messages",
                 **{
+                    "$filter": f"createdDateTime ge {created_at}",
                     "$select": VERIFY_SELECT,
                     "$expand": VERIFY_EXPAND,
-                    "$orderby": "createdDateTime desc",
-                    "$top": str(min(1000, count)),
+                    "$top": str(LISTING_PAGE),
                 },
-            )
-            found.update({str(m["id"]): m for m in page.get("value") or []})
+            ):
+                values = page.get("value") or []
+                found.update({str(m["id"]): m for m in values})
+                seen += len(values)
+                if seen >= LISTING_LIMIT:
+                    break
         return found
 
     def _expected_of(self, job_item: RestoreJobItem) -> dict[str, Any]:
@@ -457,7 +468,7 @@ class MailRestorer:
 
     def verify(self, job_items: list[RestoreJobItem]) -> dict[int, Verdict]:
         verdicts: dict[int, Verdict] = {}
-        listed = self._newest_in_created_folders(job_items)
+        listed = self._created_since(job_items)
         by_key: dict[str, RestoreJobItem] = {}
         for job_item in job_items:
             self._written_to.pop(job_item.pk, None)
