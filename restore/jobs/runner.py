@@ -15,10 +15,10 @@
    and each item is marked done/skipped/failed in its own transaction as soon as Graph
    answers, so a killed worker loses at most the items in flight — which the marker
    lookup finds next time.
-4. Verify: after each batch, the items it wrote are read back (restorer.verify, in
-   `$batch`es) and counted verified, or reported in the log as not matching the backup
-   (or not readable); a resumed job first verifies what its predecessor wrote but did
-   not get to read back.
+4. Verify: what earlier batches wrote is read back (restorer.verify, on a thread of its
+   own while the next batch is written; the last batch's after it) and counted
+   verified, or reported in the log as not matching the backup (or not readable); a
+   resumed job also verifies what its predecessor wrote but did not get to read back.
 5. Finish: completed, partially failed or failed by the item counts (an item that does
    not verify makes the job partially failed); cancelled if asked.
 """
@@ -188,13 +188,27 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
         return ""
     restorer = restorer_for(job, tokens.graph_as(job.user, scopes))
     limit = settings.RESTORE_CONCURRENCY_PER_MAILBOX
+    verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"verify-{job.pk}")
+    reading_back: Future[None] | None = None
+
+    def read_back(before: int) -> None:
+        try:
+            _verify_written(job, restorer, heartbeat, before=before)
+        finally:
+            connection.close()  # the verifier thread's own connection
+
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"restore-{job.pk}") as pool:
         while not (heartbeat.should_stop or stop.event.is_set()):
             try:
-                _verify_written(job, restorer, heartbeat)
+                if reading_back is not None:
+                    future, reading_back = reading_back, None
+                    future.result()
                 batch = _bookkeeping(lambda: _pending(job))
                 if not batch:
+                    _verify_written(job, restorer, heartbeat)  # the last batch's items
                     break
+                # What earlier batches wrote is read back while this batch is written.
+                reading_back = verifier.submit(read_back, batch[0].pk)
                 _restore_batch(job, restorer, batch, pool, heartbeat, stop)
             except tokens.SignInRequired as error:
                 stop.sign_in = error
@@ -203,6 +217,10 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
                 stop.unavailable = faults.describe(error.cause)
             if stop.sign_in or stop.unavailable:
                 stop.event.set()
+        if reading_back is not None:
+            with contextlib.suppress(Exception):  # stopping anyway; unverified items stay ""
+                reading_back.result()
+        verifier.shutdown(wait=True)
         _close_connections(pool, limit)
     return ""
 
@@ -342,18 +360,22 @@ def _restore_batch(
             _bookkeeping(lambda: _record(job, futures[future], outcome))  # noqa: B023
 
 
-def _written(job: RestoreJob) -> list[RestoreJobItem]:
-    return list(
-        RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.DONE, verification="")
-        .select_related("item", "item__folder")
-        .order_by("id")[:CHUNK]
+def _written(job: RestoreJob, before: int | None) -> list[RestoreJobItem]:
+    rows = RestoreJobItem.objects.filter(
+        job=job, status=RestoreJobItem.Status.DONE, verification=""
     )
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    return list(rows.select_related("item", "item__folder").order_by("id")[:CHUNK])
 
 
-def _verify_written(job: RestoreJob, restorer: Restorer, heartbeat: Heartbeat) -> None:
-    """Read back every restored item not verified yet and record what was found."""
+def _verify_written(
+    job: RestoreJob, restorer: Restorer, heartbeat: Heartbeat, *, before: int | None = None
+) -> None:
+    """Read back every restored item not verified yet (of the items before `before`: not
+    the batch being written) and record what was found."""
     while not heartbeat.should_stop:
-        written = _bookkeeping(lambda: _written(job))
+        written = _bookkeeping(lambda: _written(job, before))
         if not written:
             return
 
@@ -372,24 +394,34 @@ def _verify_written(job: RestoreJob, restorer: Restorer, heartbeat: Heartbeat) -
         except BlobNotFound:
             why = "The backed-up content is missing, so there is nothing to compare with."
             verdicts = {ji.pk: Verdict.unreadable(why) for ji in written}
-        for job_item in written:
-            verdict = verdicts.get(job_item.pk) or Verdict.unreadable(
-                "Microsoft 365 gave no answer when it was read back."
-            )
-            _bookkeeping(lambda: _record_verdict(job, job_item, verdict))  # noqa: B023
+        missing = Verdict.unreadable("Microsoft 365 gave no answer when it was read back.")
+        judged = [(ji, verdicts.get(ji.pk) or missing) for ji in written]
+        _bookkeeping(lambda: _record_verdicts(job, judged))  # noqa: B023
 
 
-def _record_verdict(job: RestoreJob, job_item: RestoreJobItem, verdict: Verdict) -> None:
+def _record_verdicts(job: RestoreJob, judged: list[tuple[RestoreJobItem, Verdict]]) -> None:
+    """A batch's verdicts and the job's counters in one transaction: the matching items
+    in one UPDATE, each one that does not match on its own (with its note) and logged."""
     V = RestoreJobItem.Verification
-    outcome = V.VERIFIED if verdict.ok else (V.MISMATCH if verdict.readable else V.UNREADABLE)
+    matched = [ji.pk for ji, verdict in judged if verdict.ok]
+    not_matched: list[tuple[RestoreJobItem, Verdict]] = []
     with transaction.atomic():
-        changed = RestoreJobItem.objects.filter(pk=job_item.pk, verification="").update(
-            verification=outcome, verification_note=verdict.note[:500]
+        verified = RestoreJobItem.objects.filter(pk__in=matched, verification="").update(
+            verification=V.VERIFIED
         )
-        if changed:
-            counter = "items_verified" if verdict.ok else "items_unverified"
-            RestoreJob.objects.filter(pk=job.pk).update(**{counter: F(counter) + 1})
-    if changed and not verdict.ok:
+        for job_item, verdict in judged:
+            if verdict.ok:
+                continue
+            outcome = V.MISMATCH if verdict.readable else V.UNREADABLE
+            if RestoreJobItem.objects.filter(pk=job_item.pk, verification="").update(
+                verification=outcome, verification_note=verdict.note[:500]
+            ):
+                not_matched.append((job_item, verdict))
+        RestoreJob.objects.filter(pk=job.pk).update(
+            items_verified=F("items_verified") + verified,
+            items_unverified=F("items_unverified") + len(not_matched),
+        )
+    for job_item, verdict in not_matched:
         lifecycle.log(
             job,
             f"Restored but not verified: “{job_item.item.name}”. {verdict.note}",
