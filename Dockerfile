@@ -6,6 +6,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
+# pg_dump / pg_restore for scripts/lifeboat-state (Lifeboat's own backups, docs/operations.md);
+# Debian trixie's client is 17, as compose.yaml's postgres:17.
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends postgresql-client \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 lifeboat
 WORKDIR /app
 

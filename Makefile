@@ -25,6 +25,8 @@ $(VENV)/.test-installed: pyproject.toml requirements.lock $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
 	$(PY) manage.py migrate --noinput
+	@# A demo from before encryption at rest: seal its plaintext blobs (nothing to do after).
+	$(PY) manage.py encrypt_blobs
 	$(PY) manage.py seed_demo
 	@echo "Lifeboat is starting at http://127.0.0.1:8000 (Ctrl-C stops everything)"
 	@exec $(BIN)/honcho --env /dev/null --procfile Procfile start

@@ -112,6 +112,10 @@ class ItemOut(Schema):
     is_read: bool
     has_attachments: bool
     sensitivity: str
+    content_status: str = Field(
+        description='"" when the content is fine (or not yet checked); "missing" or "corrupt" '
+        'when verify_blobs found it so; "lost" ("content lost") when it cannot be restored.'
+    )
 
 
 class ItemsOut(Schema):
@@ -207,6 +211,7 @@ class ItemFields(TypedDict):
     is_read: bool
     has_attachments: bool
     sensitivity: str
+    content_status: str
 
 
 def item_fields(item: Item) -> ItemFields:
@@ -225,6 +230,7 @@ def item_fields(item: Item) -> ItemFields:
         "is_read": item.is_read,
         "has_attachments": item.has_attachments,
         "sensitivity": item.sensitivity,
+        "content_status": item.content_status,
     }
 
 
@@ -392,7 +398,7 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 @router.get(
     "/items/{id}/content",
-    response={200: None, **AUTH_ERRORS, **NOT_FOUND},
+    response={200: None, **AUTH_ERRORS, **NOT_FOUND, 410: Error, 500: Error, 503: Error},
     summary="An item's content: a message as .eml (message/rfc822), a file as itself",
     openapi_extra={
         "responses": {
@@ -404,4 +410,8 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
     },
 )
 def item_content(request: HttpRequest, id: Path[Id]) -> FileResponse:
-    return downloads.item_response(scope_of(request).item(id), request)
+    try:
+        return downloads.item_response(scope_of(request).item(id), request)
+    except downloads.ContentUnavailable as problem:
+        error = {410: "content_lost", 503: "temporarily_unavailable"}.get(problem.status, "error")
+        raise ApiError(problem.status, error, str(problem)) from None

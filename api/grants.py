@@ -19,12 +19,14 @@ never waits on Microsoft.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -61,10 +63,19 @@ class GrantError(Exception):
 
 @dataclass(frozen=True)
 class Proof:
-    """Who a grant proved, and how to keep them: `keep()` only writes to the database."""
+    """Who a grant proved, and how to keep them: `keep()` only writes to the database.
+
+    `assertion` names the proof itself (a token id, or a hash) and `assertion_expires_at`
+    how long it would prove anything: one assertion mints one token family."""
 
     key: str  # userId.tenantId
     keep: Callable[[], User]
+    assertion: str
+    assertion_expires_at: datetime
+
+
+def _hashed(token: str) -> str:
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def invalid_client(description: str) -> GrantError:
@@ -100,14 +111,25 @@ def operator(client_id: str, assertion: str) -> Proof:
         )
     if client_id.lower() != who.key:
         raise invalid_client("client_id is not the userId.tenantId of the assertion's user.")
-    return Proof(who.key, lambda: accounts.user_for(who))
+    return Proof(
+        who.key,
+        lambda: accounts.user_for(who),
+        assertion=f"uti:{who.token_id}" if who.token_id else _hashed(assertion),
+        assertion_expires_at=datetime.fromtimestamp(who.expires_at, UTC)
+        + timedelta(seconds=identity.LEEWAY_SECONDS),
+    )
 
 
 # --- jwt-bearer --------------------------------------------------------------------------
 
 
-def _token_response(assertion: str) -> tuple[str, str]:
-    """(access_token, refresh_token) of a Microsoft token response given as JSON."""
+# A Graph access token lives 60-90 minutes, up to 28 hours under Continuous Access
+# Evaluation; one whose answer gives no expires_in is remembered that long.
+GRAPH_TOKEN_MAX_LIFETIME = timedelta(hours=28)
+
+
+def _token_response(assertion: str) -> tuple[str, str, timedelta]:
+    """(access_token, refresh_token, lifetime) of a Microsoft token response as JSON."""
     try:
         response = json.loads(assertion)
     except ValueError:
@@ -127,7 +149,11 @@ def _token_response(assertion: str) -> tuple[str, str]:
     token_type = response.get("token_type", "Bearer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise GrantError("invalid_request", "The assertion's token_type must be Bearer.")
-    return access_token, refresh_token
+    lifetime = GRAPH_TOKEN_MAX_LIFETIME
+    expires_in = response.get("expires_in")
+    if isinstance(expires_in, int | str) and str(expires_in).isdigit():
+        lifetime = min(timedelta(seconds=int(expires_in)), GRAPH_TOKEN_MAX_LIFETIME)
+    return access_token, refresh_token, lifetime
 
 
 def _ask_graph(access_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -177,7 +203,8 @@ def jwt_bearer(client_id: str, assertion: str) -> Proof:
     """
     if not TENANT.match(client_id):
         raise invalid_client("client_id must be the tenant's id or one of its domains.")
-    access_token, refresh_token = _token_response(assertion)
+    access_token, refresh_token, lifetime = _token_response(assertion)
+    received_at = datetime.now(UTC)
     me, organization = _ask_graph(access_token)
     tenant_id = organization["id"]
     if client_id.lower() not in _names(organization):
@@ -220,4 +247,6 @@ def jwt_bearer(client_id: str, assertion: str) -> Proof:
             "api:jwt-bearer",
             on_behalf_of=who.key,
         ),
+        assertion=_hashed(access_token),
+        assertion_expires_at=received_at + lifetime + timedelta(seconds=identity.LEEWAY_SECONDS),
     )

@@ -30,6 +30,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)  # refresh tokens: redeemed
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # When the family's grant was made: refreshes copy it, so the family ends
+    # API_TOKEN_FAMILY_LIFETIME after it however often it is refreshed.
+    family_started_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["user", "kind"], name="apitoken_user_kind")]
@@ -41,3 +44,17 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"API {self.kind} token of {self.user} (family {self.family})"
+
+
+class UsedAssertion(models.Model):
+    """A Microsoft assertion already traded for a token family, kept until it expires.
+
+    `key` is the token's own id (`uti`, or `jti`) or, where the portal cannot read the
+    token (a Graph access token), its SHA-256: an assertion mints one family, once.
+    """
+
+    key = models.CharField(max_length=80, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"used assertion {self.key[:12]}… until {self.expires_at:%Y-%m-%d %H:%M}"

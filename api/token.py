@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django_ratelimit.core import get_usage
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from redis.exceptions import RedisError
 
-from api import grants, tokens
+from api import grants, liveness, tokens
+from api.auth import BearerToken
 from api.errors import Error
 from portal import audit
 
@@ -179,13 +180,21 @@ def _issue(request: HttpRequest, form: dict[str, str], grant_type: str) -> token
     if grant_type == grants.REFRESH_TOKEN:
         # Not inside a wider transaction: revoking a family on reuse must stay committed
         # although the request fails.
-        return tokens.refresh(form["refresh_token"], request=request)
+        return tokens.refresh(form["refresh_token"], request=request, confirm=liveness.confirm)
     prove = grants.operator if grant_type == grants.OPERATOR else grants.jwt_bearer
     # Microsoft is asked first, with no transaction open (in the SQLite demo a write
-    # transaction would lock out the sandbox's own token endpoint); then the user,
-    # delegated tokens and API tokens are written together, or nothing.
+    # transaction would lock out the sandbox's own token endpoint); then the assertion's
+    # use, the user, delegated tokens and API tokens are written together, or nothing.
     proof = prove(form["client_id"], form["assertion"])
     with transaction.atomic():
+        try:
+            tokens.claim_assertion(proof.assertion, proof.assertion_expires_at)
+        except tokens.AssertionReplayed:
+            raise grants.GrantError(
+                "invalid_grant",
+                "This assertion was already traded for portal tokens; "
+                "get a new one from Microsoft.",
+            ) from None
         return tokens.issue(proof.keep(), grant=grants.GRANT_NAMES[grant_type], request=request)
 
 
@@ -247,3 +256,17 @@ def _audit_refusal(request: HttpRequest, grant_type: str, error: str, descriptio
             "description": description[:300],
         },
     )
+
+
+@router.post(
+    "/token/logout",
+    auth=BearerToken(),
+    response={204: None, 401: Error},
+    summary="End the caller's token family",
+    description="Revoke the access token of this request and every token of its family "
+    "(refresh tokens included), at once. Veeam's /v8/token/logout.",
+)
+def logout(request: HttpRequest) -> Status:
+    header = request.headers.get("Authorization", "")
+    tokens.end_family(header.partition(" ")[2].strip(), request=request)
+    return Status(204, None)

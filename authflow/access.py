@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
@@ -11,7 +13,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from authflow.models import Role
+from authflow.models import Role, User
+
+logger = logging.getLogger(__name__)
+
+# How often a download in progress asks whether its person's access has ended.
+REVOCATION_CHECK_SECONDS = 2.0
 
 # Who may do what each role allows: an admin can do everything helpdesk can.
 ALLOWED = {
@@ -43,3 +50,25 @@ def role_required(
         return wrapped
 
     return decorator
+
+
+def until_access_ends(chunks: Iterator[bytes], user: User) -> Iterator[bytes]:
+    """`chunks`, cut off as soon as `user`'s access ends (a Revoke, "sign out everywhere",
+    "Forget my tokens": identities.end_everything changes the password hash every web
+    session is tied to), asked at most every REVOCATION_CHECK_SECONDS. On a cut-off the
+    inner iterator is closed, so it sees an interrupted download, not a finished one."""
+    password = user.password
+    checked = time.monotonic()
+    try:
+        for chunk in chunks:
+            now = time.monotonic()
+            if now - checked >= REVOCATION_CHECK_SECONDS:
+                checked = now
+                if not User.objects.filter(pk=user.pk, password=password, is_active=True).exists():
+                    logger.info("Download stopped: the person's access was ended")
+                    return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

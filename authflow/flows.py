@@ -27,7 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
-from portal.microsoft import MicrosoftSession, authority_url, http_session
+from authflow import discovery
+from portal.microsoft import MicrosoftSession, TLSFailure, authority_url, graph_scope, http_session
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ _HTTP_CACHE = _DiscoveryCache()
 # What talking to Entra can raise besides an error answer: network failures, 5xx (msal
 # raises MsalServiceError for them), an answer that is not JSON.
 TRANSIENT_ERRORS = (requests.RequestException, ValueError, msal.exceptions.MsalServiceError)
+# The same without ValueError, where msal also raises that for a state mismatch.
+NETWORK_ERRORS = (requests.RequestException, msal.exceptions.MsalServiceError)
 
 
 class FlowError(Exception):
@@ -61,6 +64,54 @@ class FlowError(Exception):
     def __init__(self, error: str, description: str) -> None:
         super().__init__(description)
         self.error = error
+
+
+# OAuth 2.0 errors that say the portal's own configuration is wrong (RFC 6749 §5.2): no
+# retry and no new sign-in fixes them, an administrator has to change something.
+CONFIGURATION_ERRORS = frozenset({"invalid_scope", "invalid_client", "unauthorized_client"})
+CONFIGURATION_ADVICE = {
+    "invalid_scope": "The identity provider refused the scopes the portal asks for. An "
+    "administrator must grant the portal's app those permissions (or check MICROSOFT_CLOUD: "
+    "Graph scopes are qualified with that cloud's Graph resource).",
+    "invalid_client": "The identity provider does not accept the portal's client credentials. "
+    "An administrator must check MICROSOFT_CLIENT_ID and the client secret or certificate.",
+    "unauthorized_client": "The portal's app is not allowed to use this kind of sign-in. An "
+    "administrator must allow it in the app's registration (e.g. public client flows for "
+    "sign-in with a code).",
+}
+
+
+def configuration_advice(error: str, description: str) -> str:
+    """What an administrator must change for a configuration error (shown to admins)."""
+    detail = first_line(description)
+    return f"{CONFIGURATION_ADVICE[error]} ({error}{': ' + detail if detail else ''})"
+
+
+def unreachable(exc: Exception) -> FlowError:
+    """A FlowError for a network failure; a TLS failure says so, naming the host."""
+    if isinstance(exc, TLSFailure):
+        return FlowError("tls", str(exc))
+    return FlowError("unreachable", "Microsoft's sign-in service could not be reached.")
+
+
+def tenant_configuration(tenant: str) -> discovery.Configuration:
+    """The tenant's validated discovery document, or a FlowError saying what is wrong."""
+    try:
+        return discovery.configuration(tenant)
+    except discovery.DiscoveryUnavailable as exc:
+        raise FlowError("unreachable", str(exc)) from exc
+    except discovery.DiscoveryError as exc:
+        logger.error("Sign-in refused, discovery document of %s unusable: %s", tenant, exc)
+        raise FlowError("discovery", f"Sign-in is not possible: {exc}") from exc
+
+
+def _authority_options() -> dict[str, Any]:
+    """msal's options for the kind of authority: Microsoft's clouds get instance
+    discovery and authority validation; a custom OpenID provider has neither (it serves
+    no /common/discovery/instance, so msal must not ask it)."""
+    if settings.MICROSOFT_AUTHORITY_KIND == "microsoft":
+        return {"validate_authority": True, "instance_discovery": True}
+    return {"validate_authority": False, "instance_discovery": False}
 
 
 def _client_credential() -> str | dict[str, str]:
@@ -90,6 +141,7 @@ def public_app(
         http_client=session or http_session(),
         http_cache=_HTTP_CACHE,
         token_cache=cache if cache is not None else msal.SerializableTokenCache(),
+        **_authority_options(),
     )
 
 
@@ -104,6 +156,7 @@ def confidential_app(
         http_cache=_HTTP_CACHE,
         token_cache=cache if cache is not None else msal.SerializableTokenCache(),
         azure_region=False,
+        **_authority_options(),
     )
 
 
@@ -119,13 +172,24 @@ def new_cache(serialized: str | None = None) -> msal.SerializableTokenCache:
 
 def start_device_flow(scopes: list[str], *, tenant: str | None = None) -> dict[str, Any]:
     """Ask Entra for a device code. Returns msal's flow dict (secret: holds the device code)."""
+    config = tenant_configuration(tenant or settings.MICROSOFT_TENANT_ID)
+    if not config.device_authorization_endpoint:
+        raise FlowError(
+            "no_device_flow",
+            "The identity provider does not offer sign-in with a code (its discovery document "
+            "has no device_authorization_endpoint). Use the other sign-in method.",
+        )
     try:
         flow = public_app(tenant=tenant).initiate_device_flow(scopes=scopes)
     except TRANSIENT_ERRORS as exc:
-        raise FlowError("unreachable", "Microsoft's sign-in service could not be reached.") from exc
+        logger.warning("Device flow could not start: %s", type(exc).__name__)
+        raise unreachable(exc) from exc
     if "user_code" not in flow:
-        logger.warning("Device flow refused: %s", flow.get("error"))
-        raise FlowError(flow.get("error", "unknown"), first_line(flow.get("error_description")))
+        error = flow.get("error", "unknown")
+        logger.warning("Device flow refused: %s", error)
+        if error in CONFIGURATION_ERRORS:
+            raise FlowError(error, configuration_advice(error, flow.get("error_description")))
+        raise FlowError(error, first_line(flow.get("error_description")))
 
     return flow
 
@@ -165,6 +229,7 @@ def poll_device_flow(
             PollOutcome.TRANSIENT,
             flow,
             error=type(exc).__name__,
+            description=str(exc) if isinstance(exc, TLSFailure) else "",
             retry_after=session.last_retry_after,
         )
     if "access_token" in result:
@@ -188,20 +253,39 @@ def poll_device_flow(
 
 
 def start_auth_code_flow(
-    scopes: list[str], *, redirect_uri: str, login_hint: str | None = None
+    scopes: list[str],
+    *,
+    redirect_uri: str,
+    login_hint: str | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Returns msal's flow dict (secret: code_verifier, nonce); flow["auth_uri"] is where to go."""
-    return confidential_app().initiate_auth_code_flow(
-        scopes,
-        redirect_uri=redirect_uri,
-        login_hint=login_hint,
-        response_mode="form_post",
-        prompt="select_account",
-    )
+    config = tenant_configuration(tenant or settings.MICROSOFT_TENANT_ID)
+    try:
+        return confidential_app(tenant=tenant).initiate_auth_code_flow(
+            scopes,
+            redirect_uri=redirect_uri,
+            login_hint=login_hint,
+            response_mode="form_post",
+            prompt=prompt_for(config),
+        )
+    except TRANSIENT_ERRORS as exc:
+        logger.warning("Browser sign-in could not start: %s", type(exc).__name__)
+        raise unreachable(exc) from exc
+
+
+def prompt_for(config: discovery.Configuration) -> str | None:
+    """MICROSOFT_PROMPT when set; otherwise select_account where the provider lists it in
+    prompt_values_supported; otherwise none (a provider may refuse a value it lacks)."""
+    if settings.MICROSOFT_PROMPT:
+        return settings.MICROSOFT_PROMPT
+    if "select_account" in (config.prompt_values_supported or ()):
+        return "select_account"
+    return None
 
 
 def finish_auth_code_flow(
-    flow: dict[str, Any], auth_response: dict[str, str]
+    flow: dict[str, Any], auth_response: dict[str, str], *, tenant: str | None = None
 ) -> tuple[dict[str, Any], str]:
     """Redeem the code. Returns (msal result, serialized token cache).
 
@@ -209,7 +293,9 @@ def finish_auth_code_flow(
     doesn't (msal's own checks); a result with "error" when Entra refused.
     """
     cache = new_cache()
-    result = confidential_app(cache).acquire_token_by_auth_code_flow(flow, auth_response)
+    result = confidential_app(cache, tenant=tenant).acquire_token_by_auth_code_flow(
+        flow, auth_response
+    )
     return result, cache.serialize()
 
 
@@ -225,7 +311,7 @@ def redeem_refresh_token(
             refresh_token, scopes
         )
     except TRANSIENT_ERRORS as exc:
-        raise FlowError("unreachable", "Microsoft's sign-in service could not be reached.") from exc
+        raise unreachable(exc) from exc
     return result, cache.serialize()
 
 
@@ -242,8 +328,10 @@ def acquire_silent(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Get an access token from the cache, refreshing it if msal sees the need.
 
-    Returns (result, new serialized cache or None when unchanged). `result` is None when
-    the cache holds no account; a dict with "error" when the refresh failed.
+    Returns (result, new serialized cache or None when unchanged). `result` is a dict
+    with "error" when there is no token to be had: `no_account` (the cache holds none),
+    `no_refresh_token` (the access token expired and there is nothing to renew it with),
+    or the provider's refusal of the refresh.
     Raises one of TRANSIENT_ERRORS on network errors and 5xx.
     """
     cache = new_cache(serialized_cache)
@@ -252,8 +340,17 @@ def acquire_silent(
     )
     accounts = app.get_accounts()
     if not accounts:
-        return None, None
+        return {
+            "error": "no_account",
+            "error_description": "The token cache holds no account.",
+        }, None
     result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
+    if result is None:
+        result = {
+            "error": "no_refresh_token",
+            "error_description": "The access token expired and the portal holds no refresh "
+            "token to renew it.",
+        }
     return result, (cache.serialize() if cache.has_state_changed else None)
 
 
@@ -270,11 +367,34 @@ def app_only_token(tenant_id: str, *, force: bool = False) -> str:
     app = _app_only.get(tenant_id)
     if app is None:
         app = _app_only.setdefault(tenant_id, confidential_app(tenant=tenant_id))
-    result = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+    try:
+        result = app.acquire_token_for_client([graph_scope(".default")])
+    except TRANSIENT_ERRORS as exc:
+        raise unreachable(exc) from exc
     if "access_token" not in result:
-        logger.warning("App-only token refused: %s", result.get("error"))
-        raise FlowError(result.get("error", "unknown"), first_line(result.get("error_description")))
+        error = result.get("error", "unknown")
+        logger.warning("App-only token refused: %s", error)
+        if error in CONFIGURATION_ERRORS:
+            raise FlowError(error, configuration_advice(error, result.get("error_description")))
+        if error == "unsupported_grant_type":
+            raise FlowError(error, GRAPH_UNAVAILABLE)
+        raise FlowError(error, first_line(result.get("error_description")))
     return result["access_token"]
+
+
+def forget_app_only_tokens() -> None:
+    """Drop every tenant's cached app-only token: the next call asks Entra for a new one,
+    with the application permissions granted now (a token's `roles` are fixed when issued)."""
+    _app_only.clear()
+
+
+# What commands that need Graph say when the identity provider issues no app-only tokens
+# (a provider that is not Entra has no client credentials grant for Graph).
+GRAPH_UNAVAILABLE = (
+    "Microsoft Graph is not available with this identity provider: it issues no application "
+    "tokens (client credentials) for Graph. Backups, the helpdesk look-up and `manage.py "
+    "login` need Microsoft Entra and Graph (MICROSOFT_CLOUD, MICROSOFT_GRAPH_URL)."
+)
 
 
 def cached_access_token_expiry(serialized_cache: str, scopes: list[str]) -> float | None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from authflow import tokens
-from authflow.models import Role, TokenCache, User
+from authflow.models import Role, SignIn, TokenCache, User
 from authflow.signals import identity_revoked
 from portal import audit
 
@@ -51,16 +52,58 @@ def refresh_token_expires_at(row: TokenCache) -> datetime | None:
     return None
 
 
-def revoke_identity(user: User, *, by: User, request: HttpRequest | None = None) -> bool:
-    """Drop everything the portal holds for `user` (delegated tokens, API sessions);
-    audited when anything was revoked."""
-    revoked = tokens.revoke(user, by=by, reason=f"Revoked by {by}.")
+def end_everything(user: User, *, reason: str) -> bool:
+    """End, at once, everything that lets `user` in: delegated tokens, API token families
+    (identity_revoked's receivers), pending sign-ins they started or that wait for them,
+    and every web session (the session hash changes, so each open browser's next request
+    goes to sign-in, and a download in progress stops: see access.still_signed_in).
+    Returns whether any token was held. The caller audits."""
+    revoked = tokens.revoke(user, by=None, reason=reason)
     responses = identity_revoked.send(sender=User, user=user)
     revoked = any([revoked, *(response for _, response in responses)])
+    SignIn.objects.filter(status=SignIn.Status.PENDING).filter(
+        Q(expected_identity=user.identity) | Q(started_by=user)
+    ).update(status=SignIn.Status.CANCELLED, message=f"Cancelled: {reason}"[:500])
+    # A new unusable password: Django's session auth hash derives from it.
+    User.objects.filter(pk=user.pk).update(password=make_password(None))
+    return revoked
+
+
+def revoke_identity(user: User, *, by: User, request: HttpRequest | None = None) -> bool:
+    """An admin's Revoke: everything the portal holds for `user` ends; audited when any
+    token was held (sessions and pending sign-ins end either way)."""
+    revoked = end_everything(user, reason=f"Revoked by {by}.")
     if revoked:
         audit.record(
             "token.revoked", request=request, actor=by, on_behalf_of=user.identity, target=user.upn
         )
+    return revoked
+
+
+def sign_out_everywhere(user: User, *, request: HttpRequest | None = None) -> None:
+    """The person's own "not me / sign out everywhere": as an admin's Revoke; audited."""
+    end_everything(user, reason="Signed out everywhere at the person's request.")
+    audit.record(
+        "identity.signed_out_everywhere",
+        request=request,
+        actor=user,
+        on_behalf_of=user.identity,
+        target=user.upn,
+    )
+
+
+def end_access(user: User, *, reason: str, request: HttpRequest | None = None) -> bool:
+    """Microsoft says `user` may no longer sign in (account disabled or deleted, sessions
+    revoked): everything ends as on an admin's Revoke, with Microsoft's reason; audited."""
+    revoked = end_everything(user, reason=reason)
+    audit.record(
+        "identity.access_ended",
+        request=request,
+        on_behalf_of=user.identity,
+        target=user.upn,
+        outcome="denied",
+        details={"reason": reason[:300]},
+    )
     return revoked
 
 

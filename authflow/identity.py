@@ -1,10 +1,11 @@
 """Who signed in: the identity `userId.tenantId` from an id_token the portal validates itself.
 
 msal only decodes id_tokens (since 1.38 it no longer validates them), so the portal checks
-the signature against the tenant's JWKS (cached, refreshed on an unknown key id for
-rollover), the issuer for that tenant, the audience, expiry and not-before with a small
-leeway, and that the tenant is one of the allowed tenants. The same checks validate
-access tokens for the portal's own API (audience = the portal's client id).
+the signature against the tenant's JWKS (cached, refreshed with the discovery document on
+an unknown key id for rollover), the issuer the tenant's validated discovery document
+names (authflow.discovery: never one built from a host name), the audience, expiry and
+not-before with a small leeway, and that the tenant is one of the allowed tenants. The
+same checks validate access tokens for the portal's own API (audience = its client id).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import jwt
 from django.conf import settings
 from django.core.cache import cache
 
+from authflow import discovery
 from portal.microsoft import http_session
 
-LEEWAY_SECONDS = 120
+# Clock skew allowed on exp/nbf/iat: at most a minute, so an expired assertion is not
+# traded for portal tokens long after it ended.
+LEEWAY_SECONDS = 60
 JWKS_TTL_SECONDS = 24 * 3600
 # An unknown key id triggers at most one JWKS refetch per tenant in this window, so
 # forged tokens with random kids cannot make the portal hammer Microsoft.
@@ -39,6 +43,9 @@ class Identity:
     roles: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     scopes: tuple[str, ...] = field(default=())
+    # The token's own id (Entra's `uti`, else `jti`) and expiry (epoch seconds).
+    token_id: str = ""
+    expires_at: int = 0
 
     @property
     def key(self) -> str:
@@ -47,27 +54,32 @@ class Identity:
 
 
 def issuer_for(tenant_id: str) -> str:
-    return f"https://{settings.MICROSOFT_AUTHORITY_HOST}/{tenant_id}/v2.0"
+    """The issuer tokens of `tenant_id` carry, from its validated discovery document."""
+    try:
+        return discovery.configuration(tenant_id).issuer_for(tenant_id)
+    except discovery.DiscoveryError as exc:
+        raise InvalidIdentityToken(f"Tenant {tenant_id} cannot be trusted: {exc}") from exc
 
 
-def _fetch_jwks(tenant_id: str) -> dict[str, Any]:
+def _fetch_jwks(tenant_id: str, *, refresh: bool) -> dict[str, Any]:
+    config = discovery.configuration(tenant_id, refresh=refresh)
     with http_session() as session:
-        config = session.get(
-            f"https://{settings.MICROSOFT_AUTHORITY_HOST}/{tenant_id}/v2.0/.well-known/openid-configuration"
-        )
-        config.raise_for_status()
-        keys = session.get(config.json()["jwks_uri"])
+        keys = session.get(config.jwks_uri)
         keys.raise_for_status()
         return keys.json()
 
 
-def _load_jwks(tenant_id: str, cache_key: str) -> dict[str, Any]:
+def _load_jwks(tenant_id: str, cache_key: str, *, refresh: bool = False) -> dict[str, Any]:
     try:
-        jwks = _fetch_jwks(tenant_id)
+        jwks = _fetch_jwks(tenant_id, refresh=refresh)
+    except discovery.DiscoveryError as exc:
+        raise InvalidIdentityToken(f"Tenant {tenant_id} cannot be trusted: {exc}") from exc
     except Exception as exc:  # network, HTTP or JSON: the signature can't be checked
         raise InvalidIdentityToken(
             f"Could not fetch the signing keys of tenant {tenant_id}"
         ) from exc
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise InvalidIdentityToken(f"The signing keys of tenant {tenant_id} are not a JWK set")
     cache.set(cache_key, jwks, JWKS_TTL_SECONDS)
     return jwks
 
@@ -85,7 +97,9 @@ def _signing_key(tenant_id: str, kid: str) -> tuple[Any, dict[str, Any]]:
     elif _find(jwks, kid) is None and cache.add(
         f"{cache_key}:refetch", 1, JWKS_REFETCH_FLOOR_SECONDS
     ):
-        jwks = _load_jwks(tenant_id, cache_key)  # key rollover: a new key was published
+        # Key rollover: a new key was published. The discovery document is read again
+        # too, in case it now names another key set.
+        jwks = _load_jwks(tenant_id, cache_key, refresh=True)
     jwk = _find(jwks, kid)
     if jwk is None:
         raise InvalidIdentityToken("The token was signed with a key the tenant does not publish")
@@ -145,4 +159,6 @@ def validate(token: str, *, audiences: list[str], nonce: str | None = None) -> I
         roles=tuple(claims.get("roles") or ()),
         groups=tuple(claims.get("groups") or ()),
         scopes=tuple(str(claims.get("scp", "")).split()),
+        token_id=str(claims.get("uti") or claims.get("jti") or ""),
+        expires_at=int(claims["exp"]),
     )

@@ -181,6 +181,8 @@ class SignIn(models.Model):
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     started_from_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The browser that started it (User-Agent, cut): shown to the person afterwards.
+    started_from_agent = models.CharField(max_length=300, blank=True)
     correlation_id = models.CharField(max_length=64, blank=True)
     # The browser that may be signed in when it completes: a hash of a secret kept in
     # that browser's session. Consumed once.

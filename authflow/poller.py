@@ -83,7 +83,15 @@ def claim_due(limit: int = BATCH) -> list[SignIn]:
 
 
 def _poll(flow: dict, tenant: str) -> flows.Poll:
-    return flows.poll_device_flow(flow, tenant=tenant, session=_session())
+    """One poll. Whatever goes wrong stays this sign-in's problem: an unexpected error
+    (a bug, a CA bundle that went missing, msal refusing the authority) is logged with
+    its traceback and the poll counts as transient, so it is retried with backoff and
+    never ends the loop that polls every other pending sign-in."""
+    try:
+        return flows.poll_device_flow(flow, tenant=tenant, session=_session())
+    except Exception as exc:
+        logger.exception("Device sign-in poll failed unexpectedly (%s)", type(exc).__name__)
+        return flows.Poll(flows.PollOutcome.TRANSIENT, flow, error=type(exc).__name__)
 
 
 def _next_poll_after(poll: flows.Poll) -> datetime:
@@ -99,7 +107,16 @@ def submit(
         if signins.expire_if_due(sign_in):
             stats.ended += 1
             continue
-        flow = json.loads(encryption.decrypt(sign_in.flow_ciphertext))
+        try:
+            flow = json.loads(encryption.decrypt(sign_in.flow_ciphertext))
+        except (encryption.InvalidToken, ValueError):
+            # Encrypted under a key this process does not hold (rotated out, or workers
+            # configured unlike the web process): it can never be polled. End it, say
+            # why, and go on with the others.
+            logger.error("Device sign-in %s: its device code cannot be decrypted", sign_in.pk)
+            signins.end_unreadable_device_sign_in(sign_in)
+            stats.ended += 1
+            continue
         in_flight[pool.submit(_poll, flow, sign_in.tenant)] = sign_in
 
 
@@ -122,10 +139,13 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
             stats.by_error[poll.error] = stats.by_error.get(poll.error, 0) + 1
         if poll.outcome is flows.PollOutcome.TOKENS:
             signins.complete_device_sign_in(sign_in, poll.result or {}, poll.cache)
+            logger.info("Device sign-in %s ended: %s", sign_in.pk, sign_in.status)
             stats.completed += 1
             continue
         if poll.outcome is flows.PollOutcome.REFUSED:
-            signins.end_device_sign_in(sign_in, poll.error, poll.description)
+            signins.end_device_sign_in(
+                sign_in, poll.error, poll.description, code_expires_at=poll.flow.get("expires_at")
+            )
             stats.ended += 1
             continue
         sign_in.polls += 1
@@ -138,15 +158,25 @@ def record(answered: list[tuple[SignIn, flows.Poll]], stats: LoopStats) -> None:
             sign_in.next_poll_at = _next_poll_after(poll)
         else:  # transient: Retry-After when given, else exponential backoff
             stats.transient += 1
+            if sign_in.transient_failures == 0:
+                # Once per run of failures, so a sign-in left pending says why in the log.
+                logger.warning(
+                    "Device sign-in %s: poll failed (%s), retrying", sign_in.pk, poll.error
+                )
             sign_in.transient_failures += 1
             delay = poll.retry_after
             if delay is None:
                 delay = min(MAX_BACKOFF, sign_in.interval * 2**sign_in.transient_failures)
             sign_in.next_poll_at = now + timedelta(seconds=delay)
-            sign_in.message = (
-                "Microsoft's sign-in service is not answering right now; "
-                f"trying again in {round(delay)} s."
-            )
+            if poll.error == "TLSFailure":
+                # Not an outage: the host's certificate is not trusted. Say so, by name.
+                logger.error("Device sign-in %s: %s", sign_in.pk, poll.description)
+                sign_in.message = f"{poll.description} Trying again in {round(delay)} s."[:500]
+            else:
+                sign_in.message = (
+                    "Microsoft's sign-in service is not answering right now; "
+                    f"trying again in {round(delay)} s."
+                )
         to_update.append(sign_in)
     structured_logging.unbind("sign_in")
     _save_polls(to_update)

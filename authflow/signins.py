@@ -9,10 +9,12 @@ Microsoft hands over tokens. Browser: `finish_browser_sign_in` after the redirec
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import re
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +23,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from authflow import accounts, encryption, flows, identity, principals, tokens
+from authflow import accounts, discovery, encryption, flows, identity, principals, tokens
 from authflow.models import SignIn, TokenCache, User
 from authflow.signals import device_sign_in_started, identity_signed_in
 from portal import audit, permissions
@@ -33,25 +35,28 @@ logger = logging.getLogger(__name__)
 # slow_down to a poll that arrives early, and that costs five more seconds.
 POLL_MARGIN = timedelta(milliseconds=50)
 
-# What a person reads for each way a device sign-in can end.
+# How a device sign-in ends, by the standards first (RFC 8628 §3.5, RFC 6749 §5.2);
+# Entra's own codes (authorization_declined, bad_verification_code, AADSTS numbers)
+# refine them.
+DECLINED = (
+    SignIn.Status.DECLINED,
+    "The sign-in was cancelled on the sign-in page. Start again if that was a mistake.",
+)
+EXPIRED = (
+    SignIn.Status.EXPIRED,
+    "The code expired before anyone used it. Start again to get a new code.",
+)
+ENDED = (
+    SignIn.Status.FAILED,
+    "This sign-in has ended: the sign-in service no longer accepts its code. Start again to "
+    "get a new code.",
+)
 MESSAGES = {
-    "authorization_declined": (
-        SignIn.Status.DECLINED,
-        "The sign-in was cancelled on Microsoft's page. Start again if that was a mistake.",
-    ),
-    "expired_token": (
-        SignIn.Status.EXPIRED,
-        "The code expired before anyone used it. Start again to get a new code.",
-    ),
-    "bad_verification_code": (
-        SignIn.Status.FAILED,
-        "Microsoft no longer recognises this sign-in. Start again to get a new code.",
-    ),
-    "invalid_client": (
-        SignIn.Status.FAILED,
-        "The portal's app registration does not allow sign-in with a code. An administrator "
-        "must turn on 'Allow public client flows' for the app in Microsoft Entra.",
-    ),
+    "access_denied": DECLINED,
+    "authorization_declined": DECLINED,
+    "expired_token": EXPIRED,
+    "invalid_grant": ENDED,
+    "bad_verification_code": ENDED,
 }
 
 
@@ -95,10 +100,83 @@ def binding_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def default_tenant() -> str:
-    """The authority for self sign-in: the tenant, or "organizations" for several."""
+MULTI_TENANT = "organizations"
+
+
+def default_tenant(address: str = "") -> str:
+    """The authority for self sign-in: the one allowed tenant; with several, the tenant of
+    the address typed (home-realm discovery), else `organizations` where it is served.
+    Raises flows.FlowError("tenant_required") when the person must say who they are."""
     allowed = settings.MICROSOFT_ALLOWED_TENANT_IDS
-    return allowed[0] if len(allowed) == 1 else "organizations"
+    if len(allowed) == 1:
+        return allowed[0]
+    if address:
+        return tenant_for_address(address)
+    if organizations_served():
+        return MULTI_TENANT
+    raise flows.FlowError(
+        "tenant_required",
+        "This portal serves several organisations: type your work address so it can find yours.",
+    )
+
+
+def organizations_served() -> bool:
+    """Whether the authority serves the multi-tenant `organizations` endpoint."""
+    try:
+        return discovery.serves(MULTI_TENANT)
+    except discovery.DiscoveryUnavailable as exc:
+        raise flows.FlowError("unreachable", str(exc)) from exc
+
+
+def needs_address() -> bool:
+    """Whether the sign-in page must ask for a work address to find the tenant."""
+    if len(settings.MICROSOFT_ALLOWED_TENANT_IDS) == 1:
+        return False
+    try:
+        return not organizations_served()
+    except flows.FlowError:
+        return False  # unreachable: starting a sign-in will say so
+
+
+_ADDRESS_DOMAIN = re.compile(r"^(?:[^@\s]+@)?((?:[a-z0-9-]+\.)+[a-z0-9-]{2,63})$", re.I)
+
+
+def tenant_for_address(address: str) -> str:
+    """Home-realm discovery: the allowed tenant that the address's domain belongs to."""
+    match = _ADDRESS_DOMAIN.match(address.strip())
+    if match is None:
+        raise flows.FlowError("invalid_address", "Type a work address such as name@example.com.")
+    domain = match[1].lower()
+    try:
+        tid = discovery.tenant_id_for_domain(domain)
+    except discovery.DiscoveryUnavailable as exc:
+        raise flows.FlowError("unreachable", str(exc)) from exc
+    except discovery.DiscoveryError as exc:
+        logger.info("Home-realm discovery for %s found nothing: %s", domain, exc)
+        raise flows.FlowError(
+            "unknown_domain", f"No organisation signs in with addresses at {domain}."
+        ) from exc
+    if tid not in settings.MICROSOFT_ALLOWED_TENANT_IDS:
+        raise flows.FlowError(
+            "tenant_not_allowed",
+            f"Addresses at {domain} belong to an organisation this portal does not serve.",
+        )
+    return tid
+
+
+def self_device_code_allowed(request: HttpRequest) -> bool:
+    """Whether this browser may sign itself in with a device code (the setting, and the
+    networks it is limited to). A code for oneself is what device-code phishing abuses:
+    whoever enters it on Microsoft's page signs in the browser that asked for it."""
+    if not settings.SELF_DEVICE_CODE_SIGN_IN:
+        return False
+    if not settings.SELF_DEVICE_CODE_NETWORKS:
+        return True
+    try:
+        address = ipaddress.ip_address(audit.client_ip(request) or "")
+    except ValueError:
+        return False
+    return any(address in network for network in settings.SELF_DEVICE_CODE_NETWORKS)
 
 
 def start_device_sign_in(
@@ -111,12 +189,13 @@ def start_device_sign_in(
     expected_identity: str = "",
     expected_group_id: str = "",
     expected_label: str = "",
+    address: str = "",
 ) -> SignIn:
     """Get a device code from Entra and record a pending sign-in for the poller.
 
     Raises flows.FlowError (with a safe message) when Entra refuses.
     """
-    tenant = tenant or default_tenant()
+    tenant = tenant or default_tenant(address)
     flow = flows.start_device_flow(sign_in_scopes(), tenant=tenant)
     now = timezone.now()
     interval = int(flow.get("interval", 5))
@@ -132,6 +211,7 @@ def start_device_sign_in(
         next_poll_at=now + timedelta(seconds=interval) + POLL_MARGIN,
         started_by=started_by,
         started_from_ip=audit.client_ip(request) if request else None,
+        started_from_agent=request.headers.get("User-Agent", "")[:300] if request else "",
         correlation_id=audit.correlation_id(request),
         browser_binding=binding_hash(browser_secret) if browser_secret else "",
         next_url=next_url,
@@ -165,20 +245,54 @@ def _audit_end(sign_in: SignIn, action: str, outcome: str, **details: Any) -> No
     )
 
 
-def end_device_sign_in(sign_in: SignIn, error: str, description: str) -> None:
-    """Entra refused for good (declined, expired, ...): end the sign-in with a clear message."""
-    status, message = MESSAGES.get(
-        error,
-        (SignIn.Status.FAILED, f"Microsoft refused the sign-in ({error}). Start again."),
-    )
+def ending(
+    sign_in: SignIn, error: str, description: str, *, code_expires_at: float | None = None
+) -> tuple[str, str]:
+    """The final status and the message for a device sign-in the provider refused.
+    `code_expires_at` is when the code's lifetime (the provider's expires_in) ended."""
+    lifetime_end = sign_in.expires_at.timestamp()
+    if code_expires_at is not None:
+        lifetime_end = min(lifetime_end, code_expires_at)
+    if error in ("invalid_grant", "bad_verification_code") and time.time() >= lifetime_end:
+        return EXPIRED  # the code outlived its lifetime: that is expiry, whatever the code
     if advice := explain(error, description):
-        message = advice
+        return SignIn.Status.FAILED, advice
+    if error in flows.CONFIGURATION_ERRORS:
+        return SignIn.Status.FAILED, flows.configuration_advice(error, description)
+    return MESSAGES.get(
+        error,
+        (SignIn.Status.FAILED, f"The sign-in service refused the sign-in ({error}). Start again."),
+    )
+
+
+def end_device_sign_in(
+    sign_in: SignIn, error: str, description: str, *, code_expires_at: float | None = None
+) -> None:
+    """The provider refused for good (declined, expired, ...): end with a clear message."""
+    status, message = ending(sign_in, error, description, code_expires_at=code_expires_at)
+    # Each ending is logged: the portal's id for the sign-in and the error code only,
+    # never the user code, the device code or a token.
+    logger.info("Device sign-in %s ended: %s (%s)", sign_in.pk, status, error)
     if sign_in.finish(status, message):
-        action = {
+        actions: dict[str, str] = {
             SignIn.Status.DECLINED: "sign_in.declined",
             SignIn.Status.EXPIRED: "sign_in.expired",
-        }.get(status, "sign_in.failed")
+        }
+        action = actions.get(status, "sign_in.failed")
         _audit_end(sign_in, action, "failure", error=error, description=description[:200])
+
+
+UNREADABLE_FLOW = (
+    "This sign-in cannot go on: the portal can no longer read its code (the token "
+    "encryption keys changed). Start again; if it keeps happening, tell an administrator."
+)
+
+
+def end_unreadable_device_sign_in(sign_in: SignIn) -> None:
+    """The stored device flow cannot be decrypted with any configured key: it can never
+    be polled, so it ends (failed) instead of staying pending."""
+    if sign_in.finish(SignIn.Status.FAILED, UNREADABLE_FLOW):
+        _audit_end(sign_in, "sign_in.failed", "failure", reason="unreadable device flow")
 
 
 def expire_if_due(sign_in: SignIn) -> bool:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -35,8 +36,23 @@ MSAL_EXPIRY_MARGIN = timedelta(minutes=5)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # Scopes msal adds by itself and refuses to be asked for.
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
-# Errors after which a refresh token will never work again: a person must sign in.
-PERMANENT_ERRORS = {"invalid_grant", "interaction_required", "consent_required", "invalid_client"}
+# Errors after which the provider may work again by itself: retry later. Any other
+# refusal of a refresh is final (RFC 6749 §5.2 errors, Entra's interaction_required and
+# consent_required): someone must sign in, or an administrator must change the
+# configuration (flows.CONFIGURATION_ERRORS).
+TEMPORARY_ERRORS = {"temporarily_unavailable", "server_error"}
+# Why "needs sign-in", in words, by error.
+REASONS = {
+    "no_account": "The portal holds no account in its token cache for this person.",
+    "no_refresh_token": "The access token expired and the portal holds no refresh token: "
+    "the person must sign in again.",
+    "invalid_grant": "The sign-in service refused the refresh token (expired, revoked, or the "
+    "password changed): the person must sign in again.",
+    "interaction_required": "The sign-in service needs the person to sign in interactively "
+    "again (e.g. multi-factor authentication or a changed policy).",
+    "consent_required": "Consent for the portal's permissions is missing: the person (or an "
+    "administrator) must consent, then sign in again.",
+}
 
 
 UNREADABLE_REASON = (
@@ -59,6 +75,11 @@ class TokensUnavailable(Exception):
     """Microsoft could not be reached to refresh; try again later."""
 
 
+class ConfigurationRefused(SignInRequired):
+    """The provider refused the portal's own configuration (invalid_scope, invalid_client,
+    unauthorized_client). Never temporary; `reason` says what an administrator must change."""
+
+
 def resource_scopes(scope: str) -> list[str]:
     """The scopes of a token response without the OIDC ones."""
     return sorted(set(scope.split()) - OIDC_SCOPES)
@@ -76,23 +97,63 @@ def store(
     method: str,
     started_by: User | None = None,
 ) -> TokenCache:
-    """Keep the tokens of a sign-in that just completed (replacing any earlier ones)."""
+    """Keep the tokens of a sign-in that just completed, merged into what is held.
+
+    Never a regression: a sign-in that brings no refresh token keeps the valid one held
+    (and the app it belongs to), and the scopes held stay listed.
+    """
     now = timezone.now()
-    row, _ = TokenCache.objects.update_or_create(
-        user=user,
-        defaults={
-            "ciphertext": encryption.encrypt(serialized_cache),
+    with transaction.atomic():
+        existing = TokenCache.objects.select_for_update().filter(user=user).first()
+        kept = _valid_cache(existing)
+        brings_refresh = bool(result.get("refresh_token"))
+        keep_old_refresh = not brings_refresh and kept is not None and _has_refresh_token(kept)
+        fields = {
+            "ciphertext": encryption.encrypt(merge_caches(kept, serialized_cache)),
             "status": TokenCache.Status.VALID,
             "status_reason": "",
-            "method": method,
+            "method": existing.method if keep_old_refresh and existing else method,
             "started_by": started_by if started_by != user else None,
-            "scopes": resource_scopes(result.get("scope", "")),
+            "scopes": sorted(
+                set(resource_scopes(result.get("scope", "")))
+                | set(existing.scopes if kept is not None and existing else [])
+            ),
             "signed_in_at": now,
             "access_token_expires_at": _expires_at(result),
-            "refresh_token_renewed_at": now if result.get("refresh_token") else None,
-        },
-    )
+            "refresh_token_renewed_at": now
+            if brings_refresh
+            else (existing.refresh_token_renewed_at if keep_old_refresh and existing else None),
+        }
+        row, _ = TokenCache.objects.update_or_create(user=user, defaults=fields)
     return row
+
+
+def _valid_cache(row: TokenCache | None) -> str | None:
+    """The held cache if it is valid and readable (an unreadable one has nothing to keep)."""
+    if row is None or row.status != TokenCache.Status.VALID or not row.ciphertext:
+        return None
+    try:
+        return encryption.decrypt(row.ciphertext)
+    except encryption.InvalidToken:
+        return None
+
+
+def _has_refresh_token(serialized: str) -> bool:
+    return bool(json.loads(serialized or "{}").get("RefreshToken"))
+
+
+def merge_caches(old: str | None, new: str) -> str:
+    """msal's serialized cache `new` laid over `old`: every entry of the new sign-in wins,
+    entries only the old one has (a refresh token the new sign-in did not bring) stay."""
+    if not old:
+        return new
+    merged = json.loads(old)
+    for section, entries in json.loads(new or "{}").items():
+        if isinstance(entries, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(entries)
+        else:
+            merged[section] = entries
+    return json.dumps(merged)
 
 
 def _usable_row(user: User) -> TokenCache:
@@ -165,10 +226,9 @@ def _refresh_lease(row: TokenCache) -> Iterator[None]:
         TokenCache.objects.filter(pk=row.pk).update(refresh_lease_until=None)
 
 
-def _mark_needs_sign_in(row: TokenCache, error: str, description: str) -> None:
-    reason = f"Microsoft refused to refresh the tokens ({error}): {description}"[:300]
+def _mark_needs_sign_in(row: TokenCache, error: str, description: str, *, reason: str) -> None:
     TokenCache.objects.filter(pk=row.pk).update(
-        status=TokenCache.Status.NEEDS_SIGN_IN, status_reason=reason, ciphertext=b""
+        status=TokenCache.Status.NEEDS_SIGN_IN, status_reason=reason[:300], ciphertext=b""
     )
     audit.record(
         "token.refresh_failed",
@@ -213,16 +273,20 @@ def access_token(
             return result["access_token"]
 
     # Failed (the lease is given back already).
-    if result is None:
-        error, description = "no_account", "The token cache holds no account."
-    else:
-        error, description = result["error"], flows.first_line(result.get("error_description"))
+    result = result or {"error": "no_account"}
+    error, description = result["error"], flows.first_line(result.get("error_description"))
     logger.info("Refresh for %s failed: %s", user.identity, error)
     metrics.count_refresh_failure(error)
-    if result is not None and error not in PERMANENT_ERRORS:
+    if error in TEMPORARY_ERRORS:
         raise TokensUnavailable(f"{error}: {description}")
-    _mark_needs_sign_in(row, error, description)
-    raise SignInRequired(user, description or error)
+    if error in flows.CONFIGURATION_ERRORS:
+        reason = flows.configuration_advice(error, description)
+        logger.error("Refresh for %s refused for the portal's configuration: %s", user, error)
+        _mark_needs_sign_in(row, error, description, reason=reason)
+        raise ConfigurationRefused(user, reason)
+    reason = REASONS.get(error) or f"The sign-in service refused to refresh the tokens ({error})."
+    _mark_needs_sign_in(row, error, description, reason=reason)
+    raise SignInRequired(user, reason)
 
 
 def _save_refreshed(row: TokenCache, result: dict[str, Any], changed: str | None) -> None:

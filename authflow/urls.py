@@ -16,4 +16,5 @@ urlpatterns = [
     path("sign-out", views.sign_out, name="sign-out"),
     path("profile", views.profile, name="profile"),
     path("profile/forget-tokens", views.forget_tokens, name="forget-tokens"),
+    path("profile/sign-out-everywhere", views.sign_out_everywhere, name="sign-out-everywhere"),
 ]

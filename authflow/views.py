@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.decorators import ratelimit
 
-from authflow import encryption, flows, identity, signins, tokens
+from authflow import encryption, flows, identities, identity, signins
 from authflow.models import SignIn, TokenCache
 from portal import audit
 from portal.http import PortalRequest
@@ -45,14 +45,25 @@ def _safe_next(request: HttpRequest, value: str | None) -> str:
     return reverse(settings.LOGIN_REDIRECT_URL)
 
 
+def _sign_in_page(
+    request: HttpRequest, *, next_url: str, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The sign-in page; "Sign in with a code" only where this browser may use it."""
+    context = {
+        "next": next_url,
+        "error": error,
+        "device_code": signins.self_device_code_allowed(request),
+        "app_name": settings.MICROSOFT_APP_NAME,
+        "ask_address": signins.needs_address(),
+    }
+    return render(request, "authflow/sign_in.html", context, status=status)
+
+
 def _too_many(request: PortalRequest) -> HttpResponse:
-    return render(
+    return _sign_in_page(
         request,
-        "authflow/sign_in.html",
-        {
-            "error": "Too many sign-in attempts from here. Wait a minute and try again.",
-            "next": _safe_next(request, request.POST.get("next") or request.GET.get("next")),
-        },
+        error="Too many sign-in attempts from here. Wait a minute and try again.",
+        next_url=_safe_next(request, request.POST.get("next") or request.GET.get("next")),
         status=429,
     )
 
@@ -62,7 +73,11 @@ def sign_in(request: HttpRequest) -> HttpResponse:  # signed out, usually
     next_url = _safe_next(request, request.GET.get("next"))
     if request.user.is_authenticated:
         return redirect(next_url)
-    return render(request, "authflow/sign_in.html", {"next": next_url})
+    return _sign_in_page(request, next_url=next_url)
+
+
+def _sign_in_failed(request: PortalRequest, message: str, next_url: str) -> HttpResponse:
+    return _sign_in_page(request, error=message, next_url=next_url, status=502)
 
 
 # --- Device code ----------------------------------------------------------------------
@@ -75,6 +90,15 @@ def start_device_code(request: PortalRequest) -> HttpResponse:
     if getattr(request, "limited", False):
         return _too_many(request)
     next_url = _safe_next(request, request.POST.get("next"))
+    if not signins.self_device_code_allowed(request):
+        return _sign_in_page(
+            request,
+            error="Signing in with a code is turned off here: use Sign in with Microsoft. "
+            "(A code for yourself can be misused by someone who sends you theirs; your "
+            "administrator can turn it on for trusted networks.)",
+            next_url=next_url,
+            status=403,
+        )
     secret = signins.new_browser_secret()
     try:
         sign_in = signins.start_device_sign_in(
@@ -82,15 +106,11 @@ def start_device_code(request: PortalRequest) -> HttpResponse:
             started_by=request.user if request.user.is_authenticated else None,
             browser_secret=secret,
             next_url=next_url,
+            address=request.POST.get("address", "")[:320],
         )
     except flows.FlowError as exc:
         reason = signins.explain(exc.error, str(exc)) or str(exc)
-        return render(
-            request,
-            "authflow/sign_in.html",
-            {"error": f"Microsoft did not give a sign-in code. {reason}", "next": next_url},
-            status=502,
-        )
+        return _sign_in_failed(request, f"No sign-in code was given. {reason}", next_url)
     own = request.session.get(SESSION_SIGN_INS, {})
     own[str(sign_in.code)] = secret
     request.session[SESSION_SIGN_INS] = own
@@ -136,7 +156,7 @@ def device_code(request: PortalRequest, code: UUID) -> HttpResponse:
         messages.success(request, f"Signed in as {sign_in.result_user}.")
         target = sign_in.next_url or reverse(settings.LOGIN_REDIRECT_URL)
         return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-    context = {"sign_in": sign_in}
+    context = {"sign_in": sign_in, "app_name": settings.MICROSOFT_APP_NAME}
     if request.htmx:
         return render(request, "authflow/device_code.html#sign-in-status", context)
     return render(request, "authflow/device_code.html", context)
@@ -166,23 +186,25 @@ def start_browser(request: PortalRequest) -> HttpResponse:
     if getattr(request, "limited", False):
         return _too_many(request)
     next_url = _safe_next(request, request.GET.get("next"))
+    address = request.GET.get("address", "")[:320]
     try:
+        tenant = signins.default_tenant(address)
         flow = flows.start_auth_code_flow(
             signins.sign_in_scopes(),
             redirect_uri=redirect_uri(),
-            login_hint=request.GET.get("login_hint") or None,
+            login_hint=request.GET.get("login_hint") or address or None,
+            tenant=tenant,
         )
+    except flows.FlowError as exc:
+        return _sign_in_failed(request, f"The sign-in could not start. {exc}", next_url)
     except (ValueError, OSError) as exc:
         logger.warning("Could not start the browser sign-in: %s", type(exc).__name__)
-        return render(
-            request,
-            "authflow/sign_in.html",
-            {"error": "Microsoft's sign-in service could not be reached.", "next": next_url},
-            status=502,
+        return _sign_in_failed(
+            request, "Microsoft's sign-in service could not be reached.", next_url
         )
     # The flow holds the PKCE verifier and the nonce: encrypted, in this browser's session.
     request.session[SESSION_AUTH_FLOW] = encryption.encrypt(
-        json.dumps({"flow": flow, "next": next_url})
+        json.dumps({"flow": flow, "next": next_url, "tenant": tenant})
     ).decode()
     audit.record("sign_in.started", request=request, details={"method": "browser"})
     return HttpResponseRedirect(flow["auth_uri"])
@@ -198,11 +220,8 @@ def _callback_failed(
             outcome=outcome,
             details={"method": "browser", "error": error},
         )
-    return render(
-        request,
-        "authflow/sign_in.html",
-        {"error": message, "next": reverse(settings.LOGIN_REDIRECT_URL)},
-        status=400,
+    return _sign_in_page(
+        request, error=message, next_url=reverse(settings.LOGIN_REDIRECT_URL), status=400
     )
 
 
@@ -247,15 +266,21 @@ def callback(request: PortalRequest) -> HttpResponse:
     if error := auth_response.get("error"):
         reason = flows.first_line(auth_response.get("error_description"))
         reason = signins.explain(error, reason) or reason
-        if error == "access_denied":
+        if error in ("access_denied", "authorization_declined"):
             return _callback_failed(
                 request, f"The sign-in was cancelled or refused. {reason}", error=error
             )
+        if error in flows.CONFIGURATION_ERRORS:
+            return _callback_failed(request, flows.configuration_advice(error, reason), error=error)
         return _callback_failed(
             request, f"Microsoft refused the sign-in ({error}). {reason}", error=error
         )
     try:
-        result, cache_json = flows.finish_auth_code_flow(flow, auth_response)
+        result, cache_json = flows.finish_auth_code_flow(
+            flow, auth_response, tenant=started.get("tenant")
+        )
+    except flows.NETWORK_ERRORS as exc:
+        return _callback_failed(request, str(flows.unreachable(exc)), error="unreachable")
     except ValueError:
         return _callback_failed(
             request,
@@ -311,17 +336,35 @@ def sign_out(request: PortalRequest) -> HttpResponse:
 @require_GET
 def profile(request: PortalRequest) -> HttpResponse:
     token_cache = TokenCache.objects.filter(user=request.user).first()
-    return render(request, "authflow/profile.html", {"token_cache": token_cache})
+    by_code = SignIn.objects.filter(
+        result_user=request.user, method=SignIn.Method.DEVICE_CODE, status=SignIn.Status.COMPLETED
+    ).order_by("-completed_at")[:20]
+    return render(
+        request, "authflow/profile.html", {"token_cache": token_cache, "sign_ins_by_code": by_code}
+    )
 
 
 @login_required
 @require_POST
 def forget_tokens(request: PortalRequest) -> HttpResponse:
-    if tokens.revoke(request.user, by=request.user, reason="Forgotten at the person's request."):
-        audit.record("token.forgotten", request=request, on_behalf_of=request.user.identity)
-        messages.success(
-            request,
-            "The portal no longer holds Microsoft tokens for you. Restores into Microsoft 365 "
-            "will ask you to sign in again.",
-        )
-    return redirect("authflow:profile")
+    """Forget my tokens: every token and session ends, this one included."""
+    user = request.user
+    identities.end_everything(user, reason="Forgotten at the person's request.")
+    audit.record("token.forgotten", request=request, actor=user, on_behalf_of=user.identity)
+    logout(request)
+    messages.success(
+        request,
+        "The portal no longer holds Microsoft tokens for you. Your API tokens and every "
+        "session of yours have ended too; sign in again to go on.",
+    )
+    return redirect("portal:home")
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: PortalRequest) -> HttpResponse:
+    """Not me / sign out everywhere: every session, API token and pending sign-in ends."""
+    identities.sign_out_everywhere(request.user, request=request)
+    logout(request)
+    messages.success(request, "You are signed out of Lifeboat everywhere.")
+    return redirect("portal:home")

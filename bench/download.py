@@ -38,6 +38,7 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifeboat_download_bench"
 )
 
+from bench import s3_server  # noqa: E402
 from bench.device_code_poller import (  # noqa: E402
     configure,
     create_database,
@@ -116,7 +117,7 @@ def back_up_files(user, total_mb: int, item_mb: float, seed: int):
         random_bytes = n % 2 == 0
         # Text items differ by a prefix, so the store keeps each one (it dedupes by hash).
         data = os.urandom(size) if random_bytes else f"{n:08d} ".encode() + text[9:]
-        sha, stored, _ = blob_store().put_bytes(data)
+        sha, stored, _ = blob_store().put_bytes(data, tenant=str(obj.tenant_id))
         items.append(
             Item(
                 object=obj,
@@ -143,12 +144,17 @@ def main() -> None:
     parser.add_argument("--item-mb", type=float, default=1.0)
     parser.add_argument("--verify", action="store_true")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--store", choices=("file", "s3"), default="file", help="s3: a local moto server"
+    )
     args = parser.parse_args()
 
     port = free_port()
     env = configure(port)
     work = Path(tempfile.mkdtemp(prefix="lifeboat-download-bench-"))
     env["BLOB_ROOT"] = str(work / "blobs")
+    os.environ.pop("BLOB_STORE_URL", None)  # the file store is BLOB_ROOT here
+    s3 = s3_server.start(env) if args.store == "s3" else None
     os.environ.update(env)
     create_database()
     import django
@@ -238,6 +244,7 @@ def main() -> None:
             "peak_minus_before_mb": round((peak_kb - before_kb) / 1024, 1),
             "job_status": job.status,
             "job_items_done": job.items_done,
+            "store": args.store,
         }
         if args.verify:
             result["zip_entries"] = entries
@@ -247,6 +254,8 @@ def main() -> None:
         server.terminate()
         server.wait(20)
         shutil.rmtree(work, ignore_errors=True)
+        if s3 is not None:
+            s3.terminate()
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifeboat_restore_bench"
 )
 
+from bench import s3_server  # noqa: E402
 from bench.device_code_poller import (  # noqa: E402
     configure,
     create_database,
@@ -140,7 +141,7 @@ def back_up_messages(alias: str, count: int):
         mime["Message-ID"] = message_id
         body = f"Message {n} of the restore benchmark.\n" + "Lorem ipsum dolor sit amet. " * 60
         mime.set_content(body)
-        sha, size, _ = blob_store().put_bytes(mime.as_bytes())
+        sha, size, _ = blob_store().put_bytes(mime.as_bytes(), tenant=str(obj.tenant_id))
         items.append(
             Item(
                 object=obj,
@@ -236,12 +237,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="sandbox's per mailbox")
     parser.add_argument("--collision", choices=("skip", "keep-both"), default="skip")
     parser.add_argument("--server-workers", type=int, default=3)
+    parser.add_argument(
+        "--store", choices=("file", "s3"), default="file", help="s3: a local moto server"
+    )
     args = parser.parse_args()
 
     port = free_port()
     env = configure(port)
     work = Path(tempfile.mkdtemp(prefix="lifeboat-restore-bench-"))
     env["BLOB_ROOT"] = str(work / "blobs")
+    os.environ.pop("BLOB_STORE_URL", None)  # the file store is BLOB_ROOT here
+    s3 = s3_server.start(env) if args.store == "s3" else None
     env["RESTORE_CONCURRENCY_PER_MAILBOX"] = str(args.concurrency)
     access_log = work / "access.log"
     env["GUNICORN_CMD_ARGS"] = f"--access-logfile {access_log}"
@@ -342,11 +348,14 @@ def main() -> None:
             "ratio_to_ceiling": round(achieved / ceiling_messages_s, 3),
             "target_ratio": 0.9,
             "windows_lower_bound_s": window_bound_s,
+            "store": args.store,
         }
         print(json.dumps(result, indent=2))
     finally:
         server.terminate()
         server.wait(20)
+        if s3 is not None:
+            s3.terminate()
 
 
 if __name__ == "__main__":

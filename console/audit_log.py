@@ -77,15 +77,23 @@ class _Echo:
         return value
 
 
+# A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice and
+# Google Sheets: OWASP's CSV injection guidance quotes it with a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
 def _rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events.order_by("occurred_at", "id").iterator(chunk_size=2000):
         values = [getattr(event, column) for column in CSV_COLUMNS]
-        # A cell starting with = + - @ would be a formula in a spreadsheet: quote it.
-        yield writer.writerow(
-            [f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in values]
-        )
+        yield writer.writerow([_inert(v) for v in values])
 
 
 @require_GET

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console import audit_log, logged_in_users, people, restore_scopes, workers
+from console import audit_log, backup_store, logged_in_users, people, restore_scopes, workers
 
 app_name = "console"
 
@@ -24,4 +24,5 @@ urlpatterns = [
         restore_scopes.scope_delete,
         name="restore-scope-delete",
     ),
+    path("backup-store", backup_store.backup_store, name="backup-store"),
 ]

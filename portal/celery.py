@@ -34,12 +34,19 @@ class _DjangoSettings:
     one line naming the variable instead of a traceback from inside Celery's CLI."""
 
     def _settings(self) -> Any:
+        import django
+        from django.apps import apps
         from django.conf import settings
 
         from portal.env import ConfigurationError
 
         try:
             settings.LIFEBOAT_MODE  # noqa: B018  (loads the settings once)
+            if not (apps.ready or apps.loading):
+                # The apps check what the settings alone cannot (restore: do the blob keys
+                # open the store?); here, not in Celery's own django.setup(), so a bad key
+                # is the same one line as a bad variable.
+                django.setup()
         except ConfigurationError as exc:
             sys.exit(f"Lifeboat configuration error: {exc}")
         return settings

@@ -28,12 +28,16 @@ else:
 
 
 def _settings() -> Any:
+    import django
     from django.conf import settings
 
     from portal.env import ConfigurationError
 
     try:
         settings.LIFEBOAT_MODE  # noqa: B018  (loads and validates every variable)
+        # And the apps, in the master, which check what the settings alone cannot
+        # (restore: do the blob keys open the store?): one line, not a worker's traceback.
+        django.setup()
     except ConfigurationError as exc:
         sys.exit(f"Lifeboat configuration error: {exc}")
     return settings

@@ -2,9 +2,9 @@
 
 A check is a function returning a `Check` (ok / degraded / down, a short detail that
 never holds an address or a secret, optional extra fields). `CHECKS` lists them in the
-order /healthz shows them; adding a check is one line there (a blob store check, say):
-
-    CHECKS = [("database", database), ("broker", broker), ("workers", workers), ...]
+order /healthz shows them; adding a check is one line there. Apps above portal (which
+portal imports none of) add theirs from their AppConfig.ready with `register`: restore's
+blob store and content check (restore/catalog/content.py) can only make /healthz degraded.
 
 /readyz asks only `READINESS` (can this web process serve requests?), /livez nothing (is
 the process up?), /healthz everything (is the deployment doing its work?).
@@ -89,6 +89,25 @@ CHECKS: list[tuple[str, Callable[[], Check]]] = [
     ("workers", workers),
 ]
 READINESS: list[tuple[str, Callable[[], Check]]] = [("database", database), ("broker", broker)]
+
+
+def register(name: str, check: Callable[[], Check]) -> None:
+    """Add an app's check to /healthz (once). It can make the deployment degraded, never
+    down: a registered check that raises, or answers "down", is reported as degraded."""
+    if any(existing == name for existing, _ in CHECKS):
+        return
+
+    def at_most_degraded() -> Check:
+        try:
+            outcome = check()
+        except Exception as exc:  # reported like any failing check, but degraded
+            logger.warning("Health check %s failed: %s", name, type(exc).__name__)
+            return Check("degraded", fields={"error": type(exc).__name__})
+        if outcome.state == "down":
+            outcome.state = "degraded"
+        return outcome
+
+    CHECKS.append((name, at_most_degraded))
 
 
 def run(checks: list[tuple[str, Callable[[], Check]]]) -> tuple[State, dict[str, Any]]:

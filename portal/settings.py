@@ -15,6 +15,7 @@ Every variable is documented in .env.example and the README.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.utils.csp import CSP
 
-from portal import env
+from portal import clouds, env
 from portal import logging as structured_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -93,6 +94,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.CorrelationIdMiddleware",
+    "portal.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -223,6 +225,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "backup-due-objects": {"task": "restore.tasks.backup_due_objects", "schedule": 300.0},
     # Restarts restore jobs whose worker died (no heartbeat) and queued jobs never picked up.
     "resume-stalled-restores": {"task": "restore.tasks.resume_stalled_jobs", "schedule": 60.0},
+    # Verifies one rotating slice of the stored content (1/BLOB_VERIFY_SLICES) a day.
+    "verify-blob-slice": {"task": "restore.tasks.verify_blob_slice", "schedule": 86400.0},
 }
 
 if REDIS_URL:
@@ -285,10 +289,38 @@ SANDBOX_PUBLIC_URL = env.url(
     "SANDBOX_PUBLIC_URL", f"{PORTAL_URL}/sandbox", schemes=("http", "https")
 ).rstrip("/")
 
-MICROSOFT_AUTHORITY_HOST = env.hostname("MICROSOFT_AUTHORITY_HOST", "login.microsoftonline.com")
-MICROSOFT_GRAPH_URL = env.url(
-    "MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0", schemes=("https",)
+# One setting picks the cloud: its authority host, issuer hosts, Graph URL and Graph
+# resource (portal/clouds.py, docs/clouds.md). Each can still be overridden on its own.
+MICROSOFT_CLOUD = env.choice("MICROSOFT_CLOUD", "global", tuple(clouds.CLOUDS))
+_cloud = clouds.CLOUDS[MICROSOFT_CLOUD]
+MICROSOFT_AUTHORITY_HOST = env.hostname("MICROSOFT_AUTHORITY_HOST", _cloud.authority_host)
+MICROSOFT_GRAPH_URL = env.url("MICROSOFT_GRAPH_URL", _cloud.graph_url, schemes=("https",)).rstrip(
+    "/"
+)
+_graph = urlsplit(MICROSOFT_GRAPH_URL)
+# The resource Graph tokens are for: every Graph scope is qualified with it.
+MICROSOFT_GRAPH_RESOURCE = env.url(
+    "MICROSOFT_GRAPH_RESOURCE", f"{_graph.scheme}://{_graph.netloc}", schemes=("https",)
 ).rstrip("/")
+# Microsoft's own authorities get msal's instance discovery and authority validation;
+# any other host is a custom (standards-only) OpenID provider.
+MICROSOFT_AUTHORITY_KIND = (
+    "microsoft" if MICROSOFT_AUTHORITY_HOST in clouds.MICROSOFT_AUTHORITY_HOSTS else "custom"
+)
+# Hosts a tenant's discovery document may name as its issuer. The cloud's own when the
+# authority is the cloud's; only the authority host itself for any other authority.
+MICROSOFT_ISSUER_HOSTS = [
+    host.lower()
+    for host in env.string_list(
+        "MICROSOFT_ISSUER_HOSTS",
+        list(_cloud.issuer_hosts)
+        if _cloud.authority_host == MICROSOFT_AUTHORITY_HOST
+        else [MICROSOFT_AUTHORITY_HOST],
+    )
+]
+# `prompt` for browser sign-in. Unset: select_account, only where the tenant's discovery
+# document lists it in prompt_values_supported. Set: always sent (e.g. consent).
+MICROSOFT_PROMPT = env.string("MICROSOFT_PROMPT", "")
 
 # The sandbox tenant's fixed ids, written out here: settings import nothing of the
 # sandbox. tests/sandbox/test_demo_defaults.py checks them against what it serves.
@@ -323,6 +355,15 @@ MICROSOFT_ALLOWED_TENANT_IDS = env.guid_list(
 ADMIN_GROUP_IDS = env.guid_list("ADMIN_GROUP_IDS", [])
 HELPDESK_GROUP_IDS = env.guid_list("HELPDESK_GROUP_IDS", [])
 
+# Signing oneself in with a device code in a browser is what device-code phishing abuses
+# (RFC 8628 §5.4; docs/sign-in-security.md): off in production unless an admin turns it
+# on, optionally only from given networks. Helpdesk sign-ins (bound to an expected
+# account), `manage.py login` and operators' own scripts are not affected.
+SELF_DEVICE_CODE_SIGN_IN = env.boolean("SELF_DEVICE_CODE_SIGN_IN", not PRODUCTION)
+SELF_DEVICE_CODE_NETWORKS = env.networks("SELF_DEVICE_CODE_NETWORKS", [])
+# The name Microsoft's consent and code pages show for the portal's app registration.
+MICROSOFT_APP_NAME = env.string("MICROSOFT_APP_NAME", "Lifeboat")
+
 # Where Microsoft's host names are really sent: "host=base-url" pairs. Empty for a real
 # tenant. The sandbox fills it so that https://login.microsoftonline.com/... and
 # https://graph.microsoft.com/... reach the local sandbox instead.
@@ -330,19 +371,76 @@ MICROSOFT_ROUTES = env.routes(
     "MICROSOFT_ROUTES",
     {
         MICROSOFT_AUTHORITY_HOST: f"{SANDBOX_URL}/login",
-        urlsplit(MICROSOFT_GRAPH_URL).hostname or "": f"{SANDBOX_URL}/graph",
+        _graph.hostname or "": f"{SANDBOX_URL}/graph",
     }
     if SANDBOX_ENABLED
     else {},
 )
-# Extra CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud).
+# CA bundle for Microsoft endpoints (a TLS-inspecting proxy, a private cloud). Passed with
+# every request, so it wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment.
 MICROSOFT_CA_BUNDLE = env.ca_bundle("MICROSOFT_CA_BUNDLE")
 MICROSOFT_HTTP_TIMEOUT = env.integer("MICROSOFT_HTTP_TIMEOUT", 30, minimum=1)
 
 # --- Backups and restores -------------------------------------------------------------
 
-# Content-addressed store for backed-up MIME and file bytes (restore/blobs.py).
-BLOB_ROOT = Path(env.string("BLOB_ROOT", str(VAR_DIR / "blobs")))
+# Where backed-up MIME and file bytes live (restore/blobs/): file:///path (one host, or a
+# shared file system) or s3://bucket/prefix (any S3-compatible store; several hosts share
+# it). BLOB_ROOT, the older name of a file store's path, still works.
+BLOB_STORE_URL = env.url(
+    "BLOB_STORE_URL",
+    f"file://{Path(env.string('BLOB_ROOT', str(VAR_DIR / 'blobs'))).resolve()}",
+    schemes=("file", "s3"),
+)
+if BLOB_STORE_URL.startswith("s3://") and not urlsplit(BLOB_STORE_URL).netloc:
+    raise env.ConfigurationError("BLOB_STORE_URL must name a bucket: s3://bucket/prefix.")
+# For s3://: the server (empty = AWS), its region, and credentials (empty = boto3's usual
+# chain: AWS_* variables, instance profile, ~/.aws).
+BLOB_S3_ENDPOINT_URL = env.raw("BLOB_S3_ENDPOINT_URL") or ""
+if BLOB_S3_ENDPOINT_URL:
+    env.url("BLOB_S3_ENDPOINT_URL", schemes=("http", "https"))
+BLOB_S3_REGION = env.string("BLOB_S3_REGION", "")
+BLOB_S3_ACCESS_KEY_ID = env.string("BLOB_S3_ACCESS_KEY_ID", "")
+BLOB_S3_SECRET_ACCESS_KEY = env.string("BLOB_S3_SECRET_ACCESS_KEY", "")
+BLOB_S3_ADDRESSING_STYLE = env.choice(
+    "BLOB_S3_ADDRESSING_STYLE", "auto", ("auto", "path", "virtual")
+)
+
+# Content at rest is sealed with AES-256-GCM (restore/blobs/sealing.py). Comma-separated
+# keys of 32 url-safe base64 bytes: the first seals, all open, so a new key goes in front
+# and `manage.py rotate_blob_keys` re-seals everything under it. BLOB_ADDRESS_KEY keys the
+# per-tenant content addresses and never changes. Keep both with the database backup.
+_BLOB_KEY_HELP = (
+    'python -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+)
+if PRODUCTION:
+    BLOB_ENCRYPTION_KEYS = env.string_list("BLOB_ENCRYPTION_KEYS")
+    BLOB_ADDRESS_KEY = env.string("BLOB_ADDRESS_KEY")
+else:
+    BLOB_ENCRYPTION_KEYS = env.string_list(
+        "BLOB_ENCRYPTION_KEYS",
+        [env.stored_secret(VAR_DIR / "demo-blob-key", lambda: Fernet.generate_key().decode())],
+    )
+    BLOB_ADDRESS_KEY = env.string(
+        "BLOB_ADDRESS_KEY",
+        env.stored_secret(
+            VAR_DIR / "demo-blob-address-key", lambda: Fernet.generate_key().decode()
+        ),
+    )
+for _name, _values in (
+    ("BLOB_ENCRYPTION_KEYS", BLOB_ENCRYPTION_KEYS),
+    ("BLOB_ADDRESS_KEY", [BLOB_ADDRESS_KEY]),
+):
+    for _key in _values:
+        try:
+            _blob_key = base64.urlsafe_b64decode(_key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            _blob_key = b""
+        if len(_blob_key) != 32:
+            raise env.ConfigurationError(
+                f"{_name} must hold keys of 32 url-safe base64-encoded bytes ({_BLOB_KEY_HELP})."
+            )
+# Each day the beat task checks this fraction (1/N) of the stored content (rotating).
+BLOB_VERIFY_SLICES = env.integer("BLOB_VERIFY_SLICES", 30, minimum=1)
 # How often each protected object is backed up (seconds).
 BACKUP_INTERVAL = env.integer("BACKUP_INTERVAL", 24 * 60 * 60, minimum=60)
 # How long a restore session's resolved scope is reused before Graph is asked again.
@@ -364,6 +462,12 @@ PORTAL_API_SCOPE = env.string("PORTAL_API_SCOPE", "access_as_user")
 # Lifetimes of the portal's own API tokens (opaque, stored hashed).
 API_ACCESS_TOKEN_LIFETIME = env.integer("API_ACCESS_TOKEN_LIFETIME", 3600, minimum=60)
 API_REFRESH_TOKEN_LIFETIME = env.integer("API_REFRESH_TOKEN_LIFETIME", 14 * 86400, minimum=300)
+# A token family (one grant and all its refreshes) ends this long after the grant, however
+# often it is refreshed: then the script must prove itself to Microsoft again.
+API_TOKEN_FAMILY_LIFETIME = env.integer("API_TOKEN_FAMILY_LIFETIME", 14 * 86400, minimum=300)
+# A refresh asks Microsoft whether the person's account and sessions are still valid at
+# most this often per person (the answer is cached); it fails closed when Microsoft cannot say.
+API_GRANT_CHECK_SECONDS = env.integer("API_GRANT_CHECK_SECONDS", 300, minimum=0)
 # POST /api/v1/token per client address (django-ratelimit syntax), and its largest body.
 API_TOKEN_RATE = env.rate("API_TOKEN_RATE", "30/m")
 API_TOKEN_MAX_BODY = 64 * 1024

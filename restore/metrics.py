@@ -1,5 +1,5 @@
-"""Prometheus gauges of restore jobs and backups, computed from the database at scrape time
-(served by portal's /metrics)."""
+"""Prometheus gauges of restore jobs, backups and the backed-up content, computed from the
+database (and a probe of the blob store) at scrape time (served by portal's /metrics)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from portal.metrics import DatabaseCollector
+from restore.catalog import content
 from restore.models import ProtectedObject, RestoreJob, RestoreJobItem, RestorePoint
 
 
@@ -18,6 +19,7 @@ class RestoreStateCollector(DatabaseCollector):
     def gauges(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._restore_jobs()
         yield from self._backups()
+        yield from self._content()
 
     def _restore_jobs(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
 
@@ -71,6 +73,24 @@ class RestoreStateCollector(DatabaseCollector):
             [], RestorePoint.objects.filter(status=RestorePoint.Status.FAILED).count()
         )
         yield failed
+
+    def _content(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        found = content.summary()
+        items = GaugeMetricFamily(
+            "lifeboat_content_problem_items",
+            "Backed-up items whose content is missing, corrupt or lost (verify_blobs and the "
+            "daily sample check).",
+            labels=["status"],
+        )
+        items.add_metric(["missing"], found.missing)
+        items.add_metric(["corrupt"], found.corrupt)
+        items.add_metric(["lost"], found.lost)
+        yield items
+        yield GaugeMetricFamily(
+            "lifeboat_blob_store_up",
+            "1 when the blob store answers and takes writes, else 0.",
+            value=0 if found.store_problem else 1,
+        )
 
 
 def register() -> None:

@@ -8,8 +8,8 @@ object held at that point. A change, move or deletion closes the current state
 (`last_seq` = the previous point) and, unless deleted, opens a new one. Older points
 therefore still show items deleted later, without copying rows per point.
 
-Content (MIME, file bytes) lives in the blob store (restore/blobs.py), addressed by the
-SHA-256 held in `Item.content_sha256`.
+Content (MIME, file bytes) lives in the blob store (restore/blobs/), addressed by the
+keyed hash held in `Item.content_sha256`.
 """
 
 from __future__ import annotations
@@ -122,6 +122,12 @@ class Folder(models.Model):
         return self.path or "/"
 
 
+class ContentStatus(models.TextChoices):
+    MISSING = "missing", "Content missing from the backup store"
+    CORRUPT = "corrupt", "Content damaged in the backup store"
+    LOST = "lost", "Content lost"
+
+
 class Item(models.Model):
     """A state of a message or a file, as one or more restore points saw it."""
 
@@ -147,7 +153,12 @@ class Item(models.Model):
     is_read = models.BooleanField(default=False)
     has_attachments = models.BooleanField(default=False)
     sensitivity = models.CharField(max_length=100, blank=True)  # label name or "Confidential"
-    content_sha256 = models.CharField(max_length=64, blank=True)  # blob key ("" = none)
+    # The blob's address (restore/blobs/addressing.py: an HMAC of the content under the
+    # tenant's key, the SHA-256 before blobs were keyed); "" = no content.
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    # What `verify_blobs` (or the daily sample check) found wrong with the content; "" =
+    # nothing known. LOST: gone from the store and from Microsoft 365, for good.
+    content_status = models.CharField(max_length=8, choices=ContentStatus, blank=True)
     body_text = models.TextField(blank=True)  # plain text for search and snippets
     # Everything else Graph said that restore or preview needs (to/cc lists, message id,
     # internetMessageId, importance, flags, categories, file mime type, versions, …).
@@ -159,6 +170,14 @@ class Item(models.Model):
             models.Index(fields=["folder", "-dated_at", "-id"], name="item_folder_page"),
             models.Index(fields=["object", "graph_id", "first_seq"], name="item_by_graph_id"),
             models.Index(fields=["object", "-dated_at", "-id"], name="item_object_page"),
+            # The few items with a content problem (console, /healthz, metrics).
+            models.Index(
+                fields=["content_status"],
+                name="item_content_problem",
+                condition=~Q(content_status=""),
+            ),
+            # verify_blobs walks the distinct addresses in order.
+            models.Index(fields=["content_sha256"], name="item_content_address"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
@@ -129,9 +130,10 @@ def served() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/sandbox"
+    # The configured cloud's hosts (MICROSOFT_CLOUD or its overrides), not the global ones.
     routes = {
         settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
-        "graph.microsoft.com": f"{url}/graph",
+        urlsplit(settings.MICROSOFT_GRAPH_URL).hostname or "": f"{url}/graph",
     }
     try:
         with override_settings(MICROSOFT_ROUTES=routes, SANDBOX_URL=url):

@@ -1,8 +1,10 @@
 """Make sure what the test suite needs is running: PostgreSQL, Redis and Chromium.
 
 Starts PostgreSQL and Redis when they are installed but stopped, installs Debian's
-Chromium for the browser tests when apt is available, and otherwise says exactly what is
-missing and how to get it. Run by `make test`.
+Chromium for the browser tests when apt is available, installs the contract suite's
+OpenID provider (oidc-provider, pinned by tests/contract/provider/package-lock.json) with
+`npm ci`, and otherwise says exactly what is missing and how to get it. Run by
+`make test`.
 """
 
 from __future__ import annotations
@@ -154,6 +156,35 @@ def ensure_compose() -> bool:
     return False
 
 
+CONTRACT_PROVIDER = ROOT / "tests" / "contract" / "provider"
+
+
+def ensure_contract_provider() -> bool:
+    """npm ci the pinned oidc-provider when the lock file is newer than what is installed.
+    Without node and npm the contract suite skips itself, saying why (not a failure)."""
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        print(
+            "\n*** Node.js and npm are missing: the contract suite (tests/contract) will be "
+            "SKIPPED.\n*** Install them (Debian/Ubuntu: sudo apt-get install nodejs npm) to "
+            "run it.\n"
+        )
+        return True
+    lock = CONTRACT_PROVIDER / "package-lock.json"
+    installed = CONTRACT_PROVIDER / "node_modules" / ".package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        print("Contract provider: oidc-provider installed")
+        return True
+    print("Contract provider: installing oidc-provider from the npm registry (npm ci)")
+    result = subprocess.run(  # noqa: S603 (fixed command)
+        [npm, "ci", "--no-audit", "--no-fund"], cwd=CONTRACT_PROVIDER, check=False
+    )
+    if result.returncode:
+        print("\nnpm ci failed in tests/contract/provider; see the output above.\n")
+        return False
+    return True
+
+
 def main() -> int:
     ok = ensure_service(
         "PostgreSQL",
@@ -174,6 +205,7 @@ def main() -> int:
     )
     ok &= ensure_chromium()
     ok &= ensure_compose()
+    ok &= ensure_contract_provider()
     return 0 if ok else 1
 
 

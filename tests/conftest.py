@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -21,6 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.db import connection
+
+from tests import parallel, resets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +35,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "The tests run against PostgreSQL: set DATABASE_URL=postgres://... (make test does)."
         )
+    resets.use_empty_tables_between_tests()
+
+
+worker_redis = parallel.WorkerRedis()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs) -> None:
+    """With `pytest -n N`: a Redis for each xdist worker (see tests/parallel.py)."""
+    worker_redis.assign(specs)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    worker_redis.stop()
 
 
 def database_url_for(name: str) -> str:
@@ -112,7 +131,7 @@ def blob_root(settings, blob_root_dir: Path) -> Iterator[Path]:
     tests sharing it cannot disturb each other)."""
     from restore.blobs import blob_store
 
-    settings.BLOB_ROOT = blob_root_dir
+    settings.BLOB_STORE_URL = f"file://{blob_root_dir}"
     blob_store.cache_clear()
     yield blob_root_dir
     blob_store.cache_clear()
@@ -126,7 +145,7 @@ def subprocess_env(django_db_setup: None, live_server, blob_root_dir: Path) -> d
         # Named, so a test can find (and terminate) the connections of its subprocesses.
         "DATABASE_URL": database_url_for(connection.settings_dict["NAME"])
         + f"?application_name={SUBPROCESS_APPLICATION_NAME}",
-        "BLOB_ROOT": str(blob_root_dir),
+        "BLOB_STORE_URL": f"file://{blob_root_dir}",
         "PORTAL_URL": live_server.url,
         "SANDBOX_URL": f"{live_server.url}/sandbox",
         "PYTHONUNBUFFERED": "1",
@@ -190,6 +209,11 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+# Every worker started for this session, so a suite that needs the only poller (the
+# contract suite, tests/contract) can pause them.
+WORKERS: list[WorkerProcess] = []
+
+
 @pytest.fixture(scope="session")
 def celery_worker(
     subprocess_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory
@@ -200,8 +224,22 @@ def celery_worker(
     env = {**subprocess_env, "WORKER_HEARTBEAT_SECONDS": "2"}
     worker = WorkerProcess(env, tmp_path_factory.mktemp("celery") / "worker.log")
     worker.start()
+    WORKERS.append(worker)
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="module")
+def session_workers_paused() -> Iterator[None]:
+    """Stop the session's workers for a module whose processes use other Microsoft
+    settings (another cloud, another provider): they would poll and run its work with
+    the wrong ones. They start again after the module."""
+    paused = [w for w in WORKERS if w.process and w.process.poll() is None]
+    for worker in paused:
+        worker.stop()
+    yield
+    for worker in paused:
+        worker.start()
 
 
 def free_port() -> int:
@@ -222,6 +260,69 @@ def wait_for(condition, timeout: float = 20, interval: float = 0.1, message: str
         if time.monotonic() > deadline:
             pytest.fail(message or f"Condition not met within {timeout} s")
         time.sleep(interval)
+
+
+# --- An S3-compatible server ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[str]:
+    """moto's S3 server in its own process: the code under test talks HTTP to it, signed
+    requests and all, exactly as to AWS. Yields its endpoint URL."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("s3") / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's S3 server did not start") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+S3_CREDENTIALS = {
+    "BLOB_S3_REGION": "eu-west-1",
+    "BLOB_S3_ACCESS_KEY_ID": "lifeboat-test",
+    "BLOB_S3_SECRET_ACCESS_KEY": "lifeboat-test-secret",
+}
+
+
+@pytest.fixture
+def s3_store(settings, s3_server) -> Iterator[str]:
+    """This test's blob store: a fresh bucket on the S3 server. Yields the bucket name."""
+    from restore.blobs import blob_store, s3
+
+    bucket = f"lifeboat-{uuid.uuid4().hex[:12]}"
+    client = s3.client(
+        endpoint_url=s3_server,
+        region=S3_CREDENTIALS["BLOB_S3_REGION"],
+        access_key_id=S3_CREDENTIALS["BLOB_S3_ACCESS_KEY_ID"],
+        secret_access_key=S3_CREDENTIALS["BLOB_S3_SECRET_ACCESS_KEY"],
+    )
+    client.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": S3_CREDENTIALS["BLOB_S3_REGION"]},
+    )
+    settings.BLOB_STORE_URL = f"s3://{bucket}/lifeboat"
+    settings.BLOB_S3_ENDPOINT_URL = s3_server
+    for name, value in S3_CREDENTIALS.items():
+        setattr(settings, name, value)
+    blob_store.cache_clear()
+    yield bucket
+    blob_store.cache_clear()
 
 
 # --- Browser ---------------------------------------------------------------------------
@@ -336,22 +437,34 @@ class Sandbox:
         )
 
 
-@pytest.fixture
-def sandbox(live_server, settings) -> Sandbox:
-    """A freshly seeded sandbox tenant; the portal's settings route Microsoft to it."""
-    from sandbox import seed
+@pytest.fixture(scope="session")
+def sandbox_snapshot() -> resets.SandboxSnapshot:
+    return resets.SandboxSnapshot()
 
+
+@pytest.fixture
+def sandbox(live_server, settings, sandbox_snapshot: resets.SandboxSnapshot) -> Sandbox:
+    """A freshly seeded sandbox tenant; the portal's settings route Microsoft to it."""
     url = f"{live_server.url}/sandbox"
     settings.PORTAL_URL = live_server.url
     settings.SANDBOX_URL = settings.SANDBOX_PUBLIC_URL = url
     settings.MICROSOFT_ROUTES = {
         settings.MICROSOFT_AUTHORITY_HOST: f"{url}/login",
-        "graph.microsoft.com": f"{url}/graph",
+        urlsplit(settings.MICROSOFT_GRAPH_URL).hostname: f"{url}/graph",
     }
-    seed.reset()
+    sandbox_snapshot.restore_or_seed()
     # The portal caches signing keys and leases in the shared cache; a new tenant needs
     # a clean slate (the worker process shares this cache).
     cache.clear()
+    # The restored tenant has the same id as the last one, so this process's msal apps
+    # (keyed by tenant id) would hand out the last test's app-only token, with the roles
+    # of that test's consent, and backups would read their permissions from it. The
+    # worker process keeps its own: they are signed with a key the restore deleted, so
+    # Graph refuses them (401) and the client asks for a new one; their roles are the
+    # seeded ones, as the tests that change the app's roles back up in this process.
+    from authflow import flows  # after Django's set-up (flows imports models)
+
+    flows.forget_app_only_tokens()
     return Sandbox(url)
 
 

@@ -84,10 +84,18 @@ class Context:
     current_items: dict[str, CurrentItem]
     delta_state: dict[str, Any] = field(default_factory=dict)  # the reader fills it
     bytes_stored: int = 0
+    # A full backup (`backup --full`): delta links ignored, and content the store lost is
+    # fetched again even where the item is unchanged.
+    full: bool = False
+
+    def content_present(self, address: str) -> bool:
+        """May the reader reuse this blob? Always in an incremental run (no store round
+        trip per item); in a full run only if the store really holds it."""
+        return not self.full or not address or self.store.exists(address)
 
     def store_content(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Put content in the blob store; returns (sha256, size). Counts new bytes."""
-        digest, size, new = self.store.put(chunks)
+        digest, size, new = self.store.put(chunks, tenant=str(self.object.tenant_id))
         if new:
             self.bytes_stored += size
         return digest, size

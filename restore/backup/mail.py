@@ -137,6 +137,7 @@ def _delta_rounds(
                 current is not None
                 and current.version == entry.get("changeKey")
                 and current.folder_graph_id == folder_id
+                and context.content_present(current.content_sha256)
             )
             if not unchanged:
                 wanted.append(entry)

@@ -87,6 +87,7 @@ def _unchanged(context: Context, entry: dict[str, Any]) -> bool:
         current is not None
         and current.version == entry.get("eTag", "")
         and current.folder_graph_id == parent
+        and context.content_present(current.content_sha256)
     )
 
 
@@ -120,7 +121,12 @@ def _content(context: Context, drive: str, entry: dict[str, Any]) -> tuple[str, 
     """The file's bytes into the blob store, unless the same content is there already."""
     file_hash = ((entry.get("file") or {}).get("hashes") or {}).get("quickXorHash", "")
     current = context.current_items.get(entry["id"])
-    if current is not None and file_hash and current.content_version == file_hash:
+    if (
+        current is not None
+        and file_hash
+        and current.content_version == file_hash
+        and context.content_present(current.content_sha256)
+    ):
         return current.content_sha256, int(entry.get("size") or 0)
     if download_url := entry.get("@microsoft.graph.downloadUrl"):  # pre-authenticated
         response = context.graph.request("GET", download_url, authenticate=False, stream=True)

@@ -58,8 +58,8 @@ from restore.backup.base import (
     ItemSeen,
     Reader,
 )
-from restore.blobs import blob_store
-from restore.models import Folder, Item, ProtectedObject, RestorePoint
+from restore.blobs import BlobStoreUnavailable, blob_store
+from restore.models import ContentStatus, Folder, Item, ProtectedObject, RestorePoint
 from restore.workloads import info
 
 logger = logging.getLogger(__name__)
@@ -83,23 +83,30 @@ def reader_for(workload: str) -> Reader:
     return reader
 
 
-def run(obj: ProtectedObject) -> Outcome:
-    """Back up `obj` once. Returns the point (SUCCEEDED or FAILED); raises AlreadyRunning."""
+def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
+    """Back up `obj` once. Returns the point (SUCCEEDED or FAILED); raises AlreadyRunning.
+
+    `full`: read everything, ignoring the delta links, and fetch again content the blob
+    store no longer holds."""
     started_at, started = timezone.now(), time.monotonic()
     point = _start(obj, started_at)
     structured_logging.bind(backup_object=obj.pk, backup_run=point.pk)  # on this run's lines
     try:
-        with _read(point) as (catalog, context, staged), transaction.atomic():
+        with _read(point, full) as (catalog, context, staged), transaction.atomic():
             _apply(point, catalog, context, staged)
     except BackupError as error:
         _fail(point, str(error))
     except GraphError as error:
         _fail(point, graph_error_message(obj, error))
+    except BlobStoreUnavailable as error:
+        _fail(point, f"The backup store could not be used: {error}.")
     except (flows.FlowError, tokens.TokensUnavailable) as error:
         _fail(point, f"No application token from Microsoft Entra: {error}"[:500])
     except Exception:
         logger.exception("Backup of object %s failed", obj.pk)
         _fail(point, "Unexpected error; see the worker log.")
+    if full and point.status == RestorePoint.Status.SUCCEEDED:
+        _clear_recovered_content(obj)
     structured_logging.unbind("backup_object", "backup_run")
     return Outcome(point, time.monotonic() - started)
 
@@ -165,7 +172,9 @@ def _start(obj: ProtectedObject, started_at: Any) -> RestorePoint:
 
 
 @contextmanager
-def _read(point: RestorePoint) -> Iterator[tuple[Catalog, Context, Iterator[Change]]]:
+def _read(
+    point: RestorePoint, full: bool = False
+) -> Iterator[tuple[Catalog, Context, Iterator[Change]]]:
     """Read every change from Graph, with no transaction open, into a staging file; the
     changes are then replayed from it (constant memory, however big the first backup)."""
     obj = point.object
@@ -182,9 +191,10 @@ def _read(point: RestorePoint) -> Iterator[tuple[Catalog, Context, Iterator[Chan
         object=obj,
         graph=tokens.graph_as_app(str(obj.tenant_id)),
         store=blob_store(),
-        previous_delta_state=previous.delta_state if previous else {},
+        previous_delta_state=previous.delta_state if previous and not full else {},
         current_folders={g: f.parent_graph_id for g, f in catalog.folders.items()},
         current_items=catalog.items,  # not changed until the read is over
+        full=full,
     )
     with tempfile.TemporaryFile(prefix="lifeboat-backup-") as staging:
         for change in reader_for(obj.workload)(context):
@@ -226,6 +236,21 @@ def _fail(point: RestorePoint, error: str) -> None:
     point.items_added = point.items_changed = point.items_removed = point.bytes_stored = 0
     point.delta_state = {}
     point.save()
+
+
+def _clear_recovered_content(obj: ProtectedObject) -> None:
+    """Content a full run fetched again is no longer missing (or lost). After the run's
+    transaction: it asks the blob store (over HTTP for S3) about each address."""
+    store = blob_store()
+    problems = Item.objects.filter(
+        object=obj, content_status__in=[ContentStatus.MISSING, ContentStatus.LOST]
+    )
+    try:
+        for address in set(problems.values_list("content_sha256", flat=True)):
+            if store.exists(address):
+                problems.filter(content_sha256=address).update(content_status="")
+    except BlobStoreUnavailable as error:  # the backup itself succeeded; verify_blobs tells
+        logger.warning("Content statuses of object %s not cleared: %s", obj.pk, error)
 
 
 class Catalog:
@@ -288,6 +313,8 @@ class Catalog:
             and change.version
             and current.version == change.version
             and current.folder_graph_id == change.folder_graph_id
+            and change.fields.get("content_sha256", current.content_sha256)
+            == current.content_sha256
         ):
             return
         replaced = current is not None

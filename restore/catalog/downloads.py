@@ -4,13 +4,21 @@ streamed from its blob, audited. Downloads of a restore job are restore/jobs/dow
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from typing import BinaryIO
+
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
+from django.utils.http import content_disposition_header
 
+from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
-from restore.blobs import BlobNotFound, blob_store
-from restore.models import Item
+from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable, blob_store, iter_chunks
+from restore.models import ContentStatus, Item
+
+logger = logging.getLogger(__name__)
 
 
 def item_name(item: Item) -> str:
@@ -20,16 +28,34 @@ def item_name(item: Item) -> str:
     return filenames.file_name(item.name, fallback="file")
 
 
+class ContentUnavailable(Exception):
+    """An item's content cannot be served; `status` and `str()` say why (safe to show)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def item_response(item: Item, request: HttpRequest) -> FileResponse:
     """One item (already reached through the person's scope) as a file, streamed from its
     blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
     download link and the API's /items/{id}/content both answer with this."""
     if not request.user.is_authenticated:  # both callers require a signed-in person
         raise PermissionDenied("Sign in to download.")
+    if item.content_status == ContentStatus.LOST:
+        raise ContentUnavailable(410, "Content lost: this item's content is no longer stored.")
     try:
         stream = blob_store().open(item.content_sha256)
+        size = blob_store().size(item.content_sha256)
     except BlobNotFound as error:
         raise Http404("This item's content was not stored.") from error
+    except BlobCorrupt as error:
+        logger.error("Item %s: its content fails authentication: %s", item.pk, error)
+        raise ContentUnavailable(
+            500, "This item's content failed its integrity check and is not served."
+        ) from None
+    except BlobStoreUnavailable as error:
+        raise ContentUnavailable(503, f"The backup store cannot be reached: {error}.") from None
     name = item_name(item)
     audit.record(
         "restore.download",
@@ -40,6 +66,16 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
     )
     is_message = item.kind == Item.Kind.MESSAGE
     content_type = "message/rfc822" if is_message else "application/octet-stream"
-    answer = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
+    body = until_access_ends(_closing(stream), request.user)
+    # An iterator, not the file, so that a Revoke stops it: FileResponse then sets no
+    # length or disposition of its own.
+    answer = FileResponse(body, content_type=content_type)
+    answer["Content-Length"] = str(size)
+    answer["Content-Disposition"] = content_disposition_header(True, name)
     answer["Cache-Control"] = "private, no-store"
     return answer
+
+
+def _closing(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        yield from iter_chunks(stream)

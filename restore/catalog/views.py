@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -210,9 +211,12 @@ def item_body(request: PortalRequest, item_id: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def item_download(request: PortalRequest, item_id: int) -> FileResponse:
+def item_download(request: PortalRequest, item_id: int) -> HttpResponseBase:
     """One item as a file: a message as .eml, a file as itself; streamed from the blob."""
-    return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
+    try:
+        return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
+    except downloads.ContentUnavailable as problem:
+        return HttpResponse(str(problem), content_type="text/plain", status=problem.status)
 
 
 @require_GET

@@ -28,11 +28,12 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
+from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
-from restore.blobs import BlobNotFound, blob_store, iter_chunks
+from restore.blobs import BlobCorrupt, BlobNotFound, blob_store, iter_chunks
 from restore.jobs import lifecycle
-from restore.models import Item, RestoreJob, RestoreJobItem, RestoreJobLog
+from restore.models import ContentStatus, Item, RestoreJob, RestoreJobItem, RestoreJobLog
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -200,10 +201,16 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for job_item in _job_items(job).iterator(chunk_size=500):
             item = job_item.item
+            if item.content_status == ContentStatus.LOST:
+                progress.item_failed(job_item, "Content lost (found by verify_blobs).")
+                continue
             try:
                 stream = blob_store().open(item.content_sha256)
             except BlobNotFound:
                 progress.item_failed(job_item, "Its content is missing from the backup store.")
+                continue
+            except BlobCorrupt:
+                progress.item_failed(job_item, "Its content failed its integrity check.")
                 continue
             folder = filenames.path(item.folder.path)
             name = _unique(f"{folder}/{file_name(item)}" if folder else file_name(item), used)
@@ -265,7 +272,11 @@ def _zip_time(item: Item) -> tuple[int, int, int, int, int, int]:
 
 
 def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHttpResponse:
-    """The download of a job (its items already checked against the person's scope)."""
+    """The download of a job (its items already checked against the person's scope).
+
+    Raises BlobStoreUnavailable, before anything is recorded, when the store cannot be
+    read (a store that fails later, mid-stream, leaves the job queued to be opened again)."""
+    blob_store().manifest()  # one small read: is the store there at all?
     if job.status in (S.QUEUED,):
         lifecycle.transition(job, S.RUNNING, started_at=job.started_at or timezone.now())
     audit.record(
@@ -279,13 +290,14 @@ def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHt
     first = list(_job_items(job)[:2])
     if len(first) == 1 and first[0].item.content_sha256:
         item = first[0].item
-        body = _guarded(_single(first[0], progress), progress)
+        body = until_access_ends(_guarded(_single(first[0], progress), progress), job.user)
         answer = StreamingHttpResponse(body, content_type=_content_type(item))
         answer["Content-Length"] = str(blob_store().size(item.content_sha256))
         filename = file_name(item)
     else:
         answer = StreamingHttpResponse(
-            _guarded(_zip(job, progress), progress), content_type="application/zip"
+            until_access_ends(_guarded(_zip(job, progress), progress), job.user),
+            content_type="application/zip",
         )
         when = timezone.localtime(job.created_at)
         filename = f"Restored items {when:%Y-%m-%d %H.%M}.zip"

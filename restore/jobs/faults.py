@@ -9,8 +9,13 @@ classified here:
   be reached. These are retried with capped exponential backoff and jitter (stamina),
   honouring Retry-After, until the retry budget (RESTORE_RETRY_BUDGET_SECONDS, measured
   in time from the first fault) runs out.
-- **permanent**: a 4xx that a retry cannot fix, content missing from the backup store,
-  anything unexpected. The item fails at once, with the reason.
+- **the job waits**: the backup store (restore/blobs) cannot be reached or is read-only.
+  No item can be restored until it answers, so none is failed for it and none is retried
+  item by item: the job goes back to the queue with the reason as its waiting_reason
+  ("Waiting for the backup store: …") and tries again 30 seconds later.
+- **permanent**: a 4xx that a retry cannot fix, content missing from the backup store or
+  failing its authentication (restore/blobs/sealing.py), anything unexpected. The item
+  fails at once, with the reason.
 
 The runner looks an item up by its marker before sending it again, so a request that
 reached Microsoft before its answer was lost is never sent twice.
@@ -31,6 +36,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from authflow import tokens
 from portal.graph import GraphError, GraphThrottled
+from restore.blobs import BlobStoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +75,15 @@ def is_transient(exc: BaseException) -> bool:
     return is_database_fault(exc)
 
 
+def job_waits(exc: BaseException) -> bool:
+    """The whole job waits for this (the backup store), rather than an item failing."""
+    return isinstance(exc, BlobStoreUnavailable)
+
+
 def describe(exc: BaseException) -> str:
     """A sentence for the job log: what went wrong, never a token or a URL with one."""
+    if isinstance(exc, BlobStoreUnavailable):
+        return str(exc)  # names the store (no credentials are ever in BLOB_STORE_URL)
     if isinstance(exc, GraphError):
         return f"Microsoft 365 answered {exc.status} {exc.code}"
     if isinstance(exc, tokens.TokensUnavailable):

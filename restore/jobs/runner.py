@@ -45,11 +45,11 @@ from authflow import flows, principals, signins, tokens
 from authflow.models import SignIn, TokenCache, User
 from portal import audit, permissions
 from portal.graph import GraphError
-from restore.blobs import BlobNotFound
+from restore.blobs import BlobCorrupt, BlobNotFound
 from restore.jobs import faults, lifecycle, throttle
 from restore.jobs.restorers import Outcome, Restorer, Verdict, restorer_for
 from restore.jobs.signals import job_queued
-from restore.models import RestoreJob, RestoreJobItem, RestoreJobLog
+from restore.models import ContentStatus, RestoreJob, RestoreJobItem, RestoreJobLog
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ S = RestoreJob.Status
 HEARTBEAT_SECONDS = 3.0
 CHUNK = 100
 RETRY_UNAVAILABLE_SECONDS = 30
+CONTENT_LOST = (
+    "Content lost: the backup store no longer holds it and Microsoft 365 no longer has this "
+    "version (found by verify_blobs)."
+)
 
 
 class Heartbeat(threading.Thread):
@@ -115,6 +119,7 @@ class Stop:
 
     sign_in: tokens.SignInRequired | None = None
     unavailable: str = ""
+    store_unavailable: str = ""  # the blob store could not be read: wait, retry
     event: threading.Event = field(default_factory=threading.Event)
 
 
@@ -215,7 +220,7 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
             except faults.BudgetExhausted as error:
                 # The marker lookup kept failing: try the whole batch again later.
                 stop.unavailable = faults.describe(error.cause)
-            if stop.sign_in or stop.unavailable:
+            if stop.sign_in or stop.unavailable or stop.store_unavailable:
                 stop.event.set()
         if reading_back is not None:
             with contextlib.suppress(Exception):  # stopping anyway; unverified items stay ""
@@ -325,6 +330,8 @@ def _restore_batch(
     def one(job_item: RestoreJobItem) -> Outcome | None:
         if heartbeat.should_stop or stop.event.is_set():
             return None
+        if job_item.item.content_status == ContentStatus.LOST:
+            return Outcome.failed(CONTENT_LOST)
         tries = [0]
 
         def attempt() -> Outcome:
@@ -345,9 +352,19 @@ def _restore_batch(
             return Outcome.failed(graph_problem(job, error)[: 500 - len(PERMANENT)] + PERMANENT)
         except BlobNotFound:
             return Outcome.failed("The backed-up content is missing from the backup store.")
-        except Exception:
-            logger.exception("Restore job %s: item %s failed", job.pk, job_item.item_id)
-            return Outcome.failed("An unexpected error stopped this item (details in the log).")
+        except BlobCorrupt:
+            logger.error(
+                "Restore job %s: item %s content fails authentication", job.pk, job_item.item_id
+            )
+            return Outcome.failed(
+                "The backed-up content failed its integrity check and was not used."
+            )
+        except Exception as exc:
+            if not faults.job_waits(exc):
+                logger.exception("Restore job %s: item %s failed", job.pk, job_item.item_id)
+                return Outcome.failed("An unexpected error stopped this item (details in the log).")
+            # The backup store cannot be used: no item can be restored until it answers.
+            stop.store_unavailable = stop.store_unavailable or faults.describe(exc)
         stop.event.set()
         return None
 
@@ -492,6 +509,19 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
         return
     if stop.sign_in is not None:
         wait_for_sign_in(job, stop.sign_in, when=mine)
+        return
+    if stop.store_unavailable:
+        reason = f"Waiting for the backup store: {stop.store_unavailable}."
+        if lifecycle.transition(job, S.QUEUED, when=mine, waiting_reason=reason[:500]):
+            lifecycle.log(
+                job,
+                f"{reason} Nothing more is restored until it answers; trying again in "
+                f"{RETRY_UNAVAILABLE_SECONDS} seconds.",
+                RestoreJobLog.Level.WARNING,
+            )
+            job_queued.send(
+                sender=RestoreJob, job_id=str(job.pk), countdown=RETRY_UNAVAILABLE_SECONDS
+            )
         return
     if stop.unavailable:
         if lifecycle.transition(job, S.QUEUED, when=mine):

@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from portal.http import PortalRequest
+from restore.blobs import BlobStoreUnavailable
 from restore.jobs import downloads, lifecycle
 from restore.jobs import plan as dry_run
 from restore.models import RestoreJob, RestoreJobItem
@@ -156,4 +157,12 @@ def download(request: PortalRequest, job_id: object) -> HttpResponse | Streaming
         return _problem(request, 404, "Not a download", "This restore is not a download.")
     if job.status == RestoreJob.Status.CANCELLED:
         return _problem(request, 410, "Download cancelled", "This download was cancelled.")
-    return downloads.response(job, request)
+    try:
+        return downloads.response(job, request)
+    except BlobStoreUnavailable as error:
+        return _problem(
+            request,
+            503,
+            "Backup store unavailable",
+            f"Nothing was downloaded: {error}. Open the download link again once it answers.",
+        )

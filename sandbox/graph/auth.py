@@ -11,15 +11,19 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+from django.conf import settings
 from django.http import HttpRequest
 
 from sandbox import keys
 from sandbox.graph import errors
 from sandbox.graph.permissions import Permission
 from sandbox.models import DirectoryUser
-from sandbox.models.directory import GRAPH_APP_ID, GRAPH_RESOURCE
+from sandbox.models.directory import GRAPH_APP_ID
 
-GRAPH_AUDIENCES = [GRAPH_RESOURCE, GRAPH_APP_ID]
+
+def graph_audiences() -> list[str]:
+    """The configured cloud's Graph resource (tokens for another cloud's Graph are refused)."""
+    return [settings.MICROSOFT_GRAPH_RESOURCE, GRAPH_APP_ID]
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def bearer_token(request: HttpRequest) -> str:
 def authenticate(request: HttpRequest) -> Caller:
     token = bearer_token(request)
     try:
-        claims = keys.verify(token, audience=GRAPH_AUDIENCES)
+        claims = keys.verify(token, audience=graph_audiences())
     except jwt.ExpiredSignatureError:
         raise errors.unauthenticated("Lifetime validation failed, the token is expired.") from None
     except jwt.InvalidAudienceError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -50,6 +51,10 @@ def user_json(user: DirectoryUser) -> dict[str, Any]:
         "userPrincipalName": user.user_principal_name,
         "department": user.department or None,
         "accountEnabled": user.account_enabled,
+        # Only with $select, as in Graph (not in DEFAULT_USER_PROPERTIES).
+        "signInSessionsValidFromDateTime": user.sign_in_sessions_valid_from.astimezone(
+            UTC
+        ).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 

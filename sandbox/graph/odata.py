@@ -15,14 +15,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core import signing
 from django.db.models import Q
 from django.http import HttpRequest
 
 from sandbox.graph import errors
-
-GRAPH_BASE = "https://graph.microsoft.com/v1.0"
-
 
 # --- $filter -----------------------------------------------------------------------------
 
@@ -311,7 +309,7 @@ def max_page_size(request: HttpRequest, default: int, maximum: int) -> int:
 def graph_url(path: str, params: dict[str, str]) -> str:
     """An absolute Graph URL, as Graph writes its links (the real host, always)."""
     query = urlencode(params, safe="$'(),:/ ").replace(" ", "%20")
-    return f"{GRAPH_BASE}/{path.lstrip('/')}" + (f"?{query}" if query else "")
+    return f"{settings.MICROSOFT_GRAPH_URL}/{path.lstrip('/')}" + (f"?{query}" if query else "")
 
 
 def request_graph_path(request: HttpRequest) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db.models import F
@@ -73,6 +74,8 @@ def _real(path: str) -> str:
 
 @require_GET
 def openid_configuration(request: HttpRequest, tenant: str) -> HttpResponse:
+    if fault := injected_fault(request):
+        return fault
     try:
         found = resolve_tenant(tenant)
     except errors.OAuthError as error:
@@ -91,9 +94,10 @@ def openid_configuration(request: HttpRequest, tenant: str) -> HttpResponse:
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "issuer": issuer,
         "request_uri_parameter_supported": False,
-        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "userinfo_endpoint": f"{settings.MICROSOFT_GRAPH_RESOURCE}/oidc/userinfo",
         "authorization_endpoint": _public(f"{tenant}/oauth2/v2.0/authorize"),
         "device_authorization_endpoint": _real(f"{tenant}/oauth2/v2.0/devicecode"),
         "http_logout_supported": True,
@@ -104,7 +108,7 @@ def openid_configuration(request: HttpRequest, tenant: str) -> HttpResponse:
         "tenant_region_scope": "EU",
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
+        "msgraph_host": urlsplit(settings.MICROSOFT_GRAPH_RESOURCE).hostname,
         "rbac_url": "https://pas.windows.net",
     }
     response = JsonResponse(body)

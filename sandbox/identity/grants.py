@@ -24,7 +24,6 @@ from sandbox.models import (
     ServicePrincipal,
     Tenant,
 )
-from sandbox.models.directory import GRAPH_RESOURCE
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -223,7 +222,10 @@ def client_credentials(
     if tenant is None:
         raise errors.NO_TENANT
     scope = _required(request, "scope").split()
-    if len(scope) != 1 or scope[0] not in (f"{GRAPH_RESOURCE}/.default", ".default"):
+    if len(scope) != 1 or scope[0] not in (
+        f"{settings.MICROSOFT_GRAPH_RESOURCE}/.default",
+        ".default",
+    ):
         raise errors.CLIENT_CREDENTIALS_SCOPE
     sp = (
         ServicePrincipal.objects.select_related("application")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from sandbox.identity import errors
 from sandbox.models import Application, Consent, DirectoryUser, ServicePrincipal, Tenant
 from sandbox.models.directory import GRAPH_APP_ID, GRAPH_RESOURCE
@@ -64,12 +66,18 @@ class ScopeRequest:
 
 
 def _split_resource(item: str) -> tuple[str, str]:
-    """'https://graph.microsoft.com/Mail.Read' → (graph, 'Mail.Read'); 'Mail.Read' → graph."""
+    """'https://graph.microsoft.com/Mail.Read' → (graph, 'Mail.Read'); 'Mail.Read' → graph.
+
+    Graph is the configured cloud's Graph resource (GRAPH_RESOURCE is only the key it is
+    stored under): another cloud's Graph is not found here, as in Entra.
+    """
     if "/" not in item:
         return GRAPH_RESOURCE, item
     resource, _, name = item.rpartition("/")
-    if resource in (GRAPH_RESOURCE, GRAPH_APP_ID, "https://graph.microsoft.com/"):
+    if resource.rstrip("/") in (settings.MICROSOFT_GRAPH_RESOURCE, GRAPH_APP_ID):
         return GRAPH_RESOURCE, name
+    if resource.rstrip("/") == GRAPH_RESOURCE:
+        return "urn:another-cloud:" + resource, name
     return resource, name
 
 

@@ -27,7 +27,6 @@ from sandbox.models import (
     ServicePrincipal,
     Tenant,
 )
-from sandbox.models.directory import GRAPH_RESOURCE
 
 
 def digest(secret: str) -> str:
@@ -39,7 +38,9 @@ def _b64url(data: bytes) -> str:
 
 
 def v2_issuer(tenant_id: uuid.UUID | str) -> str:
-    return f"https://{settings.MICROSOFT_AUTHORITY_HOST}/{tenant_id}/v2.0"
+    """As the configured cloud's Entra names itself: Azure China's issuer host is not its
+    authority host (settings.MICROSOFT_ISSUER_HOSTS, first)."""
+    return f"https://{settings.MICROSOFT_ISSUER_HOSTS[0]}/{tenant_id}/v2.0"
 
 
 def v1_issuer(tenant_id: uuid.UUID | str) -> str:
@@ -132,7 +133,7 @@ def user_access_token(
         return keys.sign(
             {
                 **common,
-                "aud": GRAPH_RESOURCE,
+                "aud": settings.MICROSOFT_GRAPH_RESOURCE,
                 "iss": v1_issuer(user.tenant_id),
                 "ver": "1.0",
                 "sub": _pairwise_sub(user, client),
@@ -171,7 +172,7 @@ def app_access_token(sp: ServicePrincipal, lifetime: int) -> str:
     return keys.sign(
         {
             **_times(lifetime),
-            "aud": GRAPH_RESOURCE,
+            "aud": settings.MICROSOFT_GRAPH_RESOURCE,
             "iss": v1_issuer(sp.tenant_id),
             "ver": "1.0",
             "tid": str(sp.tenant_id),

@@ -74,6 +74,7 @@ def test_swagger_ui_renders_the_token_form_without_csp_violations(page, live_ser
 
 OPERATIONS = [
     ("POST", "/api/v1/token"),
+    ("POST", "/api/v1/token/logout"),
     ("GET", "/api/v1/me"),
     ("POST", "/api/v1/sign-ins"),
     ("GET", "/api/v1/sign-ins/{id}"),
@@ -96,7 +97,7 @@ OPERATIONS = [
 # Generated requests per operation: the whole run stays well under a minute.
 EXAMPLES = {("POST", "/api/v1/restore-jobs"): 40, ("GET", "/api/v1/objects/{id}/items"): 25}
 # Operations that reach Microsoft (sign-ins, tokens) need the sandbox; the catalog's don't.
-NEEDS_SANDBOX = OPERATIONS[:6]
+NEEDS_SANDBOX = OPERATIONS[:7]
 
 
 def test_every_operation_is_fuzzed(client, db):

@@ -72,6 +72,22 @@ def test_audit_log_filters_and_exports_csv(admin, client):
     assert rows[1][5].startswith("'=")  # no formula injection into spreadsheets
 
 
+@pytest.mark.parametrize("payload", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
+def test_audit_csv_quotes_every_formula_start(admin, client, payload):
+    audit.record("token.revoked", actor=admin, on_behalf_of=payload)
+    response = client.get(reverse("console:audit-csv"), {"action": "token."})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1][5] == f"'{payload}"
+
+
+def test_audit_csv_leaves_plain_and_empty_cells_alone(admin, client):
+    audit.record("token.revoked", actor=admin, on_behalf_of="heidi@contoso.example")
+    response = client.get(reverse("console:audit-csv"), {"action": "token."})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1][5] == "heidi@contoso.example"
+    assert "'" not in "".join(rows[1])
+
+
 def test_a_bad_date_filter_is_a_clear_400(admin, client):
     response = client.get(reverse("console:audit"), {"since": "yesterday"})
     assert response.status_code == 400

@@ -83,7 +83,7 @@ def test_declined_sign_in_says_so(fast, celery_worker, client):
 
     assert wait_until_final().status == "declined"
     html = client.get(page_url).content.decode()
-    assert "cancelled on Microsoft" in html
+    assert "cancelled on the sign-in page" in html
     assert "hx-trigger" not in html  # polling stops
     assert "_auth_user_id" not in client.session
 
@@ -134,9 +134,16 @@ def test_cancelling_stops_the_sign_in(fast, celery_worker, client):
 
 
 def test_starting_sign_ins_is_rate_limited(sandbox, client):
-    codes = [client.post("/auth/sign-in/code", {}).status_code for _ in range(11)]
-    assert codes[:10] == [302] * 10
-    assert codes[10] == 429
+    # django-ratelimit counts in fixed one-minute windows: ten starts pass in a window,
+    # the eleventh is refused, unless a window ends among the first ten (then the count
+    # starts again, and the refusal comes at most ten starts later).
+    codes: list[int] = []
+    while 429 not in codes and len(codes) < 21:
+        codes.append(client.post("/auth/sign-in/code", {}).status_code)
+    assert 429 in codes
+    passed = codes.index(429)
+    assert 10 <= passed <= 20
+    assert set(codes[:passed]) == {302}
 
 
 def test_an_app_without_public_client_flows_tells_the_admin_what_to_fix(

@@ -55,5 +55,5 @@ def test_cancel_on_microsofts_page_shows_declined(sandbox, celery_worker, page):
     microsoft.get_by_role("button", name="Cancel").click()
 
     expect(page.get_by_test_id("sign-in-message")).to_contain_text(
-        "cancelled on Microsoft", timeout=20_000
+        "cancelled on the sign-in page", timeout=20_000
     )

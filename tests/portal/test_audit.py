@@ -45,6 +45,16 @@ def test_raw_sql_cannot_rewrite_history_either(event):
     assert event.actor_label == "ivan@contoso.example"
 
 
+def test_truncate_cannot_empty_the_audit_log(event):
+    with (
+        pytest.raises(DatabaseError, match="append-only: TRUNCATE"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("TRUNCATE portal_auditevent")
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
 def test_requests_carry_a_correlation_id(client, db):
     response = client.get("/", HTTP_X_REQUEST_ID="req-1234abcd")
     assert response["X-Correlation-ID"] == "req-1234abcd"

@@ -49,7 +49,15 @@ def test_with_no_env_file_it_is_the_demo_on_the_bundled_db_and_redis(tmp_path):
     empty = tmp_path / "empty.env"  # as with no .env (a checkout's own .env must not count)
     empty.write_text("")
     services = config(tmp_path, empty)["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat"}
+    # docker-compose 1.x lists services of every profile; Compose v2 only the default ones.
+    assert set(services) - {"s3", "s3-bucket"} == {
+        "db",
+        "redis",
+        "migrate",
+        "web",
+        "worker",
+        "beat",
+    }
     for name in APP_SERVICES:
         environment = services[name]["environment"]
         assert environment["LIFEBOAT_MODE"] == "demo"
@@ -80,6 +88,15 @@ def test_settings_read_no_variable_that_env_example_does_not_document():
         read |= set(re.findall(r"""os\.environ\.get\("([A-Z][A-Z0-9_]*)\"""", text))
     read -= {"DJANGO_SETTINGS_MODULE"}
     assert read - documented == set()
+
+
+def test_the_s3_store_is_an_optional_profile():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name in ("s3", "s3-bucket"):
+        assert compose["services"][name]["profiles"] == ["s3"]
+    assert "healthcheck" in compose["services"]["s3"]
+    environment = compose["x-app"]["environment"]
+    assert {"BLOB_STORE_URL", "BLOB_S3_ENDPOINT_URL", "BLOB_ENCRYPTION_KEYS"} <= set(environment)
 
 
 def test_scaling_and_shutdown_are_possible():

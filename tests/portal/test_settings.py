@@ -25,12 +25,22 @@ PRODUCTION = {
     "MICROSOFT_TENANT_ID": "11111111-2222-3333-4444-555555555555",
     "MICROSOFT_CLIENT_ID": "66666666-7777-8888-9999-000000000000",
     "MICROSOFT_CLIENT_SECRET": "a-client-secret-value",
+    "BLOB_ENCRYPTION_KEYS": "cHJvZHVjdGlvbi10ZXN0LWJsb2Ita2V5LTMyLWJ5dGU=",
+    "BLOB_ADDRESS_KEY": "cHJvZHVjdGlvbi10ZXN0LWFkZHJlc3Mta2V5LTMyYnk=",
+    "BLOB_STORE_URL": "file:///var/lib/lifeboat/blobs",
 }
 
 
 def load_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **variables: str) -> dict:
     """Execute portal/settings.py afresh with exactly these variables set."""
-    for name in [*PRODUCTION, "DEBUG", "SANDBOX_ENABLED", "MICROSOFT_ROUTES", "PORTAL_URL"]:
+    for name in [
+        *PRODUCTION,
+        "DEBUG",
+        "SANDBOX_ENABLED",
+        "MICROSOFT_ROUTES",
+        "PORTAL_URL",
+        "BLOB_ROOT",
+    ]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LIFEBOAT_VAR_DIR", str(tmp_path))
     for name, value in variables.items():
@@ -53,6 +63,9 @@ def test_demo_secrets_are_generated_once_per_checkout(monkeypatch, tmp_path):
     second = load_settings(monkeypatch, tmp_path)
     assert first["SECRET_KEY"] == second["SECRET_KEY"]
     assert first["TOKEN_ENCRYPTION_KEYS"] == second["TOKEN_ENCRYPTION_KEYS"]
+    assert first["BLOB_ENCRYPTION_KEYS"] == second["BLOB_ENCRYPTION_KEYS"]
+    assert first["BLOB_ADDRESS_KEY"] == second["BLOB_ADDRESS_KEY"]
+    assert (tmp_path / "demo-blob-key").is_file()
     other = load_settings(monkeypatch, tmp_path / "other-checkout")
     assert other["SECRET_KEY"] != first["SECRET_KEY"]
 
@@ -110,6 +123,10 @@ def test_secrets_can_come_from_files(monkeypatch, tmp_path):
         ("SESSION_COOKIE_AGE", "a day", "SESSION_COOKIE_AGE must be a whole number"),
         ("SECURE_HSTS_SECONDS", "-1", "SECURE_HSTS_SECONDS must be at least 0"),
         ("MICROSOFT_HTTP_TIMEOUT", "0", "MICROSOFT_HTTP_TIMEOUT must be at least 1"),
+        ("BLOB_ENCRYPTION_KEYS", "too-short-to-be-a-key", "BLOB_ENCRYPTION_KEYS must hold keys"),
+        ("BLOB_ADDRESS_KEY", "c2hvcnQ=", "BLOB_ADDRESS_KEY must hold keys"),
+        ("BLOB_STORE_URL", "ftp://blobs.example", "BLOB_STORE_URL must be a URL starting with"),
+        ("BLOB_STORE_URL", "s3:///only-a-prefix", "BLOB_STORE_URL must name a bucket"),
     ],
 )  # fmt: skip
 def test_a_malformed_variable_is_named_and_its_value_not_echoed(
@@ -125,7 +142,8 @@ def test_a_malformed_variable_is_named_and_its_value_not_echoed(
 @pytest.mark.parametrize(
     "name",
     ["SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS",
-     "PORTAL_URL", "MICROSOFT_TENANT_ID", "MICROSOFT_CLIENT_ID"],
+     "PORTAL_URL", "MICROSOFT_TENANT_ID", "MICROSOFT_CLIENT_ID", "BLOB_ENCRYPTION_KEYS",
+     "BLOB_ADDRESS_KEY"],
 )  # fmt: skip
 def test_production_refuses_to_start_without_a_required_variable(monkeypatch, tmp_path, name):
     variables = {k: v for k, v in PRODUCTION.items() if k != name}

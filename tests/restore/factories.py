@@ -1,5 +1,5 @@
 """Catalog rows for tests: users, protected objects, restore points, folders and items,
-with real MIME and file bytes in the blob store (under the test's BLOB_ROOT)."""
+with real MIME and file bytes in the blob store (this run's store, see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def message(
         inline_images=inline_images,
         date=dated_at,
     )
-    sha, stored_size, _ = blob_store().put_bytes(raw)
+    sha, stored_size, _ = blob_store().put_bytes(raw, tenant=str(obj.tenant_id))
     return Item.objects.create(
         object=obj,
         folder=in_folder,
@@ -180,7 +180,7 @@ def file(
     versions: list[dict] | None = None,
     modified_by: str = "Alice Kim",
 ) -> Item:
-    sha, size, _ = blob_store().put_bytes(content)
+    sha, size, _ = blob_store().put_bytes(content, tenant=str(obj.tenant_id))
     dated_at = dated_at or (base_time() + timedelta(minutes=next(_counter)))
     return Item.objects.create(
         object=obj,

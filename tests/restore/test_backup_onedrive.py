@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from restore.backup import discovery, runner
-from restore.blobs import blob_store
+from restore.blobs import blob_store, sealing
 from restore.models import Folder, Item, ProtectedObject, RestorePoint, valid_at
 from sandbox.graph import drive as drive_api
 from sandbox.models import DriveItem
@@ -67,7 +67,7 @@ def check_first_backup(sandbox) -> RestorePoint:
     return point
 
 
-def test_first_backup_then_changes_and_content_stored_once(sandbox, settings):
+def test_first_backup_then_changes_and_content_stored_once(sandbox, blob_root):
     first = check_first_backup(sandbox)
     obj = first.object
     alice = sandbox.user("alice")
@@ -88,12 +88,14 @@ def test_first_backup_then_changes_and_content_stored_once(sandbox, settings):
     same = bytes(copy_source.versions.order_by("-number").first().content)
     drive_api.put_file(root, "Copy of a file.bin", same, "fail", alice)
 
-    before = sum(f.stat().st_size for f in settings.BLOB_ROOT.rglob("*") if f.is_file())
+    before = sum(f.stat().st_size for f in (blob_root / "v1").rglob("*") if f.is_file())
     second = runner.run(obj).point
-    after = sum(f.stat().st_size for f in settings.BLOB_ROOT.rglob("*") if f.is_file())
+    after = sum(f.stat().st_size for f in (blob_root / "v1").rglob("*") if f.is_file())
     assert second.status == RestorePoint.Status.SUCCEEDED, second.error
     assert (second.items_added, second.items_changed, second.items_removed) == (1, 2, 1)
-    assert second.bytes_stored == after - before == len(b"new figures\n")
+    # One new blob: sealed, so a header and one authentication tag more than its bytes.
+    assert second.bytes_stored == len(b"new figures\n")
+    assert after - before == sealing.HEADER + sealing.TAG + len(b"new figures\n")
 
     with blob_store().open(items_at(first).get(graph_id=edited.id).content_sha256) as blob:
         assert blob.read() == old_bytes

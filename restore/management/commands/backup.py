@@ -1,4 +1,4 @@
-"""`python manage.py backup [--all | OBJECT] [--workload mail|onedrive]`: back up now."""
+"""`python manage.py backup [--all | OBJECT] [--workload mail|onedrive] [--full]`: back up now."""
 
 from __future__ import annotations
 
@@ -23,6 +23,15 @@ def human_bytes(size: int) -> str:
     return f"{size} B"
 
 
+def lookup(ref: str) -> QuerySet[ProtectedObject]:
+    """Objects named by id, UPN, group name or address, or drive id."""
+    if ref.isdigit():
+        return ProtectedObject.objects.filter(pk=int(ref))
+    return ProtectedObject.objects.filter(
+        Q(address__iexact=ref) | Q(name__iexact=ref) | Q(graph_ref=ref)
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Back up protected objects now: every enabled one (--all, after finding new "
@@ -33,6 +42,12 @@ class Command(BaseCommand):
         parser.add_argument("object", nargs="?", help="object id, UPN, group name or address")
         parser.add_argument("--all", action="store_true", help="every enabled object")
         parser.add_argument("--workload", choices=Workload.values, help="only this workload")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="read everything again, ignoring delta links, and fetch again content the "
+            "blob store no longer holds",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["all"]) == bool(options["object"]):
@@ -40,7 +55,7 @@ class Command(BaseCommand):
         objects = self._objects(options["object"], options["workload"], options["all"])
         failed = 0
         for obj in objects:
-            failed += not self._back_up(obj)
+            failed += not self._back_up(obj, options["full"])
         if failed:
             raise CommandError(f"{failed} of {len(objects)} backup(s) failed.")
 
@@ -65,11 +80,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _lookup(ref: str) -> QuerySet[ProtectedObject]:
-        if ref.isdigit():
-            return ProtectedObject.objects.filter(pk=int(ref))
-        return ProtectedObject.objects.filter(
-            Q(address__iexact=ref) | Q(name__iexact=ref) | Q(graph_ref=ref)
-        )
+        return lookup(ref)
 
     def _discover(self) -> None:
         try:
@@ -79,9 +90,9 @@ class Command(BaseCommand):
                 f"Could not list the tenant's mailboxes and drives: {error}"
             ) from error
 
-    def _back_up(self, obj: ProtectedObject) -> bool:
+    def _back_up(self, obj: ProtectedObject, full: bool) -> bool:
         try:
-            outcome = runner.run(obj)
+            outcome = runner.run(obj, full=full)
         except runner.AlreadyRunning:
             self.stdout.write(f"{obj}: a backup is already running; skipped.")
             return True

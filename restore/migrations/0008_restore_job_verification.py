@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('restore', '0006_search_splits_angle_brackets'),
+        ('restore', '0007_item_content_status'),
     ]
 
     operations = [
