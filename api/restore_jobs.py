@@ -2,8 +2,9 @@
 
 The same domain code as the restore pages: `restore.jobs.lifecycle.create_job` validates the
 selection against the caller's `Scope` and queues the job (audited), `restore.jobs.lifecycle.cancel`
-stops it, `restore.jobs.downloads.response` streams a download. Jobs are the caller's own
-(`Scope.jobs`); anyone else's job id is 404.
+stops it, `restore.jobs.downloads.response` streams a download, `restore.jobs.plan.plan`
+answers a dry run (`"dry_run": true`: what would happen, item by item; nothing
+written). Jobs are the caller's own (`Scope.jobs`); anyone else's job id is 404.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from api.catalog import BINARY, NOT_FOUND, Id, scope_of
 from api.errors import AUTH_ERRORS, ApiError, Error
 from api.paging import numbered_page
 from restore.jobs import downloads, lifecycle
+from restore.jobs import plan as dry_run
+from restore.jobs.restorers import Action
 from restore.models import RestoreJob
 
 router = Router(tags=["restore jobs"])
@@ -62,6 +65,42 @@ class RestoreJobIn(Schema):
         description="When the item is already there. Mail: skip or keep-both; overwrite is "
         "for files. Downloads ignore it.",
     )
+    dry_run: bool = Field(
+        False,
+        description="true: start nothing; answer 200 with the plan — what the restore would "
+        "do with each item, computed against the live mailbox or drive with your own "
+        "delegated token. Nothing is written.",
+    )
+
+
+class PlannedItemOut(Schema):
+    item_id: int
+    name: str = Field(description="The item's name (mail: subject) in the backup.")
+    folder: str = Field(description="Its folder's path in the backup.")
+    action: Literal["restore", "skip", "keep-both", "overwrite", "cannot"] = Field(
+        description="restore: created, nothing in the way; skip: already there, left alone; "
+        "keep-both: already there, a second one is added (restored_as says as which name); "
+        "overwrite: already there, replaced; cannot: would fail (detail says why)."
+    )
+    detail: str
+    restored_as: str = Field(description="Its name where it lands; empty if not restored.")
+
+
+class PlanTotalsOut(Schema):
+    restore: int
+    skip: int
+    keep_both: int = Field(description="Items of action keep-both.")
+    overwrite: int
+    cannot: int
+
+
+class PlanOut(Schema):
+    dry_run: Literal[True]
+    target: TargetOut
+    collision: str
+    items_total: int
+    totals: PlanTotalsOut
+    items: list[PlannedItemOut]
 
 
 class TargetOut(Schema):
@@ -83,6 +122,13 @@ class RestoreJobOut(Schema):
     items_done: int
     items_skipped: int
     items_failed: int
+    items_verified: int = Field(
+        description="Restored items read back from Microsoft 365 and found as in the backup."
+    )
+    items_unverified: int = Field(
+        description="Restored items that, read back, differ from the backup or could not be "
+        "read (each named in the log)."
+    )
     bytes_total: int
     bytes_done: int
     waiting_reason: str = Field(description="While waiting-for-sign-in: whose sign-in.")
@@ -128,6 +174,8 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
         items_done=job.items_done,
         items_skipped=job.items_skipped,
         items_failed=job.items_failed,
+        items_verified=job.items_verified,
+        items_unverified=job.items_unverified,
         bytes_total=job.bytes_total,
         bytes_done=job.bytes_done,
         waiting_reason=job.waiting_reason,
@@ -139,13 +187,77 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
     )
 
 
+def plan_out(plan: dry_run.Plan) -> PlanOut:
+    totals = plan.totals
+    return PlanOut(
+        dry_run=True,
+        target=TargetOut(kind=plan.target, name=plan.target_name),
+        collision=plan.collision,
+        items_total=len(plan.items),
+        totals=PlanTotalsOut(
+            restore=totals["restore"],
+            skip=totals["skip"],
+            keep_both=totals["keep-both"],
+            overwrite=totals["overwrite"],
+            cannot=totals["cannot"],
+        ),
+        items=[
+            PlannedItemOut(
+                item_id=p.item_id,
+                name=p.name,
+                folder=p.folder,
+                action=Action(p.action).value,
+                detail=p.detail,
+                restored_as=p.restored_as,
+            )
+            for p in plan.items
+        ],
+    )
+
+
+# PlanUnavailable.reason → (status, error)
+PLAN_PROBLEMS = {
+    "sign_in": (409, "sign_in_required"),
+    "consent": (409, "consent_required"),
+    "unavailable": (503, "temporarily_unavailable"),
+}
+
+
 @router.post(
     "/restore-jobs",
-    response={202: RestoreJobOut, **AUTH_ERRORS, **NOT_FOUND},
-    summary="Start a restore (or prepare a download) of items and folders of one restore point",
+    response={
+        202: RestoreJobOut,
+        200: PlanOut,
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        409: Error,
+        503: Error,
+    },
+    summary="Start a restore (or prepare a download) of items and folders of one restore "
+    "point — or, with dry_run, see what it would do",
+    description="202 with the job; with `dry_run: true`, 200 with the plan and nothing "
+    "started. A dry run answers 409 when your sign-in or Lifeboat's consent is missing, "
+    "503 when Microsoft 365 could not be reached.",
 )
 def start(request: HttpRequest, payload: RestoreJobIn) -> Status:
     scope = scope_of(request)
+    if payload.dry_run:
+        try:
+            plan = dry_run.plan(
+                scope,
+                payload.restore_point,
+                payload.items,
+                payload.folders,
+                payload.target.kind,
+                payload.target.name,
+                payload.collision,
+            )
+        except ValidationError as error:
+            raise ApiError(400, "invalid_request", " ".join(error.messages)) from error
+        except dry_run.PlanUnavailable as error:
+            status, code = PLAN_PROBLEMS[error.reason]
+            raise ApiError(status, code, str(error)) from error
+        return Status(200, plan_out(plan))
     try:
         job = lifecycle.create_job(
             scope,

@@ -40,6 +40,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -171,16 +172,59 @@ def back_up_messages(alias: str, count: int):
     return point
 
 
-def graph_requests(log: Path, offset: int) -> Counter[str]:
-    """Graph requests the sandbox served since `offset` of its access log, by status."""
+def graph_requests(log: Path, offset: int) -> tuple[Counter[str], Counter[str]]:
+    """Graph requests the sandbox served since `offset` of its access log: by status, and
+    by kind (method and the last path segment: `POST messages`, `POST $batch`, …)."""
     counts: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     with log.open() as lines:
         lines.seek(offset)
         for line in lines:
             match = ACCESS_LINE.search(line)
             if match and "/sandbox/graph/" in match["path"]:
                 counts[match["status"]] += 1
-    return counts
+                last = match["path"].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+                kinds[f"{match['method']} {last if not last.startswith('AAMk') else '{id}'}"] += 1
+    return counts, kinds
+
+
+class ClientCount:
+    """Graph requests as the product sent them, counted at the HTTP adapter (this process
+    runs the job): HTTP requests by status and kind, and the requests inside `$batch`es,
+    which Outlook counts one by one against a mailbox's limit. Used when the server's
+    access log is empty (Django's logging set-up in the gunicorn workers silences it)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import requests.adapters
+
+        self.by_status: Counter[str] = Counter()
+        self.by_kind: Counter[str] = Counter()
+        self.inner = 0
+        self._lock = threading.Lock()
+        original = requests.adapters.HTTPAdapter.send
+        counter = self
+
+        def send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            response = original(adapter, request, *args, **kwargs)
+            if "/sandbox/graph/" in (request.url or ""):
+                counter.record(request, response.status_code)
+            return response
+
+        setattr(requests.adapters.HTTPAdapter, "send", send)  # noqa: B010
+
+    def record(self, request: Any, status: int) -> None:
+        path = request.url.split("?", 1)[0].rstrip("/")
+        last = path.rsplit("/", 1)[-1]
+        kind = f"{request.method} {'{id}' if len(last) > 40 else last}"
+        inner = 0
+        if last == "$batch" and request.body:
+            inner = len(json.loads(request.body).get("requests", []))
+        with self._lock:
+            self.by_status[str(status)] += 1
+            self.by_kind[kind] += 1
+            self.inner += inner
 
 
 def main() -> None:
@@ -246,22 +290,27 @@ def main() -> None:
         window = args.window_seconds
         time.sleep(window - time.time() % window + 0.05)
         offset = access_log.stat().st_size
+        client = ClientCount()
         started = time.monotonic()
         run_restore_job(str(job.pk))
         elapsed = time.monotonic() - started
         time.sleep(0.5)  # let gunicorn flush its access log
-        requests = graph_requests(access_log, offset)
+        requests, kinds = graph_requests(access_log, offset)
+        counted_by = "server access log"
+        if not requests:
+            requests, kinds, counted_by = client.by_status, client.by_kind, "client"
         job.refresh_from_db()
         target = MailFolder.objects.get(display_name="Benchmark restore")
         in_mailbox = Message.objects.filter(folder__parent=target).count()
 
         served = sum(n for status, n in requests.items() if status != "429")
-        if not served:
-            # Since issue 12 the portal writes its own access log (at INFO, below the
-            # bench's LOG_LEVEL) and gunicorn's --access-logfile stays empty: the rate is
-            # still measured, the ceiling (issue 6's ratio) is not.
-            print("No Graph requests counted in the access log: no ceiling", file=sys.stderr)
-        per_message = served / max(1, job.items_done) or float("nan")
+        batches = sum(n for kind, n in kinds.items() if kind.endswith("$batch"))
+        # Each request inside a $batch is one operation for Outlook's limits.
+        operations = served - batches + client.inner
+        if not served or not job.items_done:
+            log = list(job.log.values_list("message", flat=True))
+            sys.exit(f"Nothing restored or no Graph request logged: {job.status}, {log[-3:]}")
+        per_message = served / max(1, job.items_done)
         ceiling_requests_s = args.window_requests / window
         ceiling_messages_s = ceiling_requests_s / per_message
         achieved = job.items_done / elapsed
@@ -284,7 +333,14 @@ def main() -> None:
             "failed": job.items_failed,
             "messages_in_target_folder": in_mailbox,
             "seconds": round(elapsed, 1),
+            "verified": getattr(job, "items_verified", None),  # None: before issue 16 ★6
+            "unverified": getattr(job, "items_unverified", None),
             "graph_requests_by_status": dict(sorted(requests.items())),
+            "graph_requests_by_kind": dict(sorted(kinds.items())),
+            "requests_counted_by": counted_by,
+            "requests_inside_batches": client.inner,
+            "graph_operations_per_message": round(operations / max(1, job.items_done), 3),
+            "code": str(Path(sys.modules["restore"].__file__).parent.parent),
             "requests_per_message": round(per_message, 3),
             "ceiling_messages_per_s": round(ceiling_messages_s, 2),
             "achieved_messages_per_s": round(achieved, 2),

@@ -285,6 +285,10 @@ class RestoreJob(models.Model):
     items_done = models.PositiveIntegerField(default=0)
     items_skipped = models.PositiveIntegerField(default=0)
     items_failed = models.PositiveIntegerField(default=0)
+    # Restored items read back from Microsoft 365 after writing (restore/jobs/verify.py):
+    # as written, or found different / not readable (each reported in the log).
+    items_verified = models.PositiveIntegerField(default=0)
+    items_unverified = models.PositiveIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
     waiting_reason = models.CharField(max_length=500, blank=True)  # what sign-in is missing
@@ -318,6 +322,11 @@ class RestoreJobItem(models.Model):
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 
+    class Verification(models.TextChoices):
+        VERIFIED = "verified", "Verified"
+        MISMATCH = "mismatch", "Does not match the backup"
+        UNREADABLE = "unreadable", "Could not be read back"
+
     job = models.ForeignKey(RestoreJob, on_delete=models.CASCADE, related_name="job_items")
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
@@ -325,6 +334,9 @@ class RestoreJobItem(models.Model):
     result_graph_id = models.CharField(max_length=200, blank=True)  # where it landed
     error = models.CharField(max_length=500, blank=True)  # safe to show
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A restored (done) item, read back after writing: "" not yet, then one of Verification.
+    verification = models.CharField(max_length=10, choices=Verification, blank=True)
+    verification_note = models.CharField(max_length=500, blank=True)  # what differed
 
     class Meta:
         constraints = [

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -168,7 +169,18 @@ def selected_items(
     return sorted(found)
 
 
-def create_job(
+@dataclass(frozen=True)
+class Request:
+    """A restore asked for, validated: what `create_job` queues and a dry run plans."""
+
+    point: RestorePoint
+    target: str
+    target_name: str
+    collision: str
+    item_ids: list[int]
+
+
+def validate(
     scope: Scope,
     point: RestorePoint | object,
     item_ids: Iterable[object],
@@ -176,11 +188,9 @@ def create_job(
     target: str,
     target_name: str = "",
     collision: str = RestoreJob.Collision.SKIP,
-    *,
-    request: HttpRequest | None = None,
-) -> RestoreJob:
-    """Validate a selection and queue its restore. Raises Http404 (out of scope or not at
-    that point) or ValidationError (a precise message); nothing is written then."""
+) -> Request:
+    """Check a selection and its options. Raises Http404 (out of scope or not at that
+    point) or ValidationError (a precise message)."""
     if not isinstance(point, RestorePoint):
         point = scope.restore_point(point)
     else:
@@ -207,6 +217,30 @@ def create_job(
         )
     name = _clean_target_name(target, target_name)
     ids = selected_items(scope, point, item_ids, folder_ids)
+    return Request(point, target, name, collision, ids)
+
+
+def create_job(
+    scope: Scope,
+    point: RestorePoint | object,
+    item_ids: Iterable[object],
+    folder_ids: Iterable[object],
+    target: str,
+    target_name: str = "",
+    collision: str = RestoreJob.Collision.SKIP,
+    *,
+    request: HttpRequest | None = None,
+) -> RestoreJob:
+    """Validate a selection and queue its restore. Raises Http404 (out of scope or not at
+    that point) or ValidationError (a precise message); nothing is written then."""
+    asked = validate(scope, point, item_ids, folder_ids, target, target_name, collision)
+    point, target, name, collision, ids = (
+        asked.point,
+        asked.target,
+        asked.target_name,
+        asked.collision,
+        asked.item_ids,
+    )
     bytes_total = Item.objects.filter(id__in=ids).aggregate(s=Sum("size"))["s"] or 0
     with transaction.atomic():
         job = RestoreJob.objects.create(

@@ -15,7 +15,12 @@
    and each item is marked done/skipped/failed in its own transaction as soon as Graph
    answers, so a killed worker loses at most the items in flight — which the marker
    lookup finds next time.
-4. Finish: completed, partially failed or failed by the item counts; cancelled if asked.
+4. Verify: what earlier batches wrote is read back (restorer.verify, on a thread of its
+   own while the next batch is written; the last batch's after it) and counted
+   verified, or reported in the log as not matching the backup (or not readable); a
+   resumed job also verifies what its predecessor wrote but did not get to read back.
+5. Finish: completed, partially failed or failed by the item counts (an item that does
+   not verify makes the job partially failed); cancelled if asked.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from portal import audit, permissions
 from portal.graph import GraphError
 from restore.blobs import BlobCorrupt, BlobNotFound
 from restore.jobs import faults, lifecycle, throttle
-from restore.jobs.restorers import Outcome, Restorer, restorer_for
+from restore.jobs.restorers import Outcome, Restorer, Verdict, restorer_for
 from restore.jobs.signals import job_queued
 from restore.models import ContentStatus, RestoreJob, RestoreJobItem, RestoreJobLog
 
@@ -159,7 +164,7 @@ def run(job_id: UUID | str) -> None:
     _bookkeeping(lambda: _finish(job, heartbeat, stop, failure))
 
 
-def _missing_consent(user: User, scopes: tuple[str, ...]) -> list[str]:
+def missing_consent(user: User, scopes: tuple[str, ...]) -> list[str]:
     row = TokenCache.objects.filter(user=user, status=TokenCache.Status.VALID).first()
     if row is None or not row.scopes:
         return []  # no tokens at all: a sign-in is needed, which access_token says
@@ -172,7 +177,7 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
     obj = job.object
     requirement = permissions.requirement(obj.workload, obj.entity, "restore")
     scopes = list(requirement.scopes)
-    if missing := _missing_consent(job.user, requirement.scopes):
+    if missing := missing_consent(job.user, requirement.scopes):
         return (
             f"Lifeboat has no consent for {', '.join(missing)} for {job.user}, which restoring "
             f"{obj.get_workload_display().lower()} items needs. An administrator must grant "
@@ -188,12 +193,27 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
         return ""
     restorer = restorer_for(job, tokens.graph_as(job.user, scopes))
     limit = settings.RESTORE_CONCURRENCY_PER_MAILBOX
+    verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"verify-{job.pk}")
+    reading_back: Future[None] | None = None
+
+    def read_back(before: int) -> None:
+        try:
+            _verify_written(job, restorer, heartbeat, before=before)
+        finally:
+            connection.close()  # the verifier thread's own connection
+
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"restore-{job.pk}") as pool:
         while not (heartbeat.should_stop or stop.event.is_set()):
-            batch = _bookkeeping(lambda: _pending(job))
-            if not batch:
-                break
             try:
+                if reading_back is not None:
+                    future, reading_back = reading_back, None
+                    future.result()
+                batch = _bookkeeping(lambda: _pending(job))
+                if not batch:
+                    _verify_written(job, restorer, heartbeat)  # the last batch's items
+                    break
+                # What earlier batches wrote is read back while this batch is written.
+                reading_back = verifier.submit(read_back, batch[0].pk)
                 _restore_batch(job, restorer, batch, pool, heartbeat, stop)
             except tokens.SignInRequired as error:
                 stop.sign_in = error
@@ -202,6 +222,10 @@ def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
                 stop.unavailable = faults.describe(error.cause)
             if stop.sign_in or stop.unavailable or stop.store_unavailable:
                 stop.event.set()
+        if reading_back is not None:
+            with contextlib.suppress(Exception):  # stopping anyway; unverified items stay ""
+                reading_back.result()
+        verifier.shutdown(wait=True)
         _close_connections(pool, limit)
     return ""
 
@@ -325,7 +349,7 @@ def _restore_batch(
         except faults.BudgetExhausted as error:
             return Outcome.failed(str(error))
         except GraphError as error:
-            return Outcome.failed(_graph_problem(job, error)[: 500 - len(PERMANENT)] + PERMANENT)
+            return Outcome.failed(graph_problem(job, error)[: 500 - len(PERMANENT)] + PERMANENT)
         except BlobNotFound:
             return Outcome.failed("The backed-up content is missing from the backup store.")
         except BlobCorrupt:
@@ -353,10 +377,79 @@ def _restore_batch(
             _bookkeeping(lambda: _record(job, futures[future], outcome))  # noqa: B023
 
 
+def _written(job: RestoreJob, before: int | None) -> list[RestoreJobItem]:
+    rows = RestoreJobItem.objects.filter(
+        job=job, status=RestoreJobItem.Status.DONE, verification=""
+    )
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    return list(rows.select_related("item", "item__folder").order_by("id")[:CHUNK])
+
+
+def _verify_written(
+    job: RestoreJob, restorer: Restorer, heartbeat: Heartbeat, *, before: int | None = None
+) -> None:
+    """Read back every restored item not verified yet (of the items before `before`: not
+    the batch being written) and record what was found."""
+    while not heartbeat.should_stop:
+        written = _bookkeeping(lambda: _written(job, before))
+        if not written:
+            return
+
+        def read_back() -> dict[int, Verdict]:
+            with throttle.slot(restorer.throttle_key):
+                return restorer.verify(written)  # noqa: B023
+
+        try:
+            verdicts = faults.call(read_back, budget=faults.Budget.default())
+        except faults.BudgetExhausted as error:
+            why = f"Could not be read back: {faults.describe(error.cause)}."
+            verdicts = {ji.pk: Verdict.unreadable(why) for ji in written}
+        except GraphError as error:
+            why = f"Could not be read back: Microsoft 365 answered {error.status} {error.code}."
+            verdicts = {ji.pk: Verdict.unreadable(why) for ji in written}
+        except BlobNotFound:
+            why = "The backed-up content is missing, so there is nothing to compare with."
+            verdicts = {ji.pk: Verdict.unreadable(why) for ji in written}
+        missing = Verdict.unreadable("Microsoft 365 gave no answer when it was read back.")
+        judged = [(ji, verdicts.get(ji.pk) or missing) for ji in written]
+        _bookkeeping(lambda: _record_verdicts(job, judged))  # noqa: B023
+
+
+def _record_verdicts(job: RestoreJob, judged: list[tuple[RestoreJobItem, Verdict]]) -> None:
+    """A batch's verdicts and the job's counters in one transaction: the matching items
+    in one UPDATE, each one that does not match on its own (with its note) and logged."""
+    V = RestoreJobItem.Verification
+    matched = [ji.pk for ji, verdict in judged if verdict.ok]
+    not_matched: list[tuple[RestoreJobItem, Verdict]] = []
+    with transaction.atomic():
+        verified = RestoreJobItem.objects.filter(pk__in=matched, verification="").update(
+            verification=V.VERIFIED
+        )
+        for job_item, verdict in judged:
+            if verdict.ok:
+                continue
+            outcome = V.MISMATCH if verdict.readable else V.UNREADABLE
+            if RestoreJobItem.objects.filter(pk=job_item.pk, verification="").update(
+                verification=outcome, verification_note=verdict.note[:500]
+            ):
+                not_matched.append((job_item, verdict))
+        RestoreJob.objects.filter(pk=job.pk).update(
+            items_verified=F("items_verified") + verified,
+            items_unverified=F("items_unverified") + len(not_matched),
+        )
+    for job_item, verdict in not_matched:
+        lifecycle.log(
+            job,
+            f"Restored but not verified: “{job_item.item.name}”. {verdict.note}",
+            RestoreJobLog.Level.ERROR,
+        )
+
+
 PERMANENT = " A retry cannot fix this, so the item was not tried again."
 
 
-def _graph_problem(job: RestoreJob, error: GraphError) -> str:
+def graph_problem(job: RestoreJob, error: GraphError) -> str:
     if error.status == 403:
         requirement = permissions.requirement(job.object.workload, job.object.entity, "restore")
         return (
@@ -446,7 +539,7 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
         # Stopped without a reason (should not happen): let the sweep pick it up again.
         lifecycle.transition(job, S.QUEUED, when=mine)
         return
-    if job.items_failed == 0:
+    if job.items_failed == 0 and job.items_unverified == 0:
         status = S.COMPLETED
     elif job.items_done + job.items_skipped == 0:
         status = S.FAILED
@@ -459,9 +552,15 @@ def _finish(job: RestoreJob, heartbeat: Heartbeat, stop: Stop, failure: str) -> 
 
 
 def _summary(job: RestoreJob, label: str) -> str:
+    unverified = (
+        f" {job.items_unverified} restored item{'s' if job.items_unverified != 1 else ''} "
+        "did not verify (see above)."
+        if job.items_unverified
+        else ""
+    )
     return (
-        f"{label}: {job.items_done} restored, {job.items_skipped} skipped, "
-        f"{job.items_failed} failed of {job.items_total}."
+        f"{label}: {job.items_done} restored, {job.items_verified} verified, "
+        f"{job.items_skipped} skipped, {job.items_failed} failed of {job.items_total}." + unverified
     )
 
 
@@ -480,6 +579,8 @@ def _audit_finished(job: RestoreJob) -> None:
             "done": job.items_done,
             "skipped": job.items_skipped,
             "failed": job.items_failed,
+            "verified": job.items_verified,
+            "unverified": job.items_unverified,
             "total": job.items_total,
         },
     )

@@ -17,6 +17,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 from portal.http import PortalRequest
 from restore.blobs import BlobStoreUnavailable
 from restore.jobs import downloads, lifecycle
+from restore.jobs import plan as dry_run
 from restore.models import RestoreJob, RestoreJobItem
 from restore.scope import Scope
 
@@ -66,6 +67,46 @@ def start(request: PortalRequest) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+@require_POST
+@login_required
+def plan(request: PortalRequest) -> HttpResponse:
+    """The dry run: what "Restore" would do with each selected item; nothing written. With
+    htmx, the plan panel under the form; without, a page with the plan and "Restore"."""
+    scope = Scope.for_user(request.user)
+    post = request.POST
+    try:
+        result = dry_run.plan(
+            scope,
+            post.get("point", ""),
+            post.getlist("items"),
+            post.getlist("folders"),
+            post.get("target", ""),
+            post.get("target_name", ""),
+            post.get("collision", RestoreJob.Collision.SKIP),
+        )
+    except (ValidationError, dry_run.PlanUnavailable) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        if request.htmx:
+            # The panel under the form says it (htmx swaps 2xx answers only); nothing
+            # was written either way.
+            return render(request, "restore/jobs/plan.html#plan", {"problem": text})
+        status = 400
+        if isinstance(error, dry_run.PlanUnavailable):
+            status = 503 if error.reason == "unavailable" else 409
+        return _problem(request, status, "What will happen could not be checked", text)
+    totals = result.totals
+    context = {
+        "plan": result,
+        "totals": totals,
+        "keep_both": totals["keep-both"],
+        "point": post.get("point", ""),
+        "selected_items": post.getlist("items"),
+        "selected_folders": post.getlist("folders"),
+    }
+    template = "restore/jobs/plan.html#plan" if request.htmx else "restore/jobs/plan.html"
+    return render(request, template, context)
 
 
 @require_GET

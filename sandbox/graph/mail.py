@@ -470,7 +470,18 @@ def message_json(
         if found:
             body["singleValueExtendedProperties"] = found
     if "attachments" in expand:
-        body["attachments"] = [attachment_json(a) for a in message.attachments.all()]
+        fields = expand["attachments"]
+        attachments = [
+            attachment_json(a, with_content=fields is None or "contentbytes" in fields)
+            for a in message.attachments.all()
+        ]
+        if fields is not None:
+            keep = fields | {"id"}
+            attachments = [
+                {k: v for k, v in a.items() if k.startswith("@") or k.lower() in keep}
+                for a in attachments
+            ]
+        body["attachments"] = attachments
     return body
 
 
@@ -511,7 +522,12 @@ def expansions(call: Call) -> dict[str, Any]:
         name, _, options = part.partition("(")
         name = name.strip().lower()
         if name == "attachments":
-            result[name] = None
+            # attachments($select=name,size): only those (and no content unless selected).
+            options = options.rstrip(")").strip()
+            if options and not options.lower().startswith("$select="):
+                raise errors.bad_request(f"Unsupported option in $expand: '{options}'.")
+            selected = options[len("$select=") :] if options else ""
+            result[name] = {f.strip().lower() for f in selected.split(",") if f.strip()} or None
         elif name == "singlevalueextendedproperties":
             options = options.rstrip(")").strip()
             if not options:

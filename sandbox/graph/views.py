@@ -8,6 +8,7 @@ Outlook throttling (429), then the operation itself.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 from contextlib import nullcontext
@@ -22,7 +23,8 @@ from sandbox.graph.call import Call
 from sandbox.graph.errors import GraphError
 from sandbox.graph.permissions import NONE, Permission
 from sandbox.graph.routes import match
-from sandbox.models import Fault
+from sandbox.models import DriveItem, DriveItemVersion, Fault, Message
+from sandbox.quickxor import quick_xor_hash
 
 
 def _take_fault(request: HttpRequest, method: str, action: str) -> Fault | None:
@@ -62,6 +64,37 @@ def _injected_fault(request: HttpRequest, method: str) -> GraphError | None:
         "Injected by the sandbox.",
         headers=headers,
     )
+
+
+def _corrupt(response: HttpResponse) -> None:
+    """Spoil what a successful request created (a test's `corrupt` fault): the answer
+    already went out as if all were well."""
+    if not 200 <= response.status_code < 300:
+        return
+    try:
+        created_id = str(json.loads(response.content).get("id") or "")
+    except (ValueError, AttributeError):
+        return
+    if message := Message.objects.filter(id=created_id).first():
+        message.attachments.all().delete()
+        Message.objects.filter(id=created_id).update(
+            subject=f"{message.subject} (damaged)", has_attachments=False
+        )
+        return
+    version = (
+        DriveItemVersion.objects.filter(item_id=created_id).order_by("-number").first()
+        if DriveItem.objects.filter(id=created_id, is_folder=False).exists()
+        else None
+    )
+    if version is not None:
+        content = bytearray(bytes(version.content))
+        if content:
+            content[0] ^= 0xFF
+        digest = quick_xor_hash(bytes(content))
+        DriveItemVersion.objects.filter(pk=version.pk).update(
+            content=bytes(content), quick_xor_hash=digest
+        )
+        DriveItem.objects.filter(id=created_id).update(quick_xor_hash=digest)
 
 
 def _resolve(call: Call, route_permission: Permission) -> None:
@@ -113,6 +146,11 @@ def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
         )
         with slot:
             response = route.handler(call)
+        if corrupt := _take_fault(request, method, Fault.Action.CORRUPT):
+            if 200 <= response.status_code < 300:
+                _corrupt(response)
+            else:  # nothing created: the fault waits for a request that creates something
+                Fault.objects.filter(pk=corrupt.pk).update(remaining=F("remaining") + 1)
     except GraphError as error:
         response = error.response(request)
     response["request-id"] = errors.request_id(request)

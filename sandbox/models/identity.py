@@ -177,11 +177,15 @@ class Fault(models.Model):
     carry Retry-After when `retry_after` is set). `action` "reset" (Graph only): do the
     request, then drop the connection without answering, as a connection reset after
     Microsoft received the request does: the client can't know whether it happened.
+    `action` "corrupt" (Graph only): do the request and answer as usual, then spoil what
+    it created (a message loses its attachments and gets another subject; a file's
+    content gets one byte flipped), so only a client that reads it back can tell.
     """
 
     class Action(models.TextChoices):
         ANSWER = "answer", "answer with the status"
         RESET = "reset", "do it, then reset the connection"
+        CORRUPT = "corrupt", "do it, then spoil what it created"
 
     path_contains = models.CharField(max_length=256)
     method = models.CharField(max_length=8, blank=True, default="")

@@ -84,6 +84,7 @@ def test_device_code_to_portal_token_search_restore_and_the_message_is_back(
     log = operator.get(f"/restore-jobs/{job['id']}/log", access).json()["items"]
     assert done["status"] == "completed", log
     assert (done["items_done"], done["items_failed"], done["bytes_done"]) == (1, 0, budget.size)
+    assert (done["items_verified"], done["items_unverified"]) == (1, 0)
     assert done["finished_at"]
     back = Message.objects.get(
         mailbox__user_principal_name__startswith="alice@", subject=budget.name
@@ -269,3 +270,39 @@ def test_bad_restore_input_is_refused_precisely_with_nothing_written(
     assert says in body["error_description"]
     assert not RestoreJob.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="restore.").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dry_run_answers_the_plan_and_writes_nothing(operator, sandbox):
+    from sandbox.models import Message
+
+    point = back_up_mailbox("alice")
+    budget = Item.objects.get(object=point.object, name="Q3 budget — final")
+    other = Item.objects.filter(object=point.object, folder__path="Inbox").exclude(pk=budget.pk)[0]
+    Message.objects.filter(id=budget.graph_id).delete()
+    messages = Message.objects.count()
+    microsoft = operator.microsoft_tokens("alice", GRAPH_SCOPES)
+    issued = operator.token(
+        {"grant_type": JWT_BEARER, "client_id": constants.TENANT_DOMAIN,
+         "assertion": json.dumps(microsoft)}
+    )  # fmt: skip
+    access = issued.json()["access_token"]
+    body = {
+        "restore_point": point.pk,
+        "items": [budget.pk, other.pk],
+        "target": {"kind": "original"},
+        "collision": "skip",
+        "dry_run": True,
+    }
+    answer = operator.post("/restore-jobs", access, json=body)
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["dry_run"] is True
+    assert plan["totals"] == {"restore": 1, "skip": 1, "keep_both": 0, "overwrite": 0, "cannot": 0}
+    actions = {p["item_id"]: p["action"] for p in plan["items"]}
+    assert actions == {budget.pk: "restore", other.pk: "skip"}
+    assert (RestoreJob.objects.count(), Message.objects.count()) == (0, messages)
+
+    bad = operator.post("/restore-jobs", access, json={**body, "items": []})
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_request"

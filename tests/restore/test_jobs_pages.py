@@ -94,10 +94,12 @@ def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
     response = start(other, point=point.pk, items=[item.pk], target="download")
     assert response.status_code == 404
     assert RestoreJob.objects.count() == 1
+    dry = other.post(reverse("restore:plan-restore"), {"point": point.pk, "items": [item.pk]})
+    assert dry.status_code == 404
     # mallory's own list does not show it.
     assert str(job.pk) not in other.get(reverse("restore:jobs")).content.decode()
     # A job URL added without a case here fails.
-    checked = {"job", "job-download", "job-cancel", "start-restore", "jobs"}
+    checked = {"job", "job-download", "job-cancel", "start-restore", "plan-restore", "jobs"}
     assert {p.name for p in job_urls.urlpatterns} == checked
 
 
@@ -151,3 +153,38 @@ def test_the_job_page_polls_until_the_job_has_finished(sandbox, alice, client_as
     assert item.name in full.content.decode()
     listing = client.get(reverse("restore:jobs"))
     assert str(job.pk) in listing.content.decode()
+
+
+def test_what_will_happen_is_shown_before_restore_and_nothing_is_written(sandbox, alice, client_as):
+    from sandbox.models import Message
+
+    point = back_up_mailbox("alice")
+    budget = Item.objects.get(object=point.object, name="Q3 budget — final")
+    other = Item.objects.filter(object=point.object, folder__path="Inbox").exclude(pk=budget.pk)[0]
+    Message.objects.filter(id=budget.graph_id).delete()
+    messages_before = Message.objects.count()
+    client = client_as(alice)
+    fields = {
+        "point": point.pk,
+        "items": [budget.pk, other.pk],
+        "target": "original",
+        "collision": "skip",
+    }
+    panel = client.post(reverse("restore:plan-restore"), fields, headers={"HX-Request": "true"})
+    assert panel.status_code == 200
+    html = panel.content.decode()
+    assert "<html" not in html  # the panel under the form, not a page
+    assert f'data-item="{budget.pk}" data-action="restore"' in html
+    assert f'data-item="{other.pk}" data-action="skip"' in html
+    assert "1 will be restored, 1 skipped (already there)" in html
+
+    page = client.post(reverse("restore:plan-restore"), fields)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert reverse("restore:start-restore") in body  # the "Restore" step that follows
+    assert f'name="items" value="{budget.pk}"' in body
+    assert (RestoreJob.objects.count(), Message.objects.count()) == (0, messages_before)
+
+    refused = client.post(reverse("restore:plan-restore"), {**fields, "items": []})
+    assert refused.status_code == 400
+    assert "Choose at least one item" in refused.content.decode()

@@ -110,12 +110,17 @@ def test_alice_restores_a_deleted_message_from_an_older_restore_point(sandbox, c
     ).click()
     page.get_by_label(f"Select {BUDGET}").check()
     page.get_by_label("Original location").check()
+    # The dry run first: what will happen, without leaving the form.
+    page.get_by_test_id("preview").click()
+    expect(page.get_by_test_id("plan-items")).to_contain_text(BUDGET)
+    expect(page.get_by_test_id("plan-totals")).to_contain_text("1 will be restored")
     page.get_by_test_id("restore").click()
 
     expect(page).to_have_url(re.compile(r"/backups/jobs/[0-9a-f-]+/$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Restore of 1 item")
     expect(page.get_by_test_id("job-status")).to_have_text("Completed", timeout=30_000)
     expect(page.get_by_test_id("progress-items")).to_contain_text("1 restored, 0 skipped, 0 failed")
+    expect(page.get_by_test_id("progress-verified")).to_have_text("1 restored, 1 verified")
 
     # Back in the mailbox, as the sandbox's own viewer shows it.
     viewer = page.context.new_page()

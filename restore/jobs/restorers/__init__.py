@@ -5,7 +5,11 @@ workload's `Restorer` and calls two methods:
 
 - `find_restored(job_items)`: which of these items an earlier, interrupted attempt
   already put back (found by the marker each restored item carries);
-- `restore(job_item)`: put one item back; returns an `Outcome`.
+- `restore(job_item)`: put one item back; returns an `Outcome`;
+- `verify(job_items)`: read restored items back (batched) and say, per item, whether
+  Microsoft 365 holds what the backup holds (`Verdict`);
+- `plan(job_items)`: what `restore` would do with each item, computed by reading the
+  target only (a dry run: nothing is created), with the same rules `restore` applies.
 
 Both raise `authflow.tokens.SignInRequired` / `TokensUnavailable` untouched: the runner
 decides what a missing sign-in means for the job.
@@ -14,6 +18,7 @@ decides what a missing sign-in means for the job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from django.utils.module_loading import import_string
@@ -44,6 +49,47 @@ class Outcome:
         return cls(RestoreJobItem.Status.FAILED, "", message)
 
 
+class Action(StrEnum):
+    """What a dry run says will happen to an item (restore/jobs/plan.py)."""
+
+    RESTORE = "restore"  # nothing in the way: it will be created
+    SKIP = "skip"  # already there: left alone
+    KEEP_BOTH = "keep-both"  # already there: a second one is added (`detail` says as which)
+    OVERWRITE = "overwrite"  # already there: replaced (files: a new version)
+    CANNOT = "cannot"  # would fail: `detail` says why (permission, quota, content missing)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One item's planned outcome; `name` is what it will be called where it lands."""
+
+    action: Action
+    detail: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One restored item, read back: `ok`, or `note` says what differed (or why it could
+    not be read back, `readable=False`)."""
+
+    ok: bool
+    note: str = ""
+    readable: bool = True
+
+    @classmethod
+    def matches(cls) -> Verdict:
+        return cls(True)
+
+    @classmethod
+    def differs(cls, differences: list[str]) -> Verdict:
+        return cls(False, "Read back, it differs from the backup: " + "; ".join(differences))
+
+    @classmethod
+    def unreadable(cls, why: str) -> Verdict:
+        return cls(False, why, readable=False)
+
+
 class Restorer(Protocol):
     # Requests to one mailbox (or drive) are limited together: this names it.
     throttle_key: str
@@ -53,6 +99,14 @@ class Restorer(Protocol):
         ...
 
     def restore(self, job_item: RestoreJobItem) -> Outcome: ...
+
+    def verify(self, job_items: list[RestoreJobItem]) -> dict[int, Verdict]:
+        """{job item id: verdict} for restored items (`result_graph_id` says where)."""
+        ...
+
+    def plan(self, job_items: list[RestoreJobItem]) -> list[Step]:
+        """The step `restore` would take for each item, in order; writes nothing."""
+        ...
 
 
 def marker_value(job_item: RestoreJobItem) -> str:

@@ -10,6 +10,12 @@ Files carry no extended properties, so the marker of a restored file is its cont
 retry of an item an earlier attempt may have uploaded first lists the target folder and
 takes a file with the same name (or OneDrive's renamed "name N.ext") whose size and
 quickXorHash equal the backed-up content's.
+
+A dry run (`plan`) lists each target folder once and applies the same rules Graph's
+conflict behaviour does: a name already there (case-insensitive) is skipped, kept both as
+OneDrive's "name N.ext" (`renamed`, the same rule a retry's lookup uses) or overwritten;
+it also checks the drive's quota. After writing, `verify` reads each file back
+(`$select=id,size,file`, in `$batch`es) and compares size and quickXorHash.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from urllib.parse import quote
 
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store, iter_chunks
-from restore.jobs.restorers import Outcome
+from restore.jobs.restorers import Action, Outcome, Step, Verdict
 from restore.models import EntityKind, Item, RestoreJob, RestoreJobItem
 from restore.quickxor import quick_xor_hash_of_chunks
 
 SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 FRAGMENT = 10 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
 CONFLICT = "@microsoft.graph.conflictBehavior"
+NO_CONTENT = "The backup holds no content for this file."
+NAME_TAKEN = "A file with this name is already there."
 BEHAVIOUR = {
     RestoreJob.Collision.SKIP: "fail",
     RestoreJob.Collision.KEEP_BOTH: "rename",
@@ -36,6 +44,33 @@ BEHAVIOUR = {
 
 def _segments(*paths: str) -> list[str]:
     return [s for path in paths for s in path.split("/") if s]
+
+
+def _stem_and_extension(name: str) -> tuple[str, str]:
+    """'report.docx' → ('report', '.docx'); '.profile' and 'README' have no extension."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        return name, ""
+    return stem, dot + extension
+
+
+def renamed(name: str, number: int) -> str:
+    """OneDrive's name for a kept-both copy: 'report.docx' → 'report 1.docx'."""
+    stem, extension = _stem_and_extension(name)
+    return f"{stem} {number}{extension}"
+
+
+def renamed_pattern(name: str) -> re.Pattern[str]:
+    stem, extension = _stem_and_extension(name)
+    return re.compile(re.escape(stem) + r" \d+" + re.escape(extension), re.IGNORECASE)
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    """The name "rename" gives `name` in a folder holding `taken` (casefolded names)."""
+    number = 1
+    while renamed(name, number).casefold() in taken:
+        number += 1
+    return renamed(name, number)
 
 
 class DriveRestorer:
@@ -97,16 +132,13 @@ class DriveRestorer:
             if error.is_not_found:
                 return None
             raise
-        stem, dot, extension = item.name.rpartition(".")
-        if not dot or not stem:
-            stem, dot, extension = item.name, "", ""
-        renamed = re.compile(re.escape(stem) + r" \d+" + re.escape(dot + extension), re.IGNORECASE)
+        copies = renamed_pattern(item.name)
         candidates = [
             c
             for c in children
             if "file" in c
             and int(c.get("size", -1)) == item.size
-            and (c["name"].casefold() == item.name.casefold() or renamed.fullmatch(c["name"]))
+            and (c["name"].casefold() == item.name.casefold() or copies.fullmatch(c["name"]))
         ]
         if not candidates:
             return None
@@ -128,7 +160,7 @@ class DriveRestorer:
     def restore(self, job_item: RestoreJobItem) -> Outcome:
         item = job_item.item
         if not item.content_sha256:
-            return Outcome.failed("The backup holds no content for this file.")
+            return Outcome.failed(NO_CONTENT)
         base, segments = self._parent(item)
         address = self._address(base, [*segments, item.name])
         size = blob_store().size(item.content_sha256)
@@ -148,9 +180,113 @@ class DriveRestorer:
                 created = self._upload_session(address, item, size)
         except GraphError as error:
             if error.status == 409 and self.behaviour == "fail":
-                return Outcome.skipped("A file with this name is already there.")
+                return Outcome.skipped(NAME_TAKEN)
             raise
         return Outcome.done(str(created["id"]))
+
+    # --- a dry run ----------------------------------------------------------------------
+
+    def _expected_hash(self, item: Item) -> str:
+        """The backed-up content's quickXorHash: as read at backup time, else computed."""
+        return str((item.meta or {}).get("quickXorHash") or "") or self._content_hash(item)
+
+    def _listing(self, item: Item, cache: dict[str, dict[str, dict]]) -> dict[str, dict]:
+        """{casefolded name: child} of the folder `item` goes to ({} if it is not there yet)."""
+        address = self._address(*self._parent(item))
+        if address not in cache:
+            try:
+                children = self.graph.iterate(
+                    f"{address}/children", **{"$select": "id,name,size,file,folder", "$top": "200"}
+                )
+                cache[address] = {str(c["name"]).casefold(): c for c in children}
+            except GraphError as error:
+                if not error.is_not_found:
+                    raise
+                cache[address] = {}
+        return cache[address]
+
+    def _step(self, item: Item, existing: dict | None, taken: set[str]) -> Step:
+        """What the conflict behaviour makes of `item` when `existing` has its name."""
+        if existing is None:
+            return Step(Action.RESTORE, name=item.name)
+        if self.behaviour == "fail":
+            same = (
+                "file" in existing
+                and int(existing.get("size", -1)) == item.size
+                and ((existing["file"].get("hashes") or {}).get("quickXorHash"))
+                == self._expected_hash(item)
+            )
+            what = "the same content" if same else "different content"
+            return Step(Action.SKIP, f"{NAME_TAKEN[:-1]}, with {what}.", item.name)
+        if self.behaviour == "rename":
+            name = free_name(item.name, taken)
+            return Step(Action.KEEP_BOTH, f"Kept both: restored as “{name}”.", name)
+        if "folder" in existing:
+            return Step(Action.CANNOT, "A folder has this name; a file cannot replace it.")
+        return Step(
+            Action.OVERWRITE, "Overwritten: the file there becomes an earlier version.", item.name
+        )
+
+    def plan(self, job_items: list[RestoreJobItem]) -> list[Step]:
+        quota = self.graph.get(self.drive, **{"$select": "quota"}).get("quota") or {}
+        remaining = quota.get("remaining")
+        cache: dict[str, dict[str, dict]] = {}
+        steps: list[Step] = []
+        writing = 0
+        for job_item in job_items:
+            item = job_item.item
+            if not item.content_sha256:
+                steps.append(Step(Action.CANNOT, NO_CONTENT))
+                continue
+            listing = self._listing(item, cache)
+            step = self._step(item, listing.get(item.name.casefold()), set(listing))
+            if step.action in (Action.RESTORE, Action.KEEP_BOTH, Action.OVERWRITE):
+                writing += item.size
+                if remaining is not None and writing > int(remaining):
+                    free = int(remaining) / 1024 / 1024
+                    step = Step(
+                        Action.CANNOT,
+                        f"Over the drive's quota: {free:.1f} MB free, and the files before "
+                        "this one fill it.",
+                    )
+                else:
+                    # A later item of the same name meets this one, as the run would.
+                    listing.setdefault(step.name.casefold(), {"name": step.name, "file": {}})
+            steps.append(step)
+        return steps
+
+    # --- reading back -------------------------------------------------------------------
+
+    def verify(self, job_items: list[RestoreJobItem]) -> dict[int, Verdict]:
+        by_key = {str(ji.pk): ji for ji in job_items}
+        urls = {
+            key: f"/{self.drive}/items/{ji.result_graph_id}?$select=id,size,file"
+            for key, ji in by_key.items()
+        }
+        verdicts: dict[int, Verdict] = {}
+        for key, (status, body) in self.graph.get_many(urls).items():
+            job_item = by_key[key]
+            item = job_item.item
+            if status == 404:
+                verdicts[job_item.pk] = Verdict.differs(["not found in the drive"])
+                continue
+            if status >= 400:
+                code = ((body or {}).get("error") or {}).get("code", "")
+                verdicts[job_item.pk] = Verdict.unreadable(
+                    f"Could not be read back: Microsoft 365 answered {status} {code}."
+                )
+                continue
+            body = body or {}
+            differences = []
+            if int(body.get("size", -1)) != item.size:
+                differences.append(f"size {body.get('size')} bytes, not {item.size}")
+            found = ((body.get("file") or {}).get("hashes") or {}).get("quickXorHash")
+            if found != self._expected_hash(item):
+                differences.append("quickXorHash")
+            verdicts[job_item.pk] = (
+                Verdict.differs(differences) if differences else Verdict.matches()
+            )
+        return verdicts
 
     def _upload_session(self, address: str, item: Item, size: int) -> dict:
         session = self.graph.post(
