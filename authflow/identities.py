@@ -52,13 +52,15 @@ def refresh_token_expires_at(row: TokenCache) -> datetime | None:
     return None
 
 
-def end_everything(user: User, *, reason: str) -> bool:
+def end_everything(
+    user: User, *, reason: str, token_status: str = TokenCache.Status.REVOKED
+) -> bool:
     """End, at once, everything that lets `user` in: delegated tokens, API token families
     (identity_revoked's receivers), pending sign-ins they started or that wait for them,
     and every web session (the session hash changes, so each open browser's next request
     goes to sign-in, and a download in progress stops: see access.still_signed_in).
     Returns whether any token was held. The caller audits."""
-    revoked = tokens.revoke(user, by=None, reason=reason)
+    revoked = tokens.revoke(user, by=None, reason=reason, status=token_status)
     responses = identity_revoked.send(sender=User, user=user)
     revoked = any([revoked, *(response for _, response in responses)])
     SignIn.objects.filter(status=SignIn.Status.PENDING).filter(
@@ -94,8 +96,9 @@ def sign_out_everywhere(user: User, *, request: HttpRequest | None = None) -> No
 
 def end_access(user: User, *, reason: str, request: HttpRequest | None = None) -> bool:
     """Microsoft says `user` may no longer sign in (account disabled or deleted, sessions
-    revoked): everything ends as on an admin's Revoke, with Microsoft's reason; audited."""
-    revoked = end_everything(user, reason=reason)
+    revoked): everything ends as on an admin's Revoke, with Microsoft's reason; audited.
+    The delegated tokens show "needs sign-in": signing in again is what fixes it."""
+    revoked = end_everything(user, reason=reason, token_status=TokenCache.Status.NEEDS_SIGN_IN)
     audit.record(
         "identity.access_ended",
         request=request,

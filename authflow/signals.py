@@ -24,3 +24,9 @@ identity_signed_in = Signal()
 # tokens here; other apps, such as the REST API, drop their own sessions). Receivers
 # return whether they revoked anything. Arguments: user.
 identity_revoked = Signal()
+
+# Sent when Microsoft refuses an identity's refresh token because the person may no
+# longer sign in at all (account disabled or deleted, sessions revoked): everything the
+# portal holds for them must end, not only the delegated tokens. authflow/tasks.py ends
+# it (identities.end_access). Arguments: user, reason.
+access_ended_by_microsoft = Signal()

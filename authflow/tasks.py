@@ -12,9 +12,9 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.utils import timezone
 
-from authflow import poller, tokens
-from authflow.models import SignIn, TokenCache
-from authflow.signals import device_sign_in_started
+from authflow import identities, poller, tokens
+from authflow.models import SignIn, TokenCache, User
+from authflow.signals import access_ended_by_microsoft, device_sign_in_started
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ def run_poller() -> None:
 def kick_poller(sender: object, **kwargs: object) -> None:
     """A device-code sign-in started: make sure a poller loop runs (sent after commit)."""
     run_poller.delay()
+
+
+@receiver(access_ended_by_microsoft, dispatch_uid="authflow-end-access")
+def end_access(sender: object, user: User, reason: str, **kwargs: object) -> None:
+    """Microsoft says the person may no longer sign in: every session of theirs ends."""
+    identities.end_access(user, reason=reason)
 
 
 @shared_task(ignore_result=True)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from authflow import encryption, flows
 from authflow.models import TokenCache, User
+from authflow.signals import access_ended_by_microsoft
 from portal import audit, metrics
 from portal.graph import GraphClient
 
@@ -53,6 +54,26 @@ REASONS = {
     "consent_required": "Consent for the portal's permissions is missing: the person (or an "
     "administrator) must consent, then sign in again.",
 }
+
+
+# invalid_grant codes by which Entra says the person may no longer sign in at all (not
+# merely that this token is old): the portal then ends every session of theirs too.
+ACCESS_ENDED = {
+    "AADSTS50057": "The account is disabled in Microsoft Entra ID.",
+    "AADSTS50034": "The account no longer exists in Microsoft Entra ID.",
+    "AADSTS50053": "The account is locked in Microsoft Entra ID.",
+    "AADSTS50173": "The account's sessions were revoked in Microsoft Entra ID "
+    "(or its password was changed).",
+    "AADSTS700082": "The account's grant expired in Microsoft Entra ID (unused too long).",
+}
+
+
+def access_ended_reason(error: str, description: str) -> str:
+    """Microsoft's reason the person may no longer sign in, or "" for a lesser refusal."""
+    if error != "invalid_grant":
+        return ""
+    code = description.split(":", 1)[0].strip()
+    return ACCESS_ENDED.get(code, "")
 
 
 UNREADABLE_REASON = (
@@ -284,8 +305,15 @@ def access_token(
         logger.error("Refresh for %s refused for the portal's configuration: %s", user, error)
         _mark_needs_sign_in(row, error, description, reason=reason)
         raise ConfigurationRefused(user, reason)
-    reason = REASONS.get(error) or f"The sign-in service refused to refresh the tokens ({error})."
+    ended = access_ended_reason(error, description)
+    reason = (
+        ended
+        or REASONS.get(error)
+        or f"The sign-in service refused to refresh the tokens ({error})."
+    )
     _mark_needs_sign_in(row, error, description, reason=reason)
+    if ended:
+        access_ended_by_microsoft.send(sender=User, user=user, reason=ended)
     raise SignInRequired(user, reason)
 
 

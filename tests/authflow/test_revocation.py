@@ -16,7 +16,7 @@ from authflow.models import SignIn
 from portal.models import AuditEvent
 from tests.restore import factories as f
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def signed_in(user):
@@ -115,3 +115,35 @@ def test_a_download_nobody_revokes_arrives_whole(monkeypatch):
     big = f.file(drive, f.folder(drive, "Documents"), "video.bin", content=b"y" * 3_000_000)
     answer = signed_in(alice).get(f"/backups/items/{big.pk}/download")
     assert b"".join(answer.streaming_content) == b"y" * 3_000_000
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [("disable", "disabled"), ("revoke_sessions", "sessions were revoked")],
+)
+def test_microsoft_refusing_the_person_ends_every_session(
+    sign_in_with_code, sandbox, change, reason
+):
+    """A refresh that Entra refuses with AADSTS50057 (disabled) or AADSTS50173 (sessions
+    revoked) ends the person's browser sessions and API tokens too, not only the tokens."""
+    from authflow import tokens
+
+    attempt = sign_in_with_code("alice")
+    alice = attempt.result_user
+    browser = signed_in(alice)
+    pair = api_tokens.issue(alice, grant="operator")
+    person = sandbox.user("alice")
+    if change == "disable":
+        person.account_enabled = False
+        person.save(update_fields=["account_enabled"])
+    else:
+        person.revoke_sign_in_sessions()
+
+    with pytest.raises(tokens.SignInRequired, match=reason):
+        tokens.access_token(alice, ["User.Read"], force_refresh=True)
+
+    assert_signed_out(browser)
+    with pytest.raises(api_tokens.TokenRefused):
+        api_tokens.authenticate(pair.access_token)
+    ended = AuditEvent.objects.get(action="identity.access_ended")
+    assert reason in ended.details["reason"]
