@@ -73,9 +73,13 @@ def _ask_graph(user: User) -> Account:
     )
 
 
+def _cache_key(user: User) -> str:
+    return f"api:account:{user.identity}"
+
+
 def account(user: User) -> Account:
     """The person's account as Graph says, cached for API_GRANT_CHECK_SECONDS."""
-    key = f"api:account:{user.identity}"
+    key = _cache_key(user)
     try:
         cached = cache.get(key) if settings.API_GRANT_CHECK_SECONDS else None
     except RedisError:
@@ -108,5 +112,5 @@ def confirm(row: ApiToken) -> None:
     reason = ended_because(account(row.user), row.family_started_at)
     if reason:
         identities.end_access(row.user, reason=reason)
-        cache.delete(f"api:account:{row.user.identity}")
+        cache.delete(_cache_key(row.user))
         raise tokens.TokenRefused(f"{reason} Every portal token of this person is revoked.")

@@ -241,17 +241,17 @@ PLAN_PROBLEMS = {
 )
 def start(request: HttpRequest, payload: RestoreJobIn) -> Status:
     scope = scope_of(request)
+    selection = (
+        payload.restore_point,
+        payload.items,
+        payload.folders,
+        payload.target.kind,
+        payload.target.name,
+        payload.collision,
+    )
     if payload.dry_run:
         try:
-            plan = dry_run.plan(
-                scope,
-                payload.restore_point,
-                payload.items,
-                payload.folders,
-                payload.target.kind,
-                payload.target.name,
-                payload.collision,
-            )
+            plan = dry_run.plan(scope, *selection)
         except ValidationError as error:
             raise ApiError(400, "invalid_request", " ".join(error.messages)) from error
         except dry_run.PlanUnavailable as error:
@@ -259,16 +259,7 @@ def start(request: HttpRequest, payload: RestoreJobIn) -> Status:
             raise ApiError(status, code, str(error)) from error
         return Status(200, plan_out(plan))
     try:
-        job = lifecycle.create_job(
-            scope,
-            payload.restore_point,
-            payload.items,
-            payload.folders,
-            payload.target.kind,
-            payload.target.name,
-            payload.collision,
-            request=request,
-        )
+        job = lifecycle.create_job(scope, *selection, request=request)
     except ValidationError as error:
         raise ApiError(400, "invalid_request", " ".join(error.messages)) from error
     return Status(202, job_out(job))

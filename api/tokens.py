@@ -28,6 +28,7 @@ from django.utils import timezone
 from api.models import ApiToken, UsedAssertion
 from authflow.models import User
 from portal import audit
+from portal.models import AuditEvent
 
 ACCESS_PREFIX = "lbat_"
 REFRESH_PREFIX = "lbrt_"
@@ -175,25 +176,32 @@ def refresh(
     if row.revoked_at is not None:
         raise TokenRefused("The refresh token was revoked.")
     if row.used_at is not None:
-        _revoke_family_after_reuse(row, request)
+        _revoke_family(row, "api.token.reuse_detected", request, outcome="denied")
         raise TokenRefused(
             "The refresh token was already used; every token of its family is now revoked."
         )
     raise TokenRefused("The refresh token has expired.")
 
 
-def _revoke_family_after_reuse(row: ApiToken, request: HttpRequest | None) -> None:
+def _revoke_family(
+    row: ApiToken,
+    action: str,
+    request: HttpRequest | None,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+) -> int:
+    """Revoke every live token of `row`'s family, audited as `action`; how many."""
     revoked = ApiToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     audit.record(
-        "api.token.reuse_detected",
+        action,
         request=request,
         actor=row.user,
         on_behalf_of=row.user.identity,
-        outcome="denied",
+        outcome=outcome,
         details={"family": str(row.family), "revoked": revoked},
     )
+    return revoked
 
 
 def authenticate(access_token: str) -> User:
@@ -231,14 +239,4 @@ def end_family(access_token: str, *, request: HttpRequest | None = None) -> int:
     )
     if row is None:
         return 0
-    revoked = ApiToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
-    audit.record(
-        "api.token.logout",
-        request=request,
-        actor=row.user,
-        on_behalf_of=row.user.identity,
-        details={"family": str(row.family), "revoked": revoked},
-    )
-    return revoked
+    return _revoke_family(row, "api.token.logout", request)

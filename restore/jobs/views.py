@@ -40,22 +40,26 @@ def _problem(request: PortalRequest, status: int, heading: str, message: str) ->
     return render(request, "restore/jobs/problem.html", context, status=status)
 
 
+def _selection(request: PortalRequest) -> tuple[str, list[str], list[str], str, str, str]:
+    """The restore form's point, items, folders, target, target name and collision, in
+    the order lifecycle.create_job and dry_run.plan take them."""
+    post = request.POST
+    return (
+        post.get("point", ""),
+        post.getlist("items"),
+        post.getlist("folders"),
+        post.get("target", ""),
+        post.get("target_name", ""),
+        post.get("collision", RestoreJob.Collision.SKIP),
+    )
+
+
 @require_POST
 @login_required
 def start(request: PortalRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
-    post = request.POST
     try:
-        job = lifecycle.create_job(
-            scope,
-            post.get("point", ""),
-            post.getlist("items"),
-            post.getlist("folders"),
-            post.get("target", ""),
-            post.get("target_name", ""),
-            post.get("collision", RestoreJob.Collision.SKIP),
-            request=request,
-        )
+        job = lifecycle.create_job(scope, *_selection(request), request=request)
     except ValidationError as error:
         text = " ".join(error.messages)
         back = _back(request)
@@ -77,15 +81,7 @@ def plan(request: PortalRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
     post = request.POST
     try:
-        result = dry_run.plan(
-            scope,
-            post.get("point", ""),
-            post.getlist("items"),
-            post.getlist("folders"),
-            post.get("target", ""),
-            post.get("target_name", ""),
-            post.get("collision", RestoreJob.Collision.SKIP),
-        )
+        result = dry_run.plan(scope, *_selection(request))
     except (ValidationError, dry_run.PlanUnavailable) as error:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         if request.htmx:
