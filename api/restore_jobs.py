@@ -25,7 +25,7 @@ from api.paging import numbered_page
 from restore.jobs import downloads, lifecycle
 from restore.jobs import plan as dry_run
 from restore.jobs.restorers import Action
-from restore.models import RestoreJob
+from restore.models import RestoreConsent, RestoreJob
 
 router = Router(tags=["restore jobs"])
 
@@ -37,15 +37,23 @@ MAX_PAGE_SIZE = 200
 class TargetIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["original", "folder", "download"] = Field(
+    kind: Literal["original", "folder", "another", "download"] = Field(
         description="original: where each item was; folder: a new folder (named `name`) "
-        "holding the items in their folder tree; download: a file to fetch from "
-        "/restore-jobs/{id}/download."
+        "holding the items in their folder tree; another: a new folder of another person's "
+        "mailbox or OneDrive (`object`), written with their own sign-in once they agree in "
+        "the portal (status waiting-for-consent until then); download: a file to fetch "
+        "from /restore-jobs/{id}/download."
     )
     name: str = Field(
         "",
         max_length=lifecycle.MAX_TARGET_NAME,
-        description="kind=folder: the new folder's name (default: “Restored items <date>”).",
+        description="kind=folder or another: the new folder's name (default: “Restored "
+        "items <date>”, or “Restored from <address> <date>” for another person).",
+    )
+    object: Id | None = Field(
+        None,
+        description="kind=another: the other person's mailbox or OneDrive, an object id in "
+        "your scope of the same workload (an operator scope says for whom you may ask).",
     )
 
 
@@ -106,13 +114,16 @@ class PlanOut(Schema):
 class TargetOut(Schema):
     kind: str
     name: str
+    object_id: int | None = Field(
+        None, description="kind=another: the other person's mailbox or OneDrive."
+    )
 
 
 class RestoreJobOut(Schema):
     id: UUID
     status: str = Field(
-        description="queued, running, waiting-for-sign-in, completed, partially-failed, "
-        "failed or cancelled."
+        description="queued, running, waiting-for-sign-in, waiting-for-consent, completed, "
+        "partially-failed, failed or cancelled."
     )
     object_id: int
     restore_point: int
@@ -132,6 +143,10 @@ class RestoreJobOut(Schema):
     bytes_total: int
     bytes_done: int
     waiting_reason: str = Field(description="While waiting-for-sign-in: whose sign-in.")
+    consent: str | None = Field(
+        None,
+        description="kind=another: asked, given, by-policy, refused, expired or withdrawn.",
+    )
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None
@@ -168,7 +183,7 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
         status=job.status,
         object_id=job.object_id,
         restore_point=job.restore_point_id,
-        target=TargetOut(kind=job.target, name=job.target_name),
+        target=TargetOut(kind=job.target, name=job.target_name, object_id=job.target_object_id),
         collision=job.collision,
         items_total=job.items_total,
         items_done=job.items_done,
@@ -179,6 +194,7 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
         bytes_total=job.bytes_total,
         bytes_done=job.bytes_done,
         waiting_reason=job.waiting_reason,
+        consent=_consent_of(job),
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         started_at=job.started_at,
@@ -187,11 +203,17 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
     )
 
 
+def _consent_of(job: RestoreJob) -> str | None:
+    if job.target != RestoreJob.Target.ANOTHER:
+        return None
+    return RestoreConsent.objects.filter(job=job).values_list("status", flat=True).first()
+
+
 def plan_out(plan: dry_run.Plan) -> PlanOut:
     totals = plan.totals
     return PlanOut(
         dry_run=True,
-        target=TargetOut(kind=plan.target, name=plan.target_name),
+        target=TargetOut(kind=plan.target, name=plan.target_name, object_id=plan.target_object),
         collision=plan.collision,
         items_total=len(plan.items),
         totals=PlanTotalsOut(
@@ -248,6 +270,7 @@ def start(request: HttpRequest, payload: RestoreJobIn) -> Status:
         payload.target.kind,
         payload.target.name,
         payload.collision,
+        payload.target.object,
     )
     if payload.dry_run:
         try:

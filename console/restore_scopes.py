@@ -72,6 +72,9 @@ def scope_add(request: PortalRequest) -> HttpResponse:
             else OperatorScope.PrincipalKind.USER,
             principal_id=uuid.UUID(principal_id),
             principal_name=principal_name,
+            # The admin's policy: restores into these people's mailboxes and drives need
+            # not wait for their answer (restore/jobs/consent.py).
+            restore_without_asking=request.POST.get("without_asking") == "on",
             created_by=request.user,
         )
         if isinstance(grantee, principals.ExpectedUser):
@@ -84,7 +87,11 @@ def scope_add(request: PortalRequest) -> HttpResponse:
             "restore_scope.granted",
             request=request,
             target=str(grant),
-            details={"grantee": grant.grantee_name, "principal": grant.principal_name},
+            details={
+                "grantee": grant.grantee_name,
+                "principal": grant.principal_name,
+                "without_asking": grant.restore_without_asking,
+            },
         )
     messages.success(request, f"{grant}.")
     return redirect("console:restore-scopes")

@@ -123,6 +123,8 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # "N restores wait for your answer" on every page (restore/jobs/consent.py).
+                "restore.jobs.consent.waiting_requests",
             ],
         },
     },
@@ -454,6 +456,8 @@ RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minim
 # How long a restore item waits out transient faults (database or Redis down, connection
 # resets, Graph 429/5xx) before it is given up as failed (restore/jobs/faults.py).
 RESTORE_RETRY_BUDGET_SECONDS = env.integer("RESTORE_RETRY_BUDGET_SECONDS", 30 * 60, minimum=1)
+# A restore into another person's mailbox or drive waits this long for them to agree.
+RESTORE_CONSENT_HOURS = env.integer("RESTORE_CONSENT_HOURS", 72, minimum=1)
 
 # --- The REST API (/api/v1/) --------------------------------------------------------
 

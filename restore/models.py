@@ -15,11 +15,15 @@ keyed hash held in `Item.content_sha256`.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from authflow.models import User
 
 
 class Workload(models.TextChoices):
@@ -227,6 +231,9 @@ class OperatorScope(models.Model):
     principal_kind = models.CharField(max_length=8, choices=PrincipalKind)
     principal_id = models.UUIDField()
     principal_name = models.CharField(max_length=320)
+    # Policy: the grantee may restore into these people's mailboxes and drives without
+    # asking each time (restore/jobs/consent.py); the restore still runs on their own token.
+    restore_without_asking = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -249,6 +256,8 @@ class RestoreJob(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         WAITING = "waiting-for-sign-in", "Waiting for sign-in"
+        # Into another person's mailbox or drive: until they agree (restore/jobs/consent.py).
+        CONSENT = "waiting-for-consent", "Waiting for consent"
         COMPLETED = "completed", "Completed"
         PARTIAL = "partially-failed", "Partially failed"
         FAILED = "failed", "Failed"
@@ -260,6 +269,9 @@ class RestoreJob(models.Model):
         ORIGINAL = "original", "Original location"
         FOLDER = "folder", "New folder"
         DOWNLOAD = "download", "Download"
+        # Another person's mailbox or drive (`destination`), into a new folder, with their
+        # consent and on their own delegated token.
+        ANOTHER = "another", "Another person"
 
     class Collision(models.TextChoices):
         SKIP = "skip", "Skip"
@@ -275,6 +287,22 @@ class RestoreJob(models.Model):
         RestoreSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     object = models.ForeignKey(ProtectedObject, on_delete=models.PROTECT, related_name="jobs")
+    # target=another: the person's mailbox or drive the items go into, and that person,
+    # whose delegated token writes (null: the source object and `user`).
+    target_object = models.ForeignKey(
+        ProtectedObject,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="restores_into",
+    )
+    writer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="restores_written",
+    )
     restore_point = models.ForeignKey(RestorePoint, on_delete=models.PROTECT, related_name="jobs")
     target = models.CharField(max_length=12, choices=Target)
     target_name = models.CharField(max_length=255, blank=True)  # the new folder's name
@@ -311,6 +339,49 @@ class RestoreJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def destination(self) -> ProtectedObject:
+        """The mailbox or drive the items are written into."""
+        return self.target_object or self.object
+
+    @property
+    def acting_user(self) -> User:
+        """Whose delegated token writes: the other person's for target=another."""
+        return self.writer or self.user
+
+    @property
+    def into_new_folder(self) -> bool:
+        return self.target in (self.Target.FOLDER, self.Target.ANOTHER)
+
+
+class RestoreConsent(models.Model):
+    """A restore into another person's mailbox or drive, asked of that person.
+
+    The job waits (`waiting-for-consent`) until the person agrees on the portal, refuses,
+    or the request expires (RESTORE_CONSENT_HOURS); an operator scope with
+    `restore_without_asking` gives it at once (`by_policy`). Every outcome is audited.
+    """
+
+    class Status(models.TextChoices):
+        ASKED = "asked", "Asked"
+        GIVEN = "given", "Given"
+        BY_POLICY = "by-policy", "Given by an administrator's policy"
+        REFUSED = "refused", "Refused"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    job = models.OneToOneField(RestoreJob, on_delete=models.CASCADE, related_name="consent")
+    status = models.CharField(max_length=10, choices=Status, default=Status.ASKED)
+    asked_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Consent for {self.job_id}: {self.status}"
 
 
 class RestoreJobItem(models.Model):

@@ -68,7 +68,7 @@ def _group_ids_from_graph(user: User) -> tuple[list[str], list[str]]:
     return sorted(found), notes
 
 
-def _members_of(tenant_id: str, group_id: str) -> list[str]:
+def members_of(tenant_id: str, group_id: str) -> list[str]:
     """User ids of a group's members and owners (application permission)."""
     graph = tokens.graph_as_app(tenant_id)
     ids = {
@@ -94,7 +94,7 @@ def resolve_object_ids(user: User, group_ids: Iterable[str]) -> tuple[list[int],
         owners.add(str(grant.principal_id))
         if grant.principal_kind == OperatorScope.PrincipalKind.GROUP:
             try:
-                owners.update(_members_of(tenant, str(grant.principal_id)))
+                owners.update(members_of(tenant, str(grant.principal_id)))
             except (tokens.TokensUnavailable, GraphError) as error:
                 logger.info("Members of %s unavailable: %s", grant.principal_id, error)
                 notes.append(f"Members of {grant.principal_name} could not be read just now.")
@@ -203,7 +203,29 @@ class Scope:
         return RestoreJob.objects.filter(user=self.user, object_id__in=self.object_ids)
 
     def job(self, job_id: builtins.object) -> RestoreJob:
-        return _get(self.jobs().select_related("object", "restore_point"), job_id)
+        return _get(
+            self.jobs().select_related("object", "restore_point", "target_object", "writer"), job_id
+        )
+
+    def may_skip_consent(self, target: ProtectedObject) -> bool:
+        """An operator scope of this identity for `target`'s owner (directly, or through a
+        group they belong to) lets it restore into `target` without asking the owner."""
+        grants = OperatorScope.objects.filter(
+            tenant_id=target.tenant_id, restore_without_asking=True
+        ).filter(Q(grantee_user=self.user) | Q(grantee_group_id__in=self.session.group_ids))
+        for grant in grants:
+            if str(grant.principal_id) == str(target.owner_id):
+                return True
+            if grant.principal_kind != OperatorScope.PrincipalKind.GROUP:
+                continue
+            try:
+                members = members_of(str(target.tenant_id), str(grant.principal_id))
+            except (tokens.TokensUnavailable, GraphError) as error:
+                logger.info("Members of %s unavailable: %s", grant.principal_id, error)
+                continue  # the group can't be read now: the person is asked instead
+            if str(target.owner_id) in members:
+                return True
+        return False
 
     def _check(self, object_id: int) -> None:
         if object_id not in self.session.object_ids:

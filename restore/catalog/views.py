@@ -22,7 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from portal.http import PortalRequest
 from restore.catalog import browse, downloads, preview, search
-from restore.models import Item, RestoreJob
+from restore.models import EntityKind, Item, RestoreJob
 from restore.scope import Scope
 from restore.workloads import info
 
@@ -125,6 +125,12 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         )
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
+    people = list(
+        scope.objects()
+        .filter(workload=point.object.workload, entity=EntityKind.USER)
+        .exclude(pk=point.object.pk)
+        .order_by("name")
+    )
     context: dict[str, Any] = {
         "point": point,
         "object": point.object,
@@ -133,7 +139,14 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         "sorts": browse.SORTS,
         "restore_action": RESTORE_FORM_ACTION,
         "next_url": next_url(request, found.next_cursor),
-        "targets": RestoreJob.Target.choices,
+        "targets": [
+            (value, label)
+            for value, label in RestoreJob.Target.choices
+            if value != RestoreJob.Target.ANOTHER or people
+        ],
+        # Another person's mailbox or drive in the same scope (an operator's): restored
+        # into with their consent (restore/jobs/consent.py).
+        "people": people,
         "collisions": RestoreJob.Collision.choices,
         "default_target_name": f"Restored items {timezone.localdate():%Y-%m-%d}",
     }

@@ -10,6 +10,9 @@ two workers (or a worker and a person pressing Cancel) can never both move a job
       │  └──► waiting-for-sign-in ──► (queued again once someone signs in)
       └──────── running (a stalled or interrupted job is queued again)
 
+    waiting-for-consent ──► queued | cancelled   (into another person's mailbox or drive:
+                                                  restore/jobs/consent.py)
+
 The work itself is in restore/jobs/runner.py (restores into Microsoft 365) and
 restore/jobs/downloads.py (target=download, streamed at request time).
 """
@@ -20,20 +23,25 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from authflow import accounts, principals
 from portal import audit
 from restore.jobs.signals import job_queued
 from restore.models import (
+    EntityKind,
     Folder,
     Item,
+    ProtectedObject,
+    RestoreConsent,
     RestoreJob,
     RestoreJobItem,
     RestoreJobLog,
@@ -54,14 +62,14 @@ S = RestoreJob.Status
 # to-state: the states a job may reach it from. The one place that says how a job moves.
 TRANSITIONS: dict[str, frozenset[str]] = {
     # Queued again: a stalled worker, a download that was interrupted, a sign-in done.
-    S.QUEUED: frozenset({S.RUNNING, S.WAITING}),
+    S.QUEUED: frozenset({S.RUNNING, S.WAITING, S.CONSENT}),
     # Claimed by a worker; RUNNING → RUNNING only for a job whose worker stopped beating.
     S.RUNNING: frozenset({S.QUEUED, S.WAITING, S.RUNNING}),
     S.WAITING: frozenset({S.RUNNING}),
     S.COMPLETED: frozenset({S.RUNNING}),
     S.PARTIAL: frozenset({S.RUNNING}),
     S.FAILED: frozenset({S.QUEUED, S.RUNNING, S.WAITING}),
-    S.CANCELLED: frozenset({S.QUEUED, S.RUNNING, S.WAITING}),
+    S.CANCELLED: frozenset({S.QUEUED, S.RUNNING, S.WAITING, S.CONSENT}),
 }
 
 MAX_TARGET_NAME = 255
@@ -117,11 +125,19 @@ def _ids(values: Iterable[object], what: str) -> list[int]:
     return sorted(set(ids))
 
 
-def _clean_target_name(target: str, target_name: str) -> str:
+def restored_from_name(source: ProtectedObject, now: datetime | None = None) -> str:
+    """The folder another person finds the items in: says whose they were."""
+    now = timezone.localtime(now or timezone.now())
+    return f"Restored from {source.address or source.name} {now:%Y-%m-%d %H.%M}"[:MAX_TARGET_NAME]
+
+
+def _clean_target_name(target: str, target_name: str, source: ProtectedObject) -> str:
     name = (target_name or "").strip()
-    if target != RestoreJob.Target.FOLDER:
+    if target not in (RestoreJob.Target.FOLDER, RestoreJob.Target.ANOTHER):
         return ""
     if not name:
+        if target == RestoreJob.Target.ANOTHER:
+            return restored_from_name(source)
         return default_folder_name()
     if len(name) > MAX_TARGET_NAME:
         raise ValidationError(f"The folder name is longer than {MAX_TARGET_NAME} characters.")
@@ -178,6 +194,34 @@ class Request:
     target_name: str
     collision: str
     item_ids: list[int]
+    destination: ProtectedObject | None = None  # target=another: whose mailbox or drive
+
+
+def _destination(
+    scope: Scope, source: ProtectedObject, target: str, target_object: object
+) -> ProtectedObject | None:
+    """target=another: the other person's mailbox or drive, in the requester's scope (an
+    operator scope says who may ask for whom); 404 outside it, as for any id."""
+    if target != RestoreJob.Target.ANOTHER:
+        return None
+    if target_object in (None, ""):
+        raise ValidationError("Choose the person whose mailbox or OneDrive to restore into.")
+    destination = scope.object(target_object)
+    if destination.workload != source.workload:
+        kind = source.get_workload_display()
+        raise ValidationError(
+            f"The {destination} can't hold items of a {kind}: choose another person's {kind}."
+        )
+    if destination.entity != EntityKind.USER:
+        raise ValidationError(
+            f"{destination.name} is a group: restoring for another person goes into a "
+            "person's own mailbox or OneDrive."
+        )
+    if destination.pk == source.pk:
+        raise ValidationError(
+            "That is where these items come from: choose “Original location” or “New folder”."
+        )
+    return destination
 
 
 def validate(
@@ -188,6 +232,7 @@ def validate(
     target: str,
     target_name: str = "",
     collision: str = RestoreJob.Collision.SKIP,
+    target_object: object = None,
 ) -> Request:
     """Check a selection and its options. Raises Http404 (out of scope or not at that
     point) or ValidationError (a precise message)."""
@@ -197,7 +242,8 @@ def validate(
         point = scope.restore_point(point.pk)
     if target not in RestoreJob.Target.values:
         raise ValidationError(
-            f"Unknown restore target '{str(target)[:40]}': choose original, folder or download."
+            f"Unknown restore target '{str(target)[:40]}': choose original, folder, another "
+            "or download."
         )
     workload = point.object.workload
     allowed = COLLISIONS_BY_WORKLOAD.get(workload, (RestoreJob.Collision.SKIP,))
@@ -215,9 +261,10 @@ def validate(
             + " or ".join(RestoreJob.Collision(c).label.lower() for c in allowed)
             + "."
         )
-    name = _clean_target_name(target, target_name)
+    destination = _destination(scope, point.object, target, target_object)
+    name = _clean_target_name(target, target_name, point.object)
     ids = selected_items(scope, point, item_ids, folder_ids)
-    return Request(point, target, name, collision, ids)
+    return Request(point, target, name, collision, ids, destination)
 
 
 def create_job(
@@ -228,25 +275,40 @@ def create_job(
     target: str,
     target_name: str = "",
     collision: str = RestoreJob.Collision.SKIP,
+    target_object: object = None,
     *,
     request: HttpRequest | None = None,
 ) -> RestoreJob:
     """Validate a selection and queue its restore. Raises Http404 (out of scope or not at
-    that point) or ValidationError (a precise message); nothing is written then."""
-    asked = validate(scope, point, item_ids, folder_ids, target, target_name, collision)
-    point, target, name, collision, ids = (
+    that point) or ValidationError (a precise message); nothing is written then.
+
+    Into another person's mailbox or drive (target=another), the job waits for that
+    person's consent unless it is the requester's own or an administrator's policy gives
+    it (`Scope.may_skip_consent`); see restore/jobs/consent.py."""
+    asked = validate(
+        scope, point, item_ids, folder_ids, target, target_name, collision, target_object
+    )
+    point, target, name, collision, ids, destination = (
         asked.point,
         asked.target,
         asked.target_name,
         asked.collision,
         asked.item_ids,
+        asked.destination,
     )
     bytes_total = Item.objects.filter(id__in=ids).aggregate(s=Sum("size"))["s"] or 0
+    # Asked of Graph (a policy granted through a group) before the transaction opens.
+    by_policy = destination is not None and scope.may_skip_consent(destination)
     with transaction.atomic():
+        writer = _person_of(destination) if destination is not None else None
+        needs_answer = writer is not None and writer != scope.user and not by_policy
         job = RestoreJob.objects.create(
             user=scope.user,
             session=scope.session,
             object=point.object,
+            target_object=destination,
+            writer=writer,
+            status=S.CONSENT if needs_answer else S.QUEUED,
             restore_point=point,
             target=target,
             target_name=name,
@@ -271,11 +333,85 @@ def create_job(
                 "collision": collision,
                 "items": len(ids),
                 "bytes": bytes_total,
+                **({"into": destination.address or destination.name} if destination else {}),
             },
         )
-        if target != RestoreJob.Target.DOWNLOAD:
+        if destination is not None:
+            _ask(job, by_policy=by_policy, request=request)
+        if target != RestoreJob.Target.DOWNLOAD and job.status == S.QUEUED:
             enqueue(job)
     return job
+
+
+def _person_of(destination: ProtectedObject) -> User:
+    """The portal user of the mailbox's or drive's owner, made if they never signed in."""
+    return accounts.user_for_expected(
+        principals.ExpectedUser(
+            oid=str(destination.owner_id),
+            tenant_id=str(destination.tenant_id),
+            upn=destination.address,
+            display_name=destination.name,
+        )
+    )
+
+
+def _ask(job: RestoreJob, *, by_policy: bool, request: HttpRequest | None) -> None:
+    """Record the question about a job just created into another person's mailbox or drive
+    (restore/jobs/consent.py has the answers). Given at once for oneself or by policy."""
+    now = timezone.now()
+    C = RestoreConsent.Status
+    status = C.GIVEN if job.writer_id == job.user_id else C.BY_POLICY if by_policy else C.ASKED
+    consent = RestoreConsent.objects.create(
+        job=job,
+        status=status,
+        asked_at=now,
+        expires_at=now + timedelta(hours=settings.RESTORE_CONSENT_HOURS),
+        decided_at=None if status == C.ASKED else now,
+    )
+    person, where = job.acting_user, job.destination.get_workload_display().lower()
+    if status == C.ASKED:
+        until = timezone.localtime(consent.expires_at)
+        log(
+            job,
+            f"Waiting for {person} to agree: the items go into their {where}, so they decide. "
+            f"They see the request when they next open Lifeboat; it expires at "
+            f"{until:%Y-%m-%d %H:%M}.",
+        )
+    elif status == C.BY_POLICY:
+        log(
+            job,
+            f"An administrator's policy lets {job.user} restore into {person}'s {where} "
+            f"without asking; the restore runs with {person}'s own sign-in.",
+        )
+    action = "restore.consent_requested" if status == C.ASKED else "restore.consent_given"
+    audit_consent(job, action, request, actor=job.user, details={"how": status})
+
+
+def audit_consent(
+    job: RestoreJob,
+    action: str,
+    request: HttpRequest | None,
+    *,
+    actor: User | None,
+    outcome: str = "success",
+    details: dict[str, object] | None = None,
+) -> None:
+    """One audit event about a restore into another person's mailbox or drive."""
+    audit.record(
+        action,
+        request=request,
+        actor=actor,
+        on_behalf_of=job.destination.address or job.destination.name,
+        target=str(job.id),
+        outcome=outcome,
+        details={
+            "requester": job.user.identity,
+            "person": job.acting_user.identity,
+            "from": job.object.address or job.object.name,
+            "items": job.items_total,
+            **(details or {}),
+        },
+    )
 
 
 def _describe(job: RestoreJob) -> str:
@@ -284,17 +420,21 @@ def _describe(job: RestoreJob) -> str:
     when = f"{timezone.localtime(point.started_at):%Y-%m-%d %H:%M}"
     if job.target == RestoreJob.Target.DOWNLOAD:
         return f"Download of {what} from the backup of {when} is ready."
-    where = (
-        "their original location"
-        if job.target == RestoreJob.Target.ORIGINAL
-        else f"a new folder, “{job.target_name}”"
-    )
+    if job.target == RestoreJob.Target.ORIGINAL:
+        where = "their original location"
+    elif job.target == RestoreJob.Target.ANOTHER:
+        where = f"a new folder, “{job.target_name}”, of {job.acting_user}'s " + (
+            job.destination.get_workload_display().lower()
+        )
+    else:
+        where = f"a new folder, “{job.target_name}”"
     policy = {
         RestoreJob.Collision.SKIP: "items already there are skipped",
         RestoreJob.Collision.KEEP_BOTH: "items already there are kept and a copy is added",
         RestoreJob.Collision.OVERWRITE: "files already there are overwritten",
     }[RestoreJob.Collision(job.collision)]
-    return f"Restore of {what} from the backup of {when} to {where} queued; {policy}."
+    queued = "asked" if job.status == S.CONSENT else "queued"
+    return f"Restore of {what} from the backup of {when} to {where} {queued}; {policy}."
 
 
 def enqueue(job: RestoreJob, *, countdown: int | None = None) -> None:
@@ -312,6 +452,9 @@ def cancel(job: RestoreJob, *, by: User | None, request: HttpRequest | None = No
         return False
     RestoreJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     stopped_now = transition(job, S.CANCELLED, when=~Q(status=S.RUNNING))
+    asked = RestoreConsent.objects.filter(job=job, status=RestoreConsent.Status.ASKED)
+    if asked.update(status=RestoreConsent.Status.WITHDRAWN, decided_at=timezone.now()):
+        audit_consent(job, "restore.consent_withdrawn", request, actor=by, outcome="failure")
     log(job, f"Cancelled by {by}." if stopped_now else f"{by} asked to cancel; stopping.")
     audit.record(
         "restore.cancelled",
@@ -328,7 +471,8 @@ def requeue_waiting(user: User, because: str = "") -> int:
     """Someone signed in (or their tokens became readable again, `because`): the jobs
     that waited for them go on."""
     count = 0
-    for job in RestoreJob.objects.filter(user=user, status=S.WAITING):
+    own = Q(user=user, writer__isnull=True) | Q(writer=user)
+    for job in RestoreJob.objects.filter(own, status=S.WAITING):
         if transition(job, S.QUEUED):
             why = because or f"{user} signed in"
             log(job, f"{why[:1].upper()}{why[1:]}; the restore continues.")

@@ -43,6 +43,7 @@ class Plan:
     target_name: str
     collision: str
     items: list[PlannedItem]
+    target_object: int | None = None  # target=another: the other person's object
 
     @property
     def totals(self) -> dict[str, int]:
@@ -68,13 +69,25 @@ def plan(
     target: str,
     target_name: str = "",
     collision: str = RestoreJob.Collision.SKIP,
+    target_object: object = None,
 ) -> Plan:
     """Raises Http404 / ValidationError as create_job does, or PlanUnavailable."""
-    asked = lifecycle.validate(scope, point, item_ids, folder_ids, target, target_name, collision)
+    asked = lifecycle.validate(
+        scope, point, item_ids, folder_ids, target, target_name, collision, target_object
+    )
     obj = asked.point.object
     items = list(Item.objects.filter(id__in=asked.item_ids).select_related("folder").order_by("id"))
     if asked.target == RestoreJob.Target.DOWNLOAD:
         steps = [Step(Action.RESTORE, "In the download.", i.name) for i in items]
+    elif asked.destination is not None:
+        # Another person's mailbox or drive can only be read with their token, which the
+        # restore gets once they agree; the folder is new, so nothing there is in the way.
+        into = asked.destination
+        detail = (
+            f"Into the new folder “{asked.target_name}” of {into.name}'s "
+            f"{into.get_workload_display().lower()}, once they agree."
+        )
+        steps = [Step(Action.RESTORE, detail, i.name) for i in items]
     else:
         job = RestoreJob(  # never saved: the restorer only reads its settings
             user=scope.user,
@@ -90,6 +103,7 @@ def plan(
         target=asked.target,
         target_name=asked.target_name,
         collision=asked.collision,
+        target_object=asked.destination.pk if asked.destination else None,
         items=[
             PlannedItem(
                 item_id=item.pk,

@@ -124,7 +124,11 @@ class Stop:
 
 
 def claim(job_id: UUID | str) -> RestoreJob | None:
-    job = RestoreJob.objects.filter(pk=job_id).select_related("object", "user").first()
+    job = (
+        RestoreJob.objects.filter(pk=job_id)
+        .select_related("object", "user", "target_object", "writer")
+        .first()
+    )
     if job is None or job.target == RestoreJob.Target.DOWNLOAD:
         return None
     now = timezone.now()
@@ -174,24 +178,24 @@ def missing_consent(user: User, scopes: tuple[str, ...]) -> list[str]:
 
 def _work(job: RestoreJob, heartbeat: Heartbeat, stop: Stop) -> str:
     """Restore the pending items; returns why the whole job failed, or ""."""
-    obj = job.object
+    obj, person = job.destination, job.acting_user
     requirement = permissions.requirement(obj.workload, obj.entity, "restore")
     scopes = list(requirement.scopes)
-    if missing := missing_consent(job.user, requirement.scopes):
+    if missing := missing_consent(person, requirement.scopes):
         return (
-            f"Lifeboat has no consent for {', '.join(missing)} for {job.user}, which restoring "
+            f"Lifeboat has no consent for {', '.join(missing)} for {person}, which restoring "
             f"{obj.get_workload_display().lower()} items needs. An administrator must grant "
             "it to Lifeboat in Microsoft Entra; then sign in again."
         )
     try:
-        tokens.access_token(job.user, scopes)
+        tokens.access_token(person, scopes)
     except tokens.SignInRequired as error:
         stop.sign_in = error
         return ""
     except tokens.TokensUnavailable as error:
         stop.unavailable = str(error)
         return ""
-    restorer = restorer_for(job, tokens.graph_as(job.user, scopes))
+    restorer = restorer_for(job, tokens.graph_as(person, scopes))
     limit = settings.RESTORE_CONCURRENCY_PER_MAILBOX
     verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"verify-{job.pk}")
     reading_back: Future[None] | None = None
@@ -451,11 +455,12 @@ PERMANENT = " A retry cannot fix this, so the item was not tried again."
 
 def graph_problem(job: RestoreJob, error: GraphError) -> str:
     if error.status == 403:
-        requirement = permissions.requirement(job.object.workload, job.object.entity, "restore")
+        obj = job.destination
+        requirement = permissions.requirement(obj.workload, obj.entity, "restore")
         return (
-            f"Microsoft 365 refused ({error.code}): {job.user} needs the delegated permission "
-            f"{', '.join(requirement.scopes)} and access to {job.object.name}'s "
-            f"{job.object.get_workload_display().lower()}. {error.message}"
+            f"Microsoft 365 refused ({error.code}): {job.acting_user} needs the delegated "
+            f"permission {', '.join(requirement.scopes)} and access to {obj.name}'s "
+            f"{obj.get_workload_display().lower()}. {error.message}"
         )[:500]
     return f"Microsoft 365 answered {error.status} {error.code}: {error.message}"[:500]
 
@@ -576,6 +581,7 @@ def _audit_finished(job: RestoreJob) -> None:
         details={
             "status": job.status,
             "user": job.user.identity,
+            **({"into": job.acting_user.identity} if job.writer_id else {}),
             "done": job.items_done,
             "skipped": job.items_skipped,
             "failed": job.items_failed,
@@ -590,7 +596,7 @@ def _audit_finished(job: RestoreJob) -> None:
 
 
 def wait_for_sign_in(job: RestoreJob, error: tokens.SignInRequired, *, when: Q) -> None:
-    user = job.user
+    user = job.acting_user
     reason = f"{user} must sign in again: {error.reason}"
     if not lifecycle.transition(job, S.WAITING, when=when, waiting_reason=reason[:500]):
         return
@@ -668,8 +674,9 @@ def resume_stalled() -> int:
     for user in tokens.readable_again():  # an administrator put the missing key back
         lifecycle.requeue_waiting(user, because="the stored tokens can be decrypted again")
     signed_in = TokenCache.objects.filter(status=TokenCache.Status.VALID).exclude(ciphertext=b"")
-    for user in User.objects.filter(
-        restore_jobs__status=S.WAITING, token_cache__in=signed_in
-    ).distinct():
+    waiting = Q(restore_jobs__status=S.WAITING, restore_jobs__writer__isnull=True) | Q(
+        restores_written__status=S.WAITING
+    )
+    for user in User.objects.filter(waiting, token_cache__in=signed_in).distinct():
         lifecycle.requeue_waiting(user)
     return len(ids)

@@ -12,7 +12,7 @@ from django.dispatch import receiver
 
 from authflow.models import User
 from authflow.signals import identity_signed_in
-from restore.jobs import lifecycle, runner
+from restore.jobs import consent, lifecycle, runner
 from restore.jobs.signals import job_queued
 
 
@@ -25,6 +25,7 @@ def run_restore_job(job_id: str) -> None:
 @shared_task(name="restore.tasks.resume_stalled_jobs", ignore_result=True)
 def resume_stalled_jobs() -> None:
     runner.resume_stalled()
+    consent.expire_overdue()  # restores into another person's mailbox nobody answered
 
 
 @receiver(job_queued, dispatch_uid="restore-run-job")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,7 +18,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from portal.http import PortalRequest
 from restore.blobs import BlobStoreUnavailable
-from restore.jobs import downloads, lifecycle
+from restore.jobs import consent, downloads, lifecycle
 from restore.jobs import plan as dry_run
 from restore.models import RestoreJob, RestoreJobItem
 from restore.scope import Scope
@@ -40,9 +42,10 @@ def _problem(request: PortalRequest, status: int, heading: str, message: str) ->
     return render(request, "restore/jobs/problem.html", context, status=status)
 
 
-def _selection(request: PortalRequest) -> tuple[str, list[str], list[str], str, str, str]:
-    """The restore form's point, items, folders, target, target name and collision, in
-    the order lifecycle.create_job and dry_run.plan take them."""
+def _selection(request: PortalRequest) -> tuple[str, list[str], list[str], str, str, str, str]:
+    """The restore form's point, items, folders, target, target name, collision and the
+    other person's mailbox or drive, in the order lifecycle.create_job and dry_run.plan
+    take them."""
     post = request.POST
     return (
         post.get("point", ""),
@@ -51,6 +54,7 @@ def _selection(request: PortalRequest) -> tuple[str, list[str], list[str], str, 
         post.get("target", ""),
         post.get("target_name", ""),
         post.get("collision", RestoreJob.Collision.SKIP),
+        post.get("target_object", ""),
     )
 
 
@@ -98,6 +102,7 @@ def plan(request: PortalRequest) -> HttpResponse:
         "totals": totals,
         "keep_both": totals["keep-both"],
         "point": post.get("point", ""),
+        "target_object": post.get("target_object", ""),
         "selected_items": post.getlist("items"),
         "selected_folders": post.getlist("folders"),
     }
@@ -110,7 +115,7 @@ def plan(request: PortalRequest) -> HttpResponse:
 def job_list(request: PortalRequest) -> HttpResponse:
     scope = Scope.for_user(request.user)
     page = Paginator(
-        scope.jobs().select_related("object", "restore_point"), JOBS_PER_PAGE
+        scope.jobs().select_related("object", "restore_point", "target_object"), JOBS_PER_PAGE
     ).get_page(request.GET.get("page"))
     return render(request, "restore/jobs/list.html", {"page": page})
 
@@ -162,3 +167,41 @@ def download(request: PortalRequest, job_id: object) -> HttpResponse | Streaming
             "Backup store unavailable",
             f"Nothing was downloaded: {error}. Open the download link again once it answers.",
         )
+
+
+# --- Restores into my mailbox or drive that someone asked for ----------------------------
+
+
+@require_GET
+@login_required
+def requests_list(request: PortalRequest) -> HttpResponse:
+    """What others asked to restore into my mailbox or drive, waiting for my answer."""
+    pending = consent.pending_for(request.user)
+    return render(request, "restore/jobs/requests.html", {"pending": pending})
+
+
+@require_GET
+@login_required
+def request_detail(request: PortalRequest, job_id: UUID) -> HttpResponse:
+    """One request, as the person asked sees it; anyone else gets 404."""
+    asked = consent.request_for(request.user, job_id)
+    return render(request, "restore/jobs/request.html", {"consent": asked, "job": asked.job})
+
+
+@require_POST
+@login_required
+def request_answer(request: PortalRequest, job_id: UUID) -> HttpResponse:
+    asked = consent.request_for(request.user, job_id)
+    answer = request.POST.get("answer", "")
+    if answer not in ("agree", "refuse"):
+        return _problem(request, 400, "No answer", "Choose “Restore into my mailbox” or “No”.")
+    try:
+        if answer == "agree":
+            consent.agree(asked, request=request)
+            messages.success(request, "Thank you: the restore is on its way.")
+        else:
+            consent.refuse(asked, request=request)
+            messages.info(request, "Refused: nothing was restored.")
+    except consent.Undecidable as error:
+        return _problem(request, 409, "This request can't be answered", str(error))
+    return redirect("restore:restore-request", job_id=asked.job_id)

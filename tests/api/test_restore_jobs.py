@@ -168,7 +168,7 @@ def test_folders_expand_to_their_items(call, box):
     )
     job = call("post", "/restore-jobs", body).json()
     assert job["items_total"] == 5
-    assert job["target"] == {"kind": "folder", "name": "Back"}
+    assert job["target"] == {"kind": "folder", "name": "Back", "object_id": None}
     assert RestoreJobItem.objects.filter(job_id=job["id"], item=extra).exists()
 
 

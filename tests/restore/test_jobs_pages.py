@@ -88,9 +88,13 @@ def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
         username=f"{uuid.uuid4()}.{uuid.uuid4()}", oid=uuid.uuid4(), tenant_id=uuid.uuid4()
     )
     other = client_as(mallory)
-    for name in ("restore:job", "restore:job-download"):
+    for name in ("restore:job", "restore:job-download", "restore:restore-request"):
         assert other.get(reverse(name, args=[job.pk])).status_code == 404
     assert other.post(reverse("restore:job-cancel", args=[job.pk])).status_code == 404
+    # Only the person asked may answer a restore into their mailbox (none was asked here).
+    answer = reverse("restore:restore-request-answer", args=[job.pk])
+    assert other.post(answer, {"answer": "agree"}).status_code == 404
+    assert str(job.pk) not in other.get(reverse("restore:restore-requests")).content.decode()
     response = start(other, point=point.pk, items=[item.pk], target="download")
     assert response.status_code == 404
     assert RestoreJob.objects.count() == 1
@@ -99,7 +103,8 @@ def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
     # mallory's own list does not show it.
     assert str(job.pk) not in other.get(reverse("restore:jobs")).content.decode()
     # A job URL added without a case here fails.
-    checked = {"job", "job-download", "job-cancel", "start-restore", "plan-restore", "jobs"}
+    checked = {"job", "job-download", "job-cancel", "start-restore", "plan-restore", "jobs",
+               "restore-requests", "restore-request", "restore-request-answer"}  # fmt: skip
     assert {p.name for p in job_urls.urlpatterns} == checked
 
 

@@ -98,8 +98,10 @@ class MailRestorer:
     def __init__(self, job: RestoreJob, graph: GraphClient) -> None:
         self.job = job
         self.graph = graph
-        self.mailbox = f"users/{job.object.owner_id}"
-        self.throttle_key = f"mail:{job.object.tenant_id}:{job.object.owner_id}"
+        # Where it goes: the source mailbox, or another person's (target=another).
+        into = job.destination
+        self.mailbox = f"users/{into.owner_id}"
+        self.throttle_key = f"mail:{into.tenant_id}:{into.owner_id}"
         point = job.restore_point
         self.folders_by_path = {
             f.path: f for f in Folder.objects.filter(valid_at(point.seq), object=job.object)

@@ -77,7 +77,7 @@ class DriveRestorer:
     def __init__(self, job: RestoreJob, graph: GraphClient) -> None:
         self.job = job
         self.graph = graph
-        obj = job.object
+        obj = job.destination  # the source drive, or another person's (target=another)
         if obj.graph_ref:
             self.drive = f"drives/{obj.graph_ref}"
         elif obj.entity == EntityKind.GROUP:
@@ -95,7 +95,7 @@ class DriveRestorer:
         with self._lock:
             if folder.path in self._parents:
                 return self._parents[folder.path]
-            if self.job.target == RestoreJob.Target.FOLDER:
+            if self.job.into_new_folder:
                 found = ("root", _segments(self.job.target_name, folder.path))
             elif not folder.graph_id or not folder.path:
                 found = ("root", [])
