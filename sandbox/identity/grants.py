@@ -114,6 +114,7 @@ def device_code(request: HttpRequest, client: Client, tenant: Tenant | None) -> 
         grant="device_code",
         auth_time=dc.approved_at or timezone.now(),
         with_client_info=request.POST.get("client_info") == "1",
+        capabilities=tokens.client_capabilities(request.POST.get("claims", "")),
     )
 
 
@@ -171,6 +172,7 @@ def authorization_code(
         auth_time=ac.auth_time,
         nonce=ac.nonce,
         with_client_info=request.POST.get("client_info") == "1",
+        capabilities=tokens.client_capabilities(request.POST.get("claims", "")),
     )
 
 
@@ -210,6 +212,7 @@ def refresh_token(request: HttpRequest, client: Client, tenant: Tenant | None) -
         grant=rt.grant,
         auth_time=rt.auth_time,
         with_client_info=request.POST.get("client_info") == "1",
+        capabilities=tokens.client_capabilities(request.POST.get("claims", "")),
         family=rt.family,
     )
 
