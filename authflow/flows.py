@@ -266,6 +266,7 @@ def start_auth_code_flow(
     *,
     redirect_uri: str,
     login_hint: str | None = None,
+    domain_hint: str | None = None,
     tenant: str | None = None,
 ) -> dict[str, Any]:
     """Returns msal's flow dict (secret: code_verifier, nonce); flow["auth_uri"] is where to go."""
@@ -275,6 +276,7 @@ def start_auth_code_flow(
             scopes,
             redirect_uri=redirect_uri,
             login_hint=login_hint,
+            domain_hint=domain_hint,
             response_mode="form_post",
             prompt=prompt_for(config),
         )
