@@ -331,9 +331,11 @@ def _link_refused(request: PortalRequest, message: str, status: int) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 @ratelimit(group="sign-in:ip", key="ip", rate=SIGN_IN_RATE, method="POST", block=False)
-def link(request: PortalRequest, secret: str) -> HttpResponse:
+def link(request: PortalRequest) -> HttpResponse:
     """A sign-in link: GET shows whom it is for (link previewers and mail scanners fetch
-    links, so GET changes nothing); the person's POST consumes it and goes to Microsoft."""
+    links, so GET changes nothing); the person's POST consumes it and goes to Microsoft.
+    The secret is in the query string (`key`), kept there by the form's empty action."""
+    secret = request.GET.get("key", "")
     if getattr(request, "limited", False):
         return _link_refused(request, "Too many attempts from here. Wait a minute.", 429)
     try:
