@@ -158,7 +158,7 @@ def _token_response(assertion: str) -> tuple[str, str, timedelta]:
 
 def _ask_graph(access_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """/me and /organization as the assertion's access token sees them."""
-    graph = GraphClient(lambda force=False: access_token, max_retries=1, max_wait=5)
+    graph = GraphClient(lambda force=False, claims=None: access_token, max_retries=1, max_wait=5)
     try:
         me = graph.get("me", **{"$select": "id,userPrincipalName,displayName"})
         organizations = graph.get("organization", **{"$select": "id,verifiedDomains"})

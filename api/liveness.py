@@ -45,7 +45,9 @@ def _ask_graph(user: User) -> Account:
     tenant = str(user.tenant_id)
     # One retry, a short wait: the script asking for tokens is waiting on this answer.
     graph = GraphClient(
-        lambda force=False: flows.app_only_token(tenant, force=force), max_retries=1, max_wait=5
+        lambda force=False, claims=None: flows.app_only_token(tenant, force=force),
+        max_retries=1,
+        max_wait=5,
     )
     try:
         body = graph.get(f"users/{user.oid}", **{"$select": SELECT})

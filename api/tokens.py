@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -227,6 +228,16 @@ def revoke_user(user: User) -> int:
     return ApiToken.objects.filter(
         user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
     ).update(revoked_at=timezone.now())
+
+
+def live_families_by_user() -> dict[int, datetime]:
+    """{user pk: when their oldest live token family began}, for every user holding one."""
+    rows = (
+        ApiToken.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .values("user_id")
+        .annotate(since=Min("family_started_at"))
+    )
+    return {row["user_id"]: row["since"] for row in rows}
 
 
 def end_family(access_token: str, *, request: HttpRequest | None = None) -> int:

@@ -129,6 +129,13 @@ def _client_credential() -> str | dict[str, str]:
     }
 
 
+# The client capabilities the portal declares to Entra: cp1 says it understands claims
+# challenges, so Graph applies continuous access evaluation (CAE) to its tokens and
+# refuses one at once when the account is disabled or its sessions revoked
+# (portal/graph.py answers the challenge; docs/sign-in-security.md).
+CLIENT_CAPABILITIES = ["cp1"]
+
+
 def public_app(
     cache: msal.SerializableTokenCache | None = None,
     *,
@@ -141,6 +148,7 @@ def public_app(
         http_client=session or http_session(),
         http_cache=_HTTP_CACHE,
         token_cache=cache if cache is not None else msal.SerializableTokenCache(),
+        client_capabilities=CLIENT_CAPABILITIES,
         **_authority_options(),
     )
 
@@ -156,6 +164,7 @@ def confidential_app(
         http_cache=_HTTP_CACHE,
         token_cache=cache if cache is not None else msal.SerializableTokenCache(),
         azure_region=False,
+        client_capabilities=CLIENT_CAPABILITIES,
         **_authority_options(),
     )
 
@@ -257,6 +266,7 @@ def start_auth_code_flow(
     *,
     redirect_uri: str,
     login_hint: str | None = None,
+    domain_hint: str | None = None,
     tenant: str | None = None,
 ) -> dict[str, Any]:
     """Returns msal's flow dict (secret: code_verifier, nonce); flow["auth_uri"] is where to go."""
@@ -266,6 +276,7 @@ def start_auth_code_flow(
             scopes,
             redirect_uri=redirect_uri,
             login_hint=login_hint,
+            domain_hint=domain_hint,
             response_mode="form_post",
             prompt=prompt_for(config),
         )
@@ -325,8 +336,12 @@ def acquire_silent(
     tenant: str,
     scopes: list[str],
     force_refresh: bool = False,
+    claims_challenge: str | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Get an access token from the cache, refreshing it if msal sees the need.
+
+    `claims_challenge` (the decoded JSON of a resource's claims challenge) makes msal
+    skip the cached access token and redeem the refresh token with those claims.
 
     Returns (result, new serialized cache or None when unchanged). `result` is a dict
     with "error" when there is no token to be had: `no_account` (the cache holds none),
@@ -344,7 +359,9 @@ def acquire_silent(
             "error": "no_account",
             "error_description": "The token cache holds no account.",
         }, None
-    result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
+    result = app.acquire_token_silent_with_error(
+        scopes, accounts[0], force_refresh=force_refresh, claims_challenge=claims_challenge
+    )
     if result is None:
         result = {
             "error": "no_refresh_token",

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_ratelimit.decorators import ratelimit
 
-from authflow import flows, principals, signins
+from authflow import flows, links, principals, signins
 from authflow.access import role_required
 from authflow.models import Role, SignIn, TokenCache
 from portal import audit
@@ -32,7 +32,7 @@ HELPDESK_SIGN_IN_RATE = "30/h"
 def helpdesk_sign_ins() -> QuerySet[SignIn]:
     """Sign-ins started on someone's behalf (what helpdesk pages and the API show)."""
     return SignIn.objects.filter(
-        method=SignIn.Method.DEVICE_CODE, started_by__isnull=False
+        method__in=[SignIn.Method.DEVICE_CODE, SignIn.Method.LINK], started_by__isnull=False
     ).exclude(expected_identity="", expected_group_id="")
 
 
@@ -89,6 +89,9 @@ def start(request: PortalRequest) -> HttpResponse:
     existing = existing_tokens(principal)
     if existing and request.POST.get("force") != "1":
         return _home(request, principal=text, resolved=principal, existing=existing)
+    if request.POST.get("method") == "link":
+        new = links.create_link(principal, started_by=request.user, request=request)
+        return _show_new_link(request, new)
     try:
         sign_in = signins.start_helpdesk_sign_in(
             principal, started_by=request.user, request=request
@@ -101,11 +104,51 @@ def start(request: PortalRequest) -> HttpResponse:
     return redirect("helpdesk:sign-in", code=sign_in.code)
 
 
+def _show_new_link(request: PortalRequest, new: links.NewLink) -> HttpResponse:
+    """The detail page of a new link, with the link itself: shown this once."""
+    sign_in = new.sign_in
+    return render(
+        request,
+        "authflow/helpdesk_sign_in.html",
+        {"sign_in": sign_in, "owners": current_owners(sign_in), "link_url": new.url},
+        status=201,
+    )
+
+
+@require_POST
+@role_required(Role.HELPDESK)
+@ratelimit(group="helpdesk-sign-in", key="user", rate=HELPDESK_SIGN_IN_RATE, block=False)
+def link_instead(request: PortalRequest, code: UUID) -> HttpResponse:
+    """A sign-in link for whom an existing sign-in is for (a code Conditional Access
+    blocked, or one the person cannot use); a pending code is cancelled."""
+    sign_in = get_object_or_404(helpdesk_sign_ins(), code=code)
+    if getattr(request, "limited", False):
+        return _home(request, status=429, error="Too many sign-ins started. Wait a while.")
+    try:
+        principal = principals.resolve(sign_in.expected_group_id or sign_in.expected_label)
+    except principals.PrincipalNotFound as exc:
+        return _home(request, status=400, principal=sign_in.expected_label, error=str(exc))
+    except (GraphError, flows.FlowError) as exc:
+        logger.warning("Helpdesk lookup failed: %s", exc)
+        return _home(request, status=502, error="Microsoft Graph could not be asked who that is.")
+    if sign_in.finish(SignIn.Status.CANCELLED, "Replaced by a sign-in link."):
+        audit.record(
+            "sign_in.cancelled",
+            request=request,
+            on_behalf_of=sign_in.expected_label,
+            target=str(sign_in.code),
+        )
+    new = links.create_link(principal, started_by=request.user, request=request)
+    return _show_new_link(request, new)
+
+
 @require_GET
 @role_required(Role.HELPDESK)
 @vary_on_headers("HX-Request")
 def sign_in_detail(request: PortalRequest, code: UUID) -> HttpResponse:
     sign_in = get_object_or_404(helpdesk_sign_ins().select_related("started_by"), code=code)
+    links.expire_if_due(sign_in)
+    sign_in.refresh_from_db()
     if request.htmx:
         return render(
             request, "authflow/helpdesk_sign_in.html#helpdesk-status", {"sign_in": sign_in}

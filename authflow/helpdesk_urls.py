@@ -11,4 +11,5 @@ urlpatterns = [
     path("sign-ins", helpdesk.start, name="start"),
     path("sign-ins/<uuid:code>", helpdesk.sign_in_detail, name="sign-in"),
     path("sign-ins/<uuid:code>/cancel", helpdesk.cancel, name="cancel"),
+    path("sign-ins/<uuid:code>/link", helpdesk.link_instead, name="link-instead"),
 ]

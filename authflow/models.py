@@ -137,6 +137,8 @@ class SignIn(models.Model):
     class Method(models.TextChoices):
         DEVICE_CODE = "device_code", "Device code"
         BROWSER = "browser", "Browser"
+        # A one-time link a helpdesk operator sends the person (authflow/links.py).
+        LINK = "link", "Sign-in link"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for sign-in"
@@ -198,6 +200,13 @@ class SignIn(models.Model):
     )
     actual_identity = models.CharField(max_length=80, blank=True)
     actual_label = models.CharField(max_length=320, blank=True)
+    # The provider's error of a refused sign-in (e.g. "AADSTS53003": Conditional Access
+    # blocks device codes), so pages can offer what works instead.
+    error = models.CharField(max_length=32, blank=True)
+    # A sign-in link: the SHA-256 of its secret (the secret itself is only ever shown
+    # once, to whoever created it), and when the person opened it (once).
+    link_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    link_opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -232,6 +241,11 @@ class SignIn(models.Model):
         return self.status in self.FINAL
 
     @property
+    def device_code_blocked(self) -> bool:
+        """Conditional Access refused this device-code sign-in (AADSTS53003)."""
+        return self.method == self.Method.DEVICE_CODE and self.error == "AADSTS53003"
+
+    @property
     def expected_description(self) -> str:
         """Whom to ask: "alice@…" or "an owner of Finance"."""
         if self.expected_group_id:
@@ -241,6 +255,11 @@ class SignIn(models.Model):
     @property
     def relay_message(self) -> str:
         """What the helpdesk sends the person who is to sign in (page and API alike)."""
+        if self.method == self.Method.LINK:
+            return (
+                f"Please open the one-time sign-in link the helpdesk sent you and sign in as "
+                f"{self.expected_description}."
+            )
         return (
             f"Please open {self.verification_uri} and enter the code {self.user_code} — sign "
             f"in as {self.expected_description}. Microsoft will ask whether you are signing "

@@ -30,3 +30,8 @@ identity_revoked = Signal()
 # portal holds for them must end, not only the delegated tokens. authflow/tasks.py ends
 # it (identities.end_access). Arguments: user, reason.
 access_ended_by_microsoft = Signal()
+
+# Sent to learn who holds portal access that authflow does not keep itself (the REST
+# API's token families), for the periodic check of accounts with Microsoft. Receivers
+# return {user pk: when the oldest access they hold for that user began}. No arguments.
+access_holders = Signal()

@@ -74,8 +74,8 @@ ADVICE = {
     "admin consent for Lifeboat in Microsoft Entra.",
     7000215: "The portal's client secret is wrong or expired. An administrator must update "
     "MICROSOFT_CLIENT_SECRET (or the certificate) from the app registration.",
-    53003: "Your organisation's Conditional Access blocks this kind of sign-in. Use the other "
-    "sign-in method, or ask an administrator to allow it for Lifeboat.",
+    53003: "Your organisation's Conditional Access blocks sign-in with a code. Sign in with "
+    "Microsoft in your browser instead (or, for someone else, send them a sign-in link).",
     50020: "That account belongs to another organisation than the one this portal serves.",
     50057: "That account is disabled in Microsoft Entra.",
 }
@@ -232,7 +232,7 @@ def start_device_sign_in(
     return sign_in
 
 
-def _audit_end(sign_in: SignIn, action: str, outcome: str, **details: Any) -> None:
+def audit_end(sign_in: SignIn, action: str, outcome: str, **details: Any) -> None:
     audit.record(
         action,
         actor=sign_in.started_by,
@@ -273,13 +273,14 @@ def end_device_sign_in(
     # Each ending is logged: the portal's id for the sign-in and the error code only,
     # never the user code, the device code or a token.
     logger.info("Device sign-in %s ended: %s (%s)", sign_in.pk, status, error)
-    if sign_in.finish(status, message):
+    code = aadsts_code(description)
+    if sign_in.finish(status, message, error=f"AADSTS{code}" if code else error[:32]):
         actions: dict[str, str] = {
             SignIn.Status.DECLINED: "sign_in.declined",
             SignIn.Status.EXPIRED: "sign_in.expired",
         }
         action = actions.get(status, "sign_in.failed")
-        _audit_end(sign_in, action, "failure", error=error, description=description[:200])
+        audit_end(sign_in, action, "failure", error=error, description=description[:200])
 
 
 UNREADABLE_FLOW = (
@@ -292,7 +293,7 @@ def end_unreadable_device_sign_in(sign_in: SignIn) -> None:
     """The stored device flow cannot be decrypted with any configured key: it can never
     be polled, so it ends (failed) instead of staying pending."""
     if sign_in.finish(SignIn.Status.FAILED, UNREADABLE_FLOW):
-        _audit_end(sign_in, "sign_in.failed", "failure", reason="unreadable device flow")
+        audit_end(sign_in, "sign_in.failed", "failure", reason="unreadable device flow")
 
 
 def expire_if_due(sign_in: SignIn) -> bool:
@@ -315,7 +316,7 @@ def complete_device_sign_in(sign_in: SignIn, result: dict[str, Any], cache: str)
             "Microsoft's answer could not be verified, so nobody was signed in. "
             f"({exc}) Start again; if it keeps happening, tell an administrator.",
         ):
-            _audit_end(sign_in, "sign_in.failed", "failure", reason=str(exc))
+            audit_end(sign_in, "sign_in.failed", "failure", reason=str(exc))
         return
     if problem := wrong_account(sign_in, who):
         # Never keep tokens of an account we did not ask for: they are simply dropped.
@@ -325,7 +326,7 @@ def complete_device_sign_in(sign_in: SignIn, result: dict[str, Any], cache: str)
             actual_identity=who.key,
             actual_label=who.upn,
         ):
-            _audit_end(sign_in, "sign_in.wrong_account", "denied", actual=who.key)
+            audit_end(sign_in, "sign_in.wrong_account", "denied", actual=who.key)
         return
     with transaction.atomic():
         user = accounts.user_for(who)
@@ -340,7 +341,7 @@ def complete_device_sign_in(sign_in: SignIn, result: dict[str, Any], cache: str)
             actual_label=who.upn,
         )
         if finished:
-            _audit_end(sign_in, "sign_in.completed", "success", identity=who.key)
+            audit_end(sign_in, "sign_in.completed", "success", identity=who.key)
             transaction.on_commit(lambda: identity_signed_in.send(sender=SignIn, user=user))
 
 

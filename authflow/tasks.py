@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.utils import timezone
 
-from authflow import identities, poller, tokens
+from authflow import account_checks, identities, poller, tokens
 from authflow.models import SignIn, TokenCache, User
 from authflow.signals import access_ended_by_microsoft, device_sign_in_started
 
@@ -86,6 +86,20 @@ def refresh_tokens_ahead() -> None:
             logger.info("Identity %s needs to sign in again", row.user.identity)
         except tokens.TokensUnavailable as exc:
             logger.warning("Could not refresh %s now: %s", row.user.identity, exc)
+
+
+@shared_task(ignore_result=True, name="authflow.tasks.check_accounts")
+def check_accounts() -> None:
+    """Ask Microsoft whether everyone holding portal access may still sign in; end the
+    access of accounts disabled, deleted or whose sessions were revoked (beat: 5 min)."""
+    stats = account_checks.check_accounts()
+    if stats.ended or stats.skipped_tenants:
+        logger.info(
+            "Account check: %s checked, %s ended, %s tenants not reachable",
+            stats.checked,
+            stats.ended,
+            stats.skipped_tenants,
+        )
 
 
 @shared_task(ignore_result=True)

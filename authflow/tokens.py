@@ -267,15 +267,23 @@ def access_token(
     *,
     min_validity: timedelta = MSAL_EXPIRY_MARGIN,
     force_refresh: bool = False,
+    claims_challenge: str | None = None,
 ) -> str:
     """A delegated access token for `user` and `scopes`, valid for at least `min_validity`.
 
     `force_refresh` gets a new one even if the cached token looks valid (Graph refused it).
+    `claims_challenge` answers Graph's CAE claims challenge: a new token is asked for with
+    those claims; when Entra will not give one, the person's access ends (every session,
+    as identities.end_access) with Microsoft's reason.
     Raises SignInRequired (act on it: ask for a sign-in) or TokensUnavailable (retry).
     """
     row = _usable_row(user)
     cached = _decrypted(row)
-    if not force_refresh and _fresh_enough(cached, scopes, min_validity):
+    if (
+        claims_challenge is None
+        and not force_refresh
+        and _fresh_enough(cached, scopes, min_validity)
+    ):
         result, changed = _silent(row, cached, scopes, force_refresh=False)
         if changed is None and result and "access_token" in result:
             _touch(row)
@@ -288,7 +296,9 @@ def access_token(
         row = _usable_row(user)
         cached = _decrypted(row)
         force = force_refresh or not _fresh_enough(cached, scopes, min_validity)
-        result, changed = _silent(row, cached, scopes, force_refresh=force)
+        result, changed = _silent(
+            row, cached, scopes, force_refresh=force, claims_challenge=claims_challenge
+        )
         if result is not None and "access_token" in result:
             _save_refreshed(row, result, changed)
             return result["access_token"]
@@ -312,8 +322,29 @@ def access_token(
         or f"The sign-in service refused to refresh the tokens ({error})."
     )
     _mark_needs_sign_in(row, error, description, reason=reason)
+    if claims_challenge is not None and not ended:
+        ended = reason = f"{CAE_REFUSED} {reason}"
     if ended:
         access_ended_by_microsoft.send(sender=User, user=user, reason=ended)
+    raise SignInRequired(user, reason)
+
+
+# Why access ends when Graph's claims challenge (CAE) cannot be answered silently.
+CAE_REFUSED = (
+    "Microsoft Graph refused the portal's token under continuous access evaluation (the "
+    "account was disabled, its sessions revoked, or a policy changed) and no new one could "
+    "be had without the person:"
+)
+
+
+def challenge_unanswered(user: User) -> None:
+    """Graph challenged even the token obtained with its claims: nothing the portal can
+    do silently. The person's access ends; raises SignInRequired."""
+    reason = f"{CAE_REFUSED} Graph refused the renewed token too."
+    TokenCache.objects.filter(user=user).update(
+        status=TokenCache.Status.NEEDS_SIGN_IN, status_reason=reason[:300], ciphertext=b""
+    )
+    access_ended_by_microsoft.send(sender=User, user=user, reason=reason)
     raise SignInRequired(user, reason)
 
 
@@ -332,7 +363,12 @@ def _save_refreshed(row: TokenCache, result: dict[str, Any], changed: str | None
 
 
 def _silent(
-    row: TokenCache, cached: str, scopes: list[str], *, force_refresh: bool
+    row: TokenCache,
+    cached: str,
+    scopes: list[str],
+    *,
+    force_refresh: bool,
+    claims_challenge: str | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     try:
         return flows.acquire_silent(
@@ -341,6 +377,7 @@ def _silent(
             tenant=str(row.user.tenant_id),
             scopes=scopes,
             force_refresh=force_refresh,
+            claims_challenge=claims_challenge,
         )
     except flows.TRANSIENT_ERRORS as exc:
         raise TokensUnavailable(f"Microsoft could not be reached ({type(exc).__name__})") from exc
@@ -372,7 +409,11 @@ def revoke(
 
 def graph_as(user: User, scopes: list[str]) -> GraphClient:
     """A Graph client acting as `user` (delegated)."""
-    return GraphClient(lambda force=False: access_token(user, scopes, force_refresh=force))
+
+    def token(force: bool = False, claims: str | None = None) -> str:
+        return access_token(user, scopes, force_refresh=force, claims_challenge=claims)
+
+    return GraphClient(token, on_unanswered_challenge=lambda: challenge_unanswered(user))
 
 
 def app_token_claims(tenant_id: str) -> dict[str, Any] | None:
@@ -402,4 +443,7 @@ def app_permissions(tenant_id: str) -> frozenset[str] | None:
 
 def graph_as_app(tenant_id: str) -> GraphClient:
     """A Graph client with the portal's application permissions in `tenant_id`."""
-    return GraphClient(lambda force=False: flows.app_only_token(tenant_id, force=force))
+    # App-only tokens get no claims challenges from Graph's CAE; a new one is asked for.
+    return GraphClient(
+        lambda force=False, claims=None: flows.app_only_token(tenant_id, force=force)
+    )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("sign-in/code/<uuid:code>/cancel", views.cancel_device_code, name="cancel-device-code"),
     path("sign-in/microsoft", views.start_browser, name="start-browser"),
     path("callback", views.callback, name="callback"),
+    path("link", views.link, name="link"),
     path("sign-out", views.sign_out, name="sign-out"),
     path("profile", views.profile, name="profile"),
     path("profile/forget-tokens", views.forget_tokens, name="forget-tokens"),

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.decorators import ratelimit
 
-from authflow import encryption, flows, identities, identity, signins
+from authflow import encryption, flows, identities, identity, links, signins
 from authflow.models import SignIn, TokenCache
 from portal import audit
 from portal.http import PortalRequest
@@ -306,6 +306,8 @@ def callback(request: PortalRequest) -> HttpResponse:
         )
     # msal sent sha256(nonce) to Microsoft; the id_token carries that hash.
     nonce = hashlib.sha256(flow["nonce"].encode("ascii")).hexdigest()
+    if link_code := started.get("link"):
+        return _finish_link(request, link_code, result, cache_json, nonce=nonce)
     try:
         user = signins.finish_browser_sign_in(request, result, cache_json, nonce=nonce)
     except identity.InvalidIdentityToken as exc:
@@ -318,6 +320,90 @@ def callback(request: PortalRequest) -> HttpResponse:
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     messages.success(request, f"Signed in as {user}.")
     return redirect(next_url)
+
+
+# --- Sign-in links (sent by the helpdesk) ----------------------------------------------
+
+
+def _link_refused(request: PortalRequest, message: str, status: int) -> HttpResponse:
+    return render(request, "authflow/link.html", {"error": message}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@ratelimit(group="sign-in:ip", key="ip", rate=SIGN_IN_RATE, method="POST", block=False)
+def link(request: PortalRequest) -> HttpResponse:
+    """A sign-in link: GET shows whom it is for (link previewers and mail scanners fetch
+    links, so GET changes nothing); the person's POST consumes it and goes to Microsoft.
+    The secret is in the query string (`key`), kept there by the form's empty action."""
+    secret = request.GET.get("key", "")
+    if getattr(request, "limited", False):
+        return _link_refused(request, "Too many attempts from here. Wait a minute.", 429)
+    try:
+        sign_in = links.find(secret[:100])
+    except links.LinkRefused as exc:
+        return _link_refused(request, str(exc), 410)
+    if request.method == "GET":
+        return render(
+            request,
+            "authflow/link.html",
+            {"sign_in": sign_in, "app_name": settings.MICROSOFT_APP_NAME},
+        )
+    login_hint, domain_hint = links.login_hint(sign_in)
+    try:
+        flow = flows.start_auth_code_flow(
+            sign_in.scopes or signins.sign_in_scopes(),
+            redirect_uri=redirect_uri(),
+            login_hint=login_hint,
+            domain_hint=domain_hint,
+            tenant=sign_in.tenant,
+        )
+        sign_in = links.open_link(secret[:100], request=request)
+    except links.LinkRefused as exc:
+        return _link_refused(request, str(exc), 410)
+    except flows.FlowError as exc:
+        return _link_refused(request, f"The sign-in could not start. {exc}", 502)
+    request.session[SESSION_AUTH_FLOW] = encryption.encrypt(
+        json.dumps(
+            {
+                "flow": flow,
+                "next": reverse(settings.LOGIN_REDIRECT_URL),
+                "tenant": sign_in.tenant,
+                "link": str(sign_in.code),
+            }
+        )
+    ).decode()
+    return HttpResponseRedirect(flow["auth_uri"])
+
+
+def _finish_link(
+    request: PortalRequest, code: str, result: dict[str, object], cache_json: str, *, nonce: str
+) -> HttpResponse:
+    sign_in = SignIn.objects.filter(code=code, method=SignIn.Method.LINK).first()
+    if sign_in is None:
+        return _callback_failed(request, "This sign-in link no longer exists.", error="no_link")
+    try:
+        user = links.complete(sign_in, dict(result), cache_json, nonce=nonce, request=request)
+    except identity.InvalidIdentityToken as exc:
+        return _callback_failed(
+            request,
+            f"Microsoft's answer could not be accepted: {exc}.",
+            error="invalid_id_token",
+            outcome="denied",
+        )
+    if user is None:
+        sign_in.refresh_from_db()
+        return _link_refused(
+            request,
+            f"{sign_in.message or 'This sign-in link can no longer be used.'} "
+            "Nobody was signed in; the helpdesk sees who tried.",
+            403,
+        )
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(
+        request,
+        f"Signed in as {user}. Work the helpdesk started for you goes on by itself.",
+    )
+    return redirect(settings.LOGIN_REDIRECT_URL)
 
 
 # --- Sign-out and profile ---------------------------------------------------------------

@@ -4,13 +4,22 @@ Tokens come from a provider callable (delegated: authflow.tokens.access_token; a
 authflow.flows.app_only_token), asked again for each attempt so a refreshed token is used;
 after a 401 it is asked once with force=True for a new one (the cached token may have been
 revoked, or signed with a key the tenant no longer publishes).
+
+Continuous access evaluation: a 401 carrying a claims challenge (`WWW-Authenticate: Bearer
+..., error="insufficient_claims", claims="<base64 JSON>"`) is answered once by asking the
+provider with claims=<the decoded JSON> (msal then redeems the refresh token with those
+claims). If Graph challenges that token too, `on_unanswered_challenge` is told (it ends the
+person's access and raises) before ClaimsChallenged is raised.
 HTTP goes through portal.microsoft.http_session(), like everything that talks to Microsoft.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -53,6 +62,35 @@ class GraphError(Exception):
         return self.status == 404
 
 
+class ClaimsChallenged(GraphError):
+    """Graph still asks for claims after the one answer this client gives (CAE)."""
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def claims_challenge(response: requests.Response) -> str | None:
+    """The decoded claims of a CAE claims challenge (a 401 whose WWW-Authenticate says
+    error="insufficient_claims"), or None for any other answer."""
+    if response.status_code != 401:
+        return None
+    header = response.headers.get("WWW-Authenticate", "")
+    if not header.lower().startswith("bearer"):
+        return None
+    params = dict(_CHALLENGE_PARAM.findall(header))
+    if params.get("error") != "insufficient_claims" or not params.get("claims"):
+        return None
+    encoded = params["claims"]
+    try:
+        decoded = base64.urlsafe_b64decode(
+            encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4)
+        ).decode("utf-8")
+        json.loads(decoded)
+    except ValueError:
+        return None
+    return decoded
+
+
 class GraphThrottled(GraphError):
     """Still throttled after the retries this client is allowed."""
 
@@ -70,8 +108,10 @@ class GraphClient:
         max_retries: int = 4,
         max_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_unanswered_challenge: Callable[[], None] | None = None,
     ) -> None:
         self._token = token
+        self._on_unanswered_challenge = on_unanswered_challenge
         self.session = session or http_session()
         self.max_retries = max_retries
         self.max_wait = max_wait
@@ -88,13 +128,30 @@ class GraphClient:
         """Send a request, honouring Retry-After on 429/503/504; raise GraphError on failure."""
         headers = dict(kwargs.pop("headers", None) or {})
         force_new_token = False
+        claims: str | None = None
         for attempt in range(self.max_retries + 1):
             if authenticate:
-                headers["Authorization"] = f"Bearer {self._token(force=force_new_token)}"
+                token = (
+                    self._token(force=True, claims=claims)
+                    if claims
+                    else self._token(force=force_new_token)
+                )
+                headers["Authorization"] = f"Bearer {token}"
             response = self.session.request(method, self.url(path), headers=headers, **kwargs)
-            if response.status_code == 401 and authenticate and not force_new_token:
-                force_new_token = True
-                continue
+            if response.status_code == 401 and authenticate:
+                challenge = claims_challenge(response)
+                if challenge and claims is None:
+                    logger.info("Graph sent a claims challenge; asking for a new token with it")
+                    claims = challenge
+                    continue
+                if challenge:
+                    if self._on_unanswered_challenge is not None:
+                        self._on_unanswered_challenge()
+                    error = GraphError.from_response(response)
+                    raise ClaimsChallenged(error.status, error.code, error.message)
+                if not force_new_token:
+                    force_new_token = True
+                    continue
             if response.status_code not in RETRYABLE_STATUSES:
                 break
             wait = retry_after_seconds(response)

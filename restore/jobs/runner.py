@@ -636,6 +636,7 @@ def device_sign_in_for(user: User) -> SignIn | None:
     pending = (
         SignIn.objects.filter(
             expected_identity=user.identity,
+            method=SignIn.Method.DEVICE_CODE,  # a sign-in link has no code to show
             status=SignIn.Status.PENDING,
             expires_at__gt=now + timedelta(minutes=2),
         )

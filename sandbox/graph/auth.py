@@ -7,6 +7,8 @@ signed by a key the tenant still publishes, and within their lifetime. App-only 
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -50,6 +52,43 @@ def bearer_token(request: HttpRequest) -> str:
     return token.strip()
 
 
+# What Graph says with a CAE claims challenge (401 InvalidAuthenticationToken).
+CAE_MESSAGE = (
+    "Continuous access evaluation resulted in challenge with result: InteractionRequired "
+    "and code: TokenIssuedBeforeRevocationTimestamp"
+)
+
+
+def _revoked_since(user: DirectoryUser, claims: dict[str, object]) -> bool:
+    """Whether the token was issued before the account was disabled or its sessions
+    revoked. `iat` has whole seconds: a token of the revocation's own second counts as
+    issued before (CAE fails closed)."""
+    if not user.account_enabled:
+        return True
+    issued = claims.get("iat")
+    return isinstance(issued, int) and issued < user.sign_in_sessions_valid_from.timestamp()
+
+
+def cae_challenge(user: DirectoryUser) -> errors.GraphError:
+    """Graph's answer to a revoked CAE token: 401 and a claims challenge asking for a token
+    not before the revocation, in the WWW-Authenticate shape Microsoft documents."""
+    not_before = str(int(user.sign_in_sessions_valid_from.timestamp()))
+    claims = json.dumps({"access_token": {"nbf": {"essential": True, "value": not_before}}})
+    encoded = base64.b64encode(claims.encode()).decode("ascii")
+    authorize = f"https://{settings.MICROSOFT_AUTHORITY_HOST}/common/oauth2/authorize"
+    return errors.GraphError(
+        401,
+        "InvalidAuthenticationToken",
+        CAE_MESSAGE,
+        headers={
+            "WWW-Authenticate": (
+                f'Bearer realm="", authorization_uri="{authorize}", '
+                f'error="insufficient_claims", claims="{encoded}"'
+            )
+        },
+    )
+
+
 def authenticate(request: HttpRequest) -> Caller:
     token = bearer_token(request)
     try:
@@ -78,10 +117,15 @@ def authenticate(request: HttpRequest) -> Caller:
             .filter(id=oid, tenant_id=tenant_id)
             .first()
         )
-        # A disabled user's access tokens stay valid until they expire, as in Entra
-        # without continuous access evaluation; only refresh stops working.
         if user is None:
             raise errors.unauthenticated("Access token validation failure.")
+        # A disabled user's access tokens stay valid until they expire, as in Entra
+        # without continuous access evaluation, and only refresh stops working. A client
+        # that declared the cp1 capability (xms_cc) gets CAE instead: Graph refuses a
+        # token issued before the account was disabled or its sessions revoked, with a
+        # claims challenge.
+        if "cp1" in (claims.get("xms_cc") or ()) and _revoked_since(user, claims):
+            raise cae_challenge(user)
     return Caller(
         tenant_id=tenant_id,
         app_id=str(claims.get("appid") or claims.get("azp") or ""),

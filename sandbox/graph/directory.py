@@ -14,7 +14,7 @@ from sandbox.graph.odata import Field
 from sandbox.models import DirectoryUser, Group, Tenant
 
 USER_FIELDS = {
-    "id": Field("id"),
+    "id": Field("id", "uuid"),
     "displayname": Field("display_name"),
     "userprincipalname": Field("user_principal_name"),
     "mail": Field("mail"),

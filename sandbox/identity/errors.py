@@ -11,18 +11,22 @@ from django.utils import timezone
 class OAuthError(Exception):
     """An error the token endpoint answers with, exactly as Entra words it."""
 
-    def __init__(self, error: str, code: int, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, code: int, description: str, status: int = 400, suberror: str = ""
+    ) -> None:
         super().__init__(f"AADSTS{code}: {description}")
         self.error = error
         self.code = code
         self.description = description
         self.status = status
+        self.suberror = suberror
 
     def response(self, request: HttpRequest) -> JsonResponse:
         now = timezone.now()
         timestamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
         trace_id = str(uuid.uuid4())
         correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
+        extra = {"suberror": self.suberror} if self.suberror else {}
         return JsonResponse(
             {
                 "error": self.error,
@@ -35,6 +39,7 @@ class OAuthError(Exception):
                 "trace_id": trace_id,
                 "correlation_id": correlation_id,
                 "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+                **extra,
             },
             status=self.status,
         )
@@ -66,6 +71,16 @@ def application_not_found(client_id: str, tenant: str) -> OAuthError:
         "tenant or consented to by any user in the tenant.",
     )
 
+
+# Conditional Access refusing to issue tokens (here: a policy blocking the device code
+# flow), as Entra answers the token request: interaction_required, suberror message_only.
+BLOCKED_BY_CONDITIONAL_ACCESS = OAuthError(
+    "interaction_required",
+    53003,
+    "Access has been blocked by Conditional Access policies. The access policy does not allow "
+    "token issuance.",
+    suberror="message_only",
+)
 
 PUBLIC_CLIENT_WITH_SECRET = OAuthError(
     "invalid_client",

@@ -103,6 +103,8 @@ def device_code(request: HttpRequest, client: Client, tenant: Tenant | None) -> 
         raise errors.BAD_VERIFICATION_CODE
     if not user.account_enabled:
         raise errors.USER_DISABLED
+    if device_code_blocked(policy, user):
+        raise errors.BLOCKED_BY_CONDITIONAL_ACCESS
     request_scopes = scopes.parse(" ".join(dc.scopes), str(user.tenant_id))
     granted = _graph_or_api_grant(user, client, request_scopes)
     return tokens.user_token_response(
@@ -114,7 +116,14 @@ def device_code(request: HttpRequest, client: Client, tenant: Tenant | None) -> 
         grant="device_code",
         auth_time=dc.approved_at or timezone.now(),
         with_client_info=request.POST.get("client_info") == "1",
+        capabilities=tokens.client_capabilities(request.POST.get("claims", "")),
     )
+
+
+def device_code_blocked(policy: Policy, user: DirectoryUser) -> bool:
+    """Whether a Conditional Access policy blocks the device code flow for `user`."""
+    blocked = {str(upn).lower() for upn in policy.device_code_blocked_users or ()}
+    return policy.device_code_blocked or user.user_principal_name.lower() in blocked
 
 
 def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:
@@ -171,6 +180,7 @@ def authorization_code(
         auth_time=ac.auth_time,
         nonce=ac.nonce,
         with_client_info=request.POST.get("client_info") == "1",
+        capabilities=tokens.client_capabilities(request.POST.get("claims", "")),
     )
 
 
@@ -210,6 +220,7 @@ def refresh_token(request: HttpRequest, client: Client, tenant: Tenant | None) -
         grant=rt.grant,
         auth_time=rt.auth_time,
         with_client_info=request.POST.get("client_info") == "1",
+        capabilities=tokens.client_capabilities(request.POST.get("claims", "")),
         family=rt.family,
     )
 

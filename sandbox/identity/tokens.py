@@ -10,6 +10,7 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,6 +112,18 @@ def access_token_lifetime() -> int:
     return random.randint(low, max(low, high))  # noqa: S311 (a lifetime, not a secret)
 
 
+def client_capabilities(claims_parameter: str) -> list[str]:
+    """The client capabilities a token request declares: msal sends them in the `claims`
+    parameter as {"access_token": {"xms_cc": {"values": ["cp1"]}}}; Entra then puts them
+    in the access token's `xms_cc` claim. Anything unreadable declares nothing."""
+    try:
+        parsed = json.loads(claims_parameter or "{}")
+        values = parsed["access_token"]["xms_cc"]["values"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
 def user_access_token(
     user: DirectoryUser,
     client: Application,
@@ -119,8 +132,9 @@ def user_access_token(
     *,
     client_type: str,
     lifetime: int,
+    capabilities: Sequence[str] = (),
 ) -> str:
-    common = {
+    common: dict[str, Any] = {
         **_times(lifetime),
         "tid": str(user.tenant_id),
         "oid": str(user.id),
@@ -129,6 +143,8 @@ def user_access_token(
         "uti": _b64url(secrets.token_bytes(16)),
         "idtyp": "user",
     }
+    if capabilities:
+        common["xms_cc"] = list(capabilities)
     if request.is_graph:
         return keys.sign(
             {
@@ -225,6 +241,7 @@ def user_token_response(
     with_client_info: bool = False,
     family: uuid.UUID | None = None,
     include_auth_time: bool = False,
+    capabilities: Sequence[str] = (),
 ) -> dict[str, Any]:
     lifetime = access_token_lifetime()
     body: dict[str, Any] = {
@@ -233,7 +250,13 @@ def user_token_response(
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
         "access_token": user_access_token(
-            user, client, request, granted, client_type=client_type, lifetime=lifetime
+            user,
+            client,
+            request,
+            granted,
+            client_type=client_type,
+            lifetime=lifetime,
+            capabilities=capabilities,
         ),
     }
     if "offline_access" in request.oidc:

@@ -37,6 +37,11 @@ class Policy(models.Model):
     # Misbehaviour on request, for tests of the client's defences: put a nonce in
     # id_tokens that the client never sent (what an injected authorization code yields).
     tamper_id_token_nonce = models.BooleanField(default=False)
+    # Conditional Access blocking the device code flow (an authentication-flows policy):
+    # for everyone, or for the listed user principal names. The code can still be asked
+    # for and entered; issuing tokens for it is refused with AADSTS53003.
+    device_code_blocked = models.BooleanField(default=False)
+    device_code_blocked_users = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return "Sandbox policy"

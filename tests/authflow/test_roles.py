@@ -17,6 +17,7 @@ SAMPLE_ARGS = {
 POST_ONLY = {
     "helpdesk:start",
     "helpdesk:cancel",
+    "helpdesk:link-instead",
     "console:revoke",
     "console:re-login",
     "console:change-role",

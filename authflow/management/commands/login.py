@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from authflow import flows, principals, signins
+from authflow import flows, links, principals, signins
 from authflow.models import SignIn, TokenCache
 from portal.graph import GraphError
 
@@ -42,9 +42,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="start a sign-in even if valid tokens exist"
         )
+        parser.add_argument(
+            "--link",
+            action="store_true",
+            help="print a one-time sign-in link (15 minutes) to send the person, instead of a "
+            "code (works where Conditional Access blocks device codes)",
+        )
 
     def handle(
-        self, *args: Any, principal: str, wait: int, as_json: bool, force: bool, **options: Any
+        self,
+        *args: Any,
+        principal: str,
+        wait: int,
+        as_json: bool,
+        force: bool,
+        link: bool = False,
+        **options: Any,
     ) -> None:
         try:
             expected = principals.resolve_user(principal)
@@ -62,6 +75,9 @@ class Command(BaseCommand):
         )
         if existing and not force:
             self._already_signed_in(existing, expected, as_json=as_json)
+            return
+        if link:
+            self._print_link(links.create_link(expected, started_by=None), as_json=as_json)
             return
         try:
             sign_in = signins.start_device_sign_in(
@@ -83,6 +99,19 @@ class Command(BaseCommand):
             )
         if wait:
             self._wait(sign_in, wait, as_json=as_json)
+
+    def _print_link(self, new: links.NewLink, *, as_json: bool) -> None:
+        sign_in = new.sign_in
+        if as_json:
+            self.stdout.write(json.dumps({**describe(sign_in), "link": new.url}))
+            return
+        self.stdout.write(
+            f"Send this one-time sign-in link to {sign_in.expected_label}; they open it in "
+            f"their own browser and sign in with Microsoft as {sign_in.expected_label}:\n"
+            f"{new.url}\n"
+            f"It expires at {sign_in.expires_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}. "
+            "Anyone else who uses it gets nothing."
+        )
 
     def _already_signed_in(
         self, row: TokenCache, expected: principals.ExpectedUser, *, as_json: bool
