@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -125,17 +126,23 @@ def job_list(request: PortalRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def job_detail(request: PortalRequest, job_id: object) -> HttpResponse:
     job = Scope.for_user(request.user).job(job_id)
-    context = {"job": job, "log": job.log.all()}
-    if request.htmx and request.htmx.target == "job-status":
-        response = render(request, "restore/jobs/detail.html#job-status", context)
-        if job.is_finished:
-            response.status_code = HTMX_STOP_POLLING
-        return response
     items = Paginator(
         RestoreJobItem.objects.filter(job=job).select_related("item").order_by("id"),
         ITEMS_PER_PAGE,
     ).get_page(request.GET.get("page"))
-    return render(request, "restore/jobs/detail.html", {**context, "items": items})
+    context = {"job": job, "log": job.log.all(), "items": items}
+    if request.htmx and request.htmx.target == "job-status":
+        # The counters and log, and out of band each row of the table's page: results
+        # show as they come, and the last poll (after a cancel too) leaves none "Pending".
+        status = render_to_string("restore/jobs/detail.html#job-status", context, request)
+        rows = render_to_string(
+            "restore/jobs/detail.html#item-rows-oob", {**context, "oob": True}, request
+        )
+        response = HttpResponse(status + rows)
+        if job.is_finished:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    return render(request, "restore/jobs/detail.html", context)
 
 
 @require_POST
