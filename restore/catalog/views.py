@@ -125,6 +125,8 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         )
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
+    workload = info(point.object.workload)
+    draft = _restore_draft(request, point.pk)
     people = list(
         scope.objects()
         .filter(workload=point.object.workload, entity=EntityKind.USER)
@@ -136,7 +138,7 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         "object": point.object,
         "folder": folder,
         "page": found,
-        "sorts": browse.SORTS,
+        "sorts": {key: browse.SORTS[key] for key in workload.sorts},
         "restore_action": RESTORE_FORM_ACTION,
         "next_url": next_url(request, found.next_cursor),
         "targets": [
@@ -147,13 +149,39 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         # Another person's mailbox or drive in the same scope (an operator's): restored
         # into with their consent (restore/jobs/consent.py).
         "people": people,
-        "collisions": RestoreJob.Collision.choices,
+        "collisions": [(c, RestoreJob.Collision(c).label) for c in workload.collisions],
+        # A restore the form sent that was refused: its ticks and choices, shown again.
+        "draft": draft,
         "default_target_name": f"Restored items {timezone.localdate():%Y-%m-%d}",
+        "another_default_name": (
+            f"Restored from {point.object.address or point.object.name} "
+            f"{timezone.localdate():%Y-%m-%d}"
+        ),
     }
     if request.htmx and request.GET.get("cursor"):
         return render(request, "restore/point.html#item-rows", context)
     context["tree"] = browse.folder_tree(folders, items)
     return render(request, "restore/point.html", context)
+
+
+RESTORE_DRAFT = "restore_draft"  # the session key restore/jobs/views.py writes
+
+
+def _restore_draft(request: PortalRequest, point_id: int) -> dict[str, Any]:
+    """The refused restore form of this point, once (ticks and choices as they were)."""
+    draft = request.session.get(RESTORE_DRAFT)
+    if not isinstance(draft, dict) or str(draft.get("point")) != str(point_id):
+        return {}
+    if not (request.htmx and request.GET.get("cursor")):
+        del request.session[RESTORE_DRAFT]
+    return {
+        "items": {str(i) for i in draft.get("items", [])},
+        "folders": {str(f) for f in draft.get("folders", [])},
+        "target": str(draft.get("target", "")),
+        "target_name": str(draft.get("target_name", "")),
+        "collision": str(draft.get("collision", "")),
+        "target_object": str(draft.get("target_object", "")),
+    }
 
 
 # --- One item ------------------------------------------------------------------------------

@@ -46,8 +46,8 @@ from restore.models import (
     RestoreJobItem,
     RestoreJobLog,
     RestorePoint,
-    Workload,
 )
+from restore.workloads import WORKLOADS
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -75,17 +75,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_TARGET_NAME = 255
 # Characters neither Outlook folder names nor OneDrive names may hold.
 _BAD_NAME = re.compile(r'["*:<>?/\\|\x00-\x1f]')
-# Mail has no "overwrite": Exchange can't replace a message in place (a new one gets a new
-# id and PR_MESSAGE_FLAGS can't be rewritten), and deleting someone's current mail to put
-# an old copy back loses what changed since. Veeam's portal offers the same two for mail.
-COLLISIONS_BY_WORKLOAD: dict[str, tuple[str, ...]] = {
-    Workload.MAIL: (RestoreJob.Collision.SKIP, RestoreJob.Collision.KEEP_BOTH),
-    Workload.ONEDRIVE: (
-        RestoreJob.Collision.SKIP,
-        RestoreJob.Collision.KEEP_BOTH,
-        RestoreJob.Collision.OVERWRITE,
-    ),
-}
 
 
 def transition(job: RestoreJob, to: str, *, when: Q | None = None, **fields: Any) -> bool:
@@ -246,7 +235,9 @@ def validate(
             "or download."
         )
     workload = point.object.workload
-    allowed = COLLISIONS_BY_WORKLOAD.get(workload, (RestoreJob.Collision.SKIP,))
+    allowed = (
+        WORKLOADS[workload].collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
+    )
     if target == RestoreJob.Target.DOWNLOAD:
         collision = RestoreJob.Collision.KEEP_BOTH
     elif collision not in RestoreJob.Collision.values:

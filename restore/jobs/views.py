@@ -19,6 +19,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from portal.http import PortalRequest
 from restore.blobs import BlobStoreUnavailable
+from restore.catalog.views import RESTORE_DRAFT
 from restore.jobs import consent, downloads, lifecycle
 from restore.jobs import plan as dry_run
 from restore.models import RestoreJob, RestoreJobItem
@@ -48,15 +49,35 @@ def _selection(request: PortalRequest) -> tuple[str, list[str], list[str], str, 
     other person's mailbox or drive, in the order lifecycle.create_job and dry_run.plan
     take them."""
     post = request.POST
+    target = post.get("target", "")
+    # The form has one name field per target that takes a name (the other is hidden).
+    name_field = "another_name" if target == RestoreJob.Target.ANOTHER else "target_name"
     return (
         post.get("point", ""),
         post.getlist("items"),
         post.getlist("folders"),
-        post.get("target", ""),
-        post.get("target_name", ""),
+        target,
+        post.get(name_field, post.get("target_name", "")),
         post.get("collision", RestoreJob.Collision.SKIP),
         post.get("target_object", ""),
     )
+
+
+MAX_DRAFT_ITEMS = 10_000  # as many as a job may hold
+
+
+def _keep_draft(request: PortalRequest) -> None:
+    """The refused form's ticks and choices, for the point page to show them again."""
+    point, items, folders, target, target_name, collision, target_object = _selection(request)
+    request.session[RESTORE_DRAFT] = {
+        "point": point[:20],
+        "items": [i[:20] for i in items[:MAX_DRAFT_ITEMS]],
+        "folders": [f[:20] for f in folders[:MAX_DRAFT_ITEMS]],
+        "target": target[:20],
+        "target_name": target_name[:255],
+        "collision": collision[:20],
+        "target_object": target_object[:20],
+    }
 
 
 @require_POST
@@ -70,6 +91,7 @@ def start(request: PortalRequest) -> HttpResponse:
         back = _back(request)
         if back and not request.htmx:
             messages.error(request, text)
+            _keep_draft(request)
             return HttpResponseRedirect(back)
         return _problem(request, 400, "The restore was not started", text)
     url = reverse("restore:job", args=[job.pk])

@@ -33,3 +33,19 @@ def test_item_results_appear_without_a_reload(sandbox, alice, page_as, session_w
         expect(rows.nth(index)).to_have_attribute("data-status", "done")
         expect(rows.nth(index)).to_contain_text("Restored")
     assert page.evaluate("window.__same_document") is True
+
+
+def test_the_restore_form_shows_the_folder_name_only_for_a_new_folder(sandbox, alice, page_as):
+    point = back_up_mailbox("alice")
+    page = page_as(alice)
+    page.goto(f"/backups/points/{point.pk}/")
+    name = page.get_by_label("New folder name")
+    collision = page.get_by_label("If an item is already there")
+    expect(name).to_be_hidden()  # "Original location" is chosen first
+    page.get_by_label("New folder", exact=True).check()
+    expect(name).to_be_visible()
+    page.get_by_label("Download").check()
+    expect(name).to_be_hidden()
+    expect(collision).to_be_hidden()  # a download has nothing already there
+    page.get_by_label("Original location").check()
+    expect(collision).to_be_visible()

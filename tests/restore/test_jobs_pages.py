@@ -245,3 +245,42 @@ def test_keep_both_says_what_the_copy_was_named(sandbox, alice, client_as):
     copy = f"{stem} 1.{extension}" if dot else f"{item.name} 1"
     page = client.get(reverse("restore:job", args=[job.pk])).content.decode()
     assert f"restored as “{copy}”" in page
+
+
+def test_the_restore_form_offers_only_what_the_workload_supports(sandbox, alice, client_as):
+    mail_point, drive_point = back_up_mailbox("alice"), back_up_drive("alice")
+    client = client_as(alice)
+    mail = client.get(reverse("restore:point", args=[mail_point.pk])).content.decode()
+    assert re.findall(r'<option value="(skip|keep-both|overwrite)"', mail) == ["skip", "keep-both"]
+    assert ">Sender</a>" in mail
+    files = client.get(reverse("restore:point", args=[drive_point.pk])).content.decode()
+    assert re.findall(r'<option value="(skip|keep-both|overwrite)"', files) == [
+        "skip", "keep-both", "overwrite",
+    ]  # fmt: skip
+    assert ">Sender</a>" not in files
+    assert "No folder" not in files
+
+
+def test_a_refused_form_comes_back_with_every_tick_and_choice(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    inbox = Folder.objects.get(object=point.object, well_known="inbox")
+    client = client_as(alice)
+    url = reverse("restore:point", args=[point.pk]) + f"?folder={inbox.pk}"
+    fields = {"point": point.pk, "items": [item.pk], "folders": [inbox.pk], "target": "folder",
+              "target_name": "a/b", "collision": "skip"}  # fmt: skip
+    answer = client.post(
+        reverse("restore:start-restore"), fields, headers={"Referer": f"http://testserver{url}"}
+    )
+    assert answer.status_code == 302
+    assert not RestoreJob.objects.exists()
+    page = client.get(url).content.decode()
+    assert "can&#x27;t contain" in page or "can't contain" in page
+    assert re.search(rf'value="{item.pk}" form="restore-form"[^>]* checked', page)
+    assert re.search(rf'value="{inbox.pk}" form="restore-form"[^>]* checked', page)
+    assert re.search(r'value="folder" checked', page)
+    assert 'value="a/b"' in page
+    assert re.search(r'<option value="skip" selected>', page)
+    # Shown once: the next visit starts afresh.
+    again = client.get(url).content.decode()
+    assert not re.search(rf'value="{item.pk}" form="restore-form"[^>]* checked', again)
