@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -98,6 +99,33 @@ def object_detail(request: PortalRequest, object_id: int) -> HttpResponse:
     )
 
 
+DELETED_PER_PAGE = 50
+
+
+@require_GET
+@login_required
+def deleted_view(request: PortalRequest, object_id: int) -> HttpResponse:
+    """What some restore point holds and the latest backup no longer saw: newest deletion
+    first, each restorable from the last point that held it."""
+    scope = Scope.for_user(request.user)
+    obj = scope.object(object_id)
+    page = Paginator(
+        browse.deleted_items(scope.items().filter(object=obj)), DELETED_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    items = list(page)
+    ranges = browse.point_ranges(items, scope.restore_points())
+    marks = browse.since(items, scope.restore_points())
+    return render(
+        request,
+        "restore/deleted.html",
+        {
+            "object": obj,
+            "page": page,
+            "rows": [(item, ranges[item.pk], marks.get(item.pk)) for item in items],
+        },
+    )
+
+
 # --- A restore point: folder tree and items ---------------------------------------------
 
 
@@ -158,6 +186,9 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
             f"{timezone.localdate():%Y-%m-%d}"
         ),
     }
+    # Items deleted or changed since this point, and when (the person sees what is gone).
+    marks = browse.since(found.items, scope.restore_points())
+    context["rows"] = [(item, marks.get(item.pk)) for item in found.items]
     if request.htmx and request.GET.get("cursor"):
         return render(request, "restore/point.html#item-rows", context)
     context["tree"] = browse.folder_tree(folders, items)
@@ -339,10 +370,11 @@ def search_view(request: PortalRequest) -> HttpResponse:
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
     ranges = browse.point_ranges(found.items, scope.restore_points())
+    marks = browse.since(found.items, scope.restore_points())
     context |= {
         "searched": True,
         "page": found,
-        "results": [(item, ranges[item.pk]) for item in found.items],
+        "results": [(item, ranges[item.pk], marks.get(item.pk)) for item in found.items],
         "next_url": next_url(request, found.next_cursor),
     }
     if request.htmx and request.GET.get("cursor"):

@@ -46,6 +46,7 @@ def _cases(victim, bob_box):
     secret = victim["secret"]
     return {
         "object": [reverse("restore:object", args=[victim["object"].pk])],
+        "deleted": [reverse("restore:deleted", args=[victim["object"].pk])],
         "point": [
             reverse("restore:point", args=[victim["points"][0].pk]),
             # Own restore point, someone else's folder id.
