@@ -126,6 +126,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 # "N restores wait for your answer" on every page (restore/jobs/consent.py).
                 "restore.jobs.consent.waiting_requests",
+                # "N items, size" in the selection basket (restore/catalog/basket.py).
+                "restore.catalog.basket.summary",
             ],
         },
     },

@@ -22,4 +22,7 @@ urlpatterns: list[URLPattern] = [
         name="attachment",
     ),
     path("backups/search/", views.search_view, name="search"),
+    path("backups/selection/", views.basket_view, name="basket"),
+    path("backups/selection/add", views.basket_add, name="basket-add"),
+    path("backups/selection/remove", views.basket_remove, name="basket-remove"),
 ]

@@ -19,6 +19,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from portal.http import PortalRequest
 from restore.blobs import BlobStoreUnavailable
+from restore.catalog import basket
 from restore.catalog.views import RESTORE_DRAFT
 from restore.jobs import consent, downloads, lifecycle
 from restore.jobs import plan as dry_run
@@ -98,6 +99,28 @@ def start(request: PortalRequest) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+@require_POST
+@login_required
+def start_basket(request: PortalRequest) -> HttpResponse:
+    """Restore one object's selection basket as one job, each item from its own point."""
+    object_id = request.POST.get("object", "")
+    picked = basket.of_object(request.session, int(object_id)) if object_id.isdigit() else None
+    if picked is None:
+        return _problem(request, 400, "The restore was not started", "The selection is empty.")
+    scope = Scope.for_user(request.user)
+    _, _, _, target, target_name, collision, target_object = _selection(request)
+    try:
+        asked = lifecycle.validate_picks(
+            scope, picked.picks(), target, target_name, collision, target_object
+        )
+        job = lifecycle.queue(scope, asked, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("restore:basket")
+    basket.clear(request.session, picked.object_id)
+    return redirect("restore:job", job_id=job.pk)
 
 
 @require_POST

@@ -105,7 +105,12 @@ def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
     assert str(job.pk) not in other.get(reverse("restore:jobs")).content.decode()
     # A job URL added without a case here fails.
     checked = {"job", "job-download", "job-cancel", "start-restore", "plan-restore", "jobs",
-               "restore-requests", "restore-request", "restore-request-answer"}  # fmt: skip
+               "restore-requests", "restore-request", "restore-request-answer",
+               "start-basket"}  # fmt: skip
+    # A basket lives in one's own session: another person's object id finds it empty.
+    basket = other.post(reverse("restore:start-basket"), {"object": job.object_id})
+    assert basket.status_code == 400
+    assert RestoreJob.objects.count() == 1
     assert {p.name for p in job_urls.urlpatterns} == checked
 
 
