@@ -17,5 +17,6 @@ urlpatterns = [
     path("sign-out", views.sign_out, name="sign-out"),
     path("profile", views.profile, name="profile"),
     path("profile/forget-tokens", views.forget_tokens, name="forget-tokens"),
+    path("profile/time-zone", views.set_time_zone, name="time-zone"),
     path("profile/sign-out-everywhere", views.sign_out_everywhere, name="sign-out-everywhere"),
 ]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import secrets
+import zoneinfo
 from uuid import UUID
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +26,7 @@ from django_ratelimit.decorators import ratelimit
 
 from authflow import encryption, flows, identities, identity, links, signins
 from authflow.models import SignIn, TokenCache
-from portal import audit
+from portal import audit, middleware
 from portal.http import PortalRequest
 
 logger = logging.getLogger(__name__)
@@ -426,8 +428,35 @@ def profile(request: PortalRequest) -> HttpResponse:
         result_user=request.user, method=SignIn.Method.DEVICE_CODE, status=SignIn.Status.COMPLETED
     ).order_by("-completed_at")[:20]
     return render(
-        request, "authflow/profile.html", {"token_cache": token_cache, "sign_ins_by_code": by_code}
+        request,
+        "authflow/profile.html",
+        {
+            "token_cache": token_cache,
+            "sign_ins_by_code": by_code,
+            "time_zones": sorted(zoneinfo.available_timezones()),
+            "time_zone": timezone.get_current_timezone_name(),
+        },
     )
+
+
+@login_required
+@require_POST
+def set_time_zone(request: PortalRequest) -> HttpResponse:
+    """The time zone pages show times in (a cookie; the browser's own by default)."""
+    name = request.POST.get("time_zone", "")[:64]
+    if middleware.time_zone_named(name) is None:
+        messages.error(request, f"“{name[:40]}” is not a time zone name such as Europe/Berlin.")
+        return redirect("authflow:profile")
+    response = redirect("authflow:profile")
+    response.set_cookie(
+        middleware.TIME_ZONE_COOKIE,
+        name,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    messages.success(request, f"Times are shown in {name} from now on.")
+    return response
 
 
 @login_required

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from authflow.access import role_required
 from authflow.models import Role
+from portal import audit
 from portal.http import PortalRequest
 from portal.models import AuditEvent
 
@@ -56,17 +57,19 @@ def _filtered(request: PortalRequest) -> tuple[QuerySet[AuditEvent], dict[str, s
 def audit_log(request: PortalRequest) -> HttpResponse:
     events, filters, errors = _filtered(request)
     page = Paginator(events.order_by("-occurred_at", "-id"), 50).get_page(request.GET.get("page"))
-    actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "console/audit_log.html",
         {
             "page": page,
+            "entries": [_entry(event) for event in page],
             "filters": filters,
             "errors": errors,
-            "actions": actions,
+            "actions": sorted(audit.ACTIONS.items()),
             "outcomes": AuditEvent.Outcome.choices,
-            "query": request.GET.urlencode(),
+            "query": query.urlencode(),
         },
         status=400 if errors else 200,
     )
@@ -88,12 +91,31 @@ def _inert(value: object) -> object:
     return value
 
 
+def _cell(event: AuditEvent, column: str) -> object:
+    """One CSV cell: dates in ISO 8601, details as JSON, nothing as an empty field."""
+    value = getattr(event, column)
+    if column == "details":
+        return audit.details_json(value)
+    if column == "occurred_at":
+        return value.isoformat()
+    return "" if value is None else value
+
+
 def _rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events.order_by("occurred_at", "id").iterator(chunk_size=2000):
-        values = [getattr(event, column) for column in CSV_COLUMNS]
-        yield writer.writerow([_inert(v) for v in values])
+        yield writer.writerow([_inert(_cell(event, column)) for column in CSV_COLUMNS])
+
+
+def _entry(event: AuditEvent) -> dict[str, object]:
+    """What the page shows of one event: its label and its details as key/value pairs."""
+    details = event.details if isinstance(event.details, dict) else {"value": event.details}
+    return {
+        "event": event,
+        "label": audit.ACTIONS.get(event.action, ""),
+        "details": [(key, audit.readable(value)) for key, value in sorted(details.items())],
+    }
 
 
 @require_GET

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 import uuid
+import zoneinfo
 from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.request import RawPostDataException
+from django.utils import timezone
 
 from portal import logging as structured_logging
 from portal import metrics
@@ -110,3 +113,38 @@ class RejectNulMiddleware:
                 return response
             return HttpResponse(NUL_REFUSED, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+TIME_ZONE_COOKIE = "lifeboat-tz"
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone_named(name: str) -> zoneinfo.ZoneInfo | None:
+    """The IANA time zone `name`, or None for anything else (never an error)."""
+    if name not in _time_zones():
+        return None
+    return zoneinfo.ZoneInfo(name)
+
+
+class TimeZoneMiddleware:
+    """Show times in the person's time zone: the `lifeboat-tz` cookie, which the browser
+    sets from its own zone (static/js/portal.js) and the profile page can change; any
+    value that is not an IANA zone name is ignored (TIME_ZONE then)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = time_zone_named(request.COOKIES.get(TIME_ZONE_COOKIE, "")[:64])
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

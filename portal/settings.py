@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -125,6 +126,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 # "N restores wait for your answer" on every page (restore/jobs/consent.py).
                 "restore.jobs.consent.waiting_requests",
+                # "N items, size" in the selection basket (restore/catalog/basket.py).
+                "restore.catalog.basket.summary",
             ],
         },
     },

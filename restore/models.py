@@ -403,6 +403,8 @@ class RestoreJobItem(models.Model):
     status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     result_graph_id = models.CharField(max_length=200, blank=True)  # where it landed
+    # Its name where it landed, when not its own (keep both: OneDrive's "report 1.docx").
+    restored_as = models.CharField(max_length=400, blank=True)
     error = models.CharField(max_length=500, blank=True)  # safe to show
     finished_at = models.DateTimeField(null=True, blank=True)
     # A restored (done) item, read back after writing: "" not yet, then one of Verification.

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal import permissions
-from restore.models import Item, Workload
+from restore.models import Item, RestoreJob, Workload
+
+C = RestoreJob.Collision
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class WorkloadInfo:
     restorer: str
     # The partial of the item page that shows one of its items (templates/restore/items/).
     item_template: str
+    # What a restore may do when the item is already there (restore/jobs/lifecycle.py
+    # refuses the rest; the restore form offers only these).
+    collisions: tuple[str, ...] = (C.SKIP, C.KEEP_BOTH)
+    # The sort orders its folder pages offer (restore/catalog/browse.py SORTS).
+    sorts: tuple[str, ...] = ("date", "date-asc", "name", "size")
 
     def requirement(self, entity: str, operation: str) -> permissions.Requirement:
         return permissions.requirement(self.workload, entity, operation)
@@ -44,6 +51,11 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.mail.read",
         restorer="restore.jobs.restorers.mail.MailRestorer",
         item_template="restore/items/message.html",
+        # No overwrite: Exchange can't replace a message in place (a new one gets a new id
+        # and PR_MESSAGE_FLAGS can't be rewritten), and deleting someone's current mail to
+        # put an old copy back loses what changed since. Veeam's portal offers the same two.
+        collisions=(C.SKIP, C.KEEP_BOTH),
+        sorts=("date", "date-asc", "name", "size", "sender"),
     ),
     Workload.ONEDRIVE: WorkloadInfo(
         Workload.ONEDRIVE,
@@ -54,6 +66,7 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.onedrive.read",
         restorer="restore.jobs.restorers.onedrive.DriveRestorer",
         item_template="restore/items/file.html",
+        collisions=(C.SKIP, C.KEEP_BOTH, C.OVERWRITE),
     ),
 }
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 
 from django.core import signing
-from django.db.models import Count, Max, Model, Q, QuerySet
+from django.db.models import Count, Exists, Max, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from restore.models import Folder, Item, ProtectedObject, RestorePoint
@@ -252,3 +252,62 @@ def point_ranges(items: Iterable[Item], points: QuerySet[RestorePoint]) -> dict[
             is_current=item.last_seq is None,
         )
     return ranges
+
+
+# --- What happened to a state after a restore point -----------------------------------
+
+
+@dataclass(frozen=True)
+class Since:
+    """A state no longer current: deleted, or changed into a newer state, `at` the first
+    backup that saw it so (None if that backup is out of scope)."""
+
+    deleted: bool
+    at: datetime | None
+
+
+def _successors(items: Sequence[Item]) -> set[tuple[int, str]]:
+    """(object id, graph id) of the states that follow the given ended states."""
+    follows = Q(pk__in=[])
+    for item in items:
+        if item.last_seq is None:
+            continue
+        follows |= Q(object_id=item.object_id, graph_id=item.graph_id, first_seq=item.last_seq + 1)
+    return set(Item.objects.filter(follows).values_list("object_id", "graph_id"))
+
+
+def since(items: Iterable[Item], points: QuerySet[RestorePoint]) -> dict[int, Since]:
+    """For each item state that is no longer current: deleted or changed, and when."""
+    ended = [item for item in items if item.last_seq is not None]
+    if not ended:
+        return {}
+    followed = _successors(ended)
+    after: dict[int, list[RestorePoint]] = {}
+    lowest = min(item.last_seq or 0 for item in ended)
+    objects = {item.object_id for item in ended}
+    for point in points.filter(object_id__in=objects, seq__gt=lowest).order_by("seq"):
+        after.setdefault(point.object_id, []).append(point)
+    marks: dict[int, Since] = {}
+    for item in ended:
+        later = [p for p in after.get(item.object_id, []) if p.seq > (item.last_seq or 0)]
+        marks[item.pk] = Since(
+            deleted=(item.object_id, item.graph_id) not in followed,
+            at=later[0].started_at if later else None,
+        )
+    return marks
+
+
+def deleted_items(obj_items: QuerySet[Item]) -> QuerySet[Item]:
+    """States that some restore point holds and the latest does not, with no newer state
+    (deleted since, not changed): newest deletion first. `obj_items` are one object's."""
+    newer = Item.objects.filter(
+        object_id=OuterRef("object_id"),
+        graph_id=OuterRef("graph_id"),
+        first_seq=OuterRef("last_seq") + 1,
+    )
+    return (
+        obj_items.filter(last_seq__isnull=False)
+        .exclude(Exists(newer))
+        .select_related("folder")
+        .order_by("-last_seq", "-dated_at", "-id")
+    )

@@ -11,18 +11,22 @@ import io
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from portal.http import PortalRequest
-from restore.catalog import browse, downloads, preview, search
-from restore.models import EntityKind, Item, RestoreJob
+from restore.catalog import basket, browse, downloads, preview, search
+from restore.models import EntityKind, Folder, Item, ProtectedObject, RestoreJob
 from restore.scope import Scope
 from restore.workloads import info
 
@@ -98,6 +102,58 @@ def object_detail(request: PortalRequest, object_id: int) -> HttpResponse:
     )
 
 
+DELETED_PER_PAGE = 50
+
+
+@require_GET
+@login_required
+def deleted_view(request: PortalRequest, object_id: int) -> HttpResponse:
+    """What some restore point holds and the latest backup no longer saw: newest deletion
+    first, each restorable from the last point that held it."""
+    scope = Scope.for_user(request.user)
+    obj = scope.object(object_id)
+    page = Paginator(
+        browse.deleted_items(scope.items().filter(object=obj)), DELETED_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    items = list(page)
+    ranges = browse.point_ranges(items, scope.restore_points())
+    marks = browse.since(items, scope.restore_points())
+    return render(
+        request,
+        "restore/deleted.html",
+        {
+            "object": obj,
+            "page": page,
+            "rows": [(item, ranges[item.pk], marks.get(item.pk)) for item in items],
+        },
+    )
+
+
+def restore_options(scope: Scope, obj: ProtectedObject) -> dict[str, Any]:
+    """What a restore form of `obj` offers: targets (another person only when the scope
+    holds one), the collision choices of the workload, the default folder names."""
+    # Another person's mailbox or drive in the same scope (an operator's): restored into
+    # with their consent (restore/jobs/consent.py).
+    people = list(
+        scope.objects()
+        .filter(workload=obj.workload, entity=EntityKind.USER)
+        .exclude(pk=obj.pk)
+        .order_by("name")
+    )
+    today = timezone.localdate()
+    return {
+        "targets": [
+            (value, label)
+            for value, label in RestoreJob.Target.choices
+            if value != RestoreJob.Target.ANOTHER or people
+        ],
+        "people": people,
+        "collisions": [(c, RestoreJob.Collision(c).label) for c in info(obj.workload).collisions],
+        "default_target_name": f"Restored items {today:%Y-%m-%d}",
+        "another_default_name": f"Restored from {obj.address or obj.name} {today:%Y-%m-%d}",
+    }
+
+
 # --- A restore point: folder tree and items ---------------------------------------------
 
 
@@ -125,35 +181,136 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         )
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
-    people = list(
-        scope.objects()
-        .filter(workload=point.object.workload, entity=EntityKind.USER)
-        .exclude(pk=point.object.pk)
-        .order_by("name")
-    )
+    draft = _restore_draft(request, point.pk)
     context: dict[str, Any] = {
         "point": point,
         "object": point.object,
         "folder": folder,
         "page": found,
-        "sorts": browse.SORTS,
+        "sorts": {key: browse.SORTS[key] for key in info(point.object.workload).sorts},
         "restore_action": RESTORE_FORM_ACTION,
         "next_url": next_url(request, found.next_cursor),
-        "targets": [
-            (value, label)
-            for value, label in RestoreJob.Target.choices
-            if value != RestoreJob.Target.ANOTHER or people
-        ],
-        # Another person's mailbox or drive in the same scope (an operator's): restored
-        # into with their consent (restore/jobs/consent.py).
-        "people": people,
-        "collisions": RestoreJob.Collision.choices,
-        "default_target_name": f"Restored items {timezone.localdate():%Y-%m-%d}",
+        # A restore the form sent that was refused: its ticks and choices, shown again.
+        "draft": draft,
+        **restore_options(scope, point.object),
     }
+    # Items deleted or changed since this point, and when (the person sees what is gone).
+    marks = browse.since(found.items, scope.restore_points())
+    context["rows"] = [(item, marks.get(item.pk)) for item in found.items]
     if request.htmx and request.GET.get("cursor"):
         return render(request, "restore/point.html#item-rows", context)
     context["tree"] = browse.folder_tree(folders, items)
     return render(request, "restore/point.html", context)
+
+
+RESTORE_DRAFT = "restore_draft"  # the session key restore/jobs/views.py writes
+
+
+def _restore_draft(request: PortalRequest, point_id: int) -> dict[str, Any]:
+    """The refused restore form of this point, once (ticks and choices as they were)."""
+    draft = request.session.get(RESTORE_DRAFT)
+    if not isinstance(draft, dict) or str(draft.get("point")) != str(point_id):
+        return {}
+    if not (request.htmx and request.GET.get("cursor")):
+        del request.session[RESTORE_DRAFT]
+    return {
+        "items": {str(i) for i in draft.get("items", [])},
+        "folders": {str(f) for f in draft.get("folders", [])},
+        "target": str(draft.get("target", "")),
+        "target_name": str(draft.get("target_name", "")),
+        "collision": str(draft.get("collision", "")),
+        "target_object": str(draft.get("target_object", "")),
+    }
+
+
+# --- The selection basket -----------------------------------------------------------------
+
+
+def _back_or(request: PortalRequest, fallback: str) -> HttpResponse:
+    """Back to the page the form was on, if it is one of ours; else `fallback`."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(referer)
+    return redirect(fallback)
+
+
+@require_GET
+@login_required
+def basket_view(request: PortalRequest) -> HttpResponse:
+    """The selection, per object, each with its own restore form."""
+    scope = Scope.for_user(request.user)
+    picked_all = basket.contents(request.session)
+    objects = scope.objects().in_bulk([c.object_id for c in picked_all])
+    selections = []
+    for picked in picked_all:
+        obj = objects.get(picked.object_id)
+        if obj is None:
+            continue  # out of scope since: never shown, never restored
+        items = list(
+            scope.items()
+            .filter(object=obj, id__in=list(picked.items))
+            .select_related("folder")
+            .order_by("folder__path", "-dated_at")
+        )
+        folders = list(Folder.objects.filter(object=obj, id__in=list(picked.folders)))
+        selections.append(
+            {
+                "object": obj,
+                "items": items,
+                "folders": folders,
+                "size": picked.size,
+                "points": len({p for p, _ in picked.items.values()} | set(picked.folders.values())),
+                **restore_options(scope, obj),
+            }
+        )
+    return render(request, "restore/basket.html", {"selections": selections})
+
+
+@require_POST
+@login_required
+def basket_add(request: PortalRequest) -> HttpResponse:
+    scope = Scope.for_user(request.user)
+    try:
+        obj, added = basket.add(
+            request.session,
+            scope,
+            request.POST.get("point", ""),
+            request.POST.getlist("items"),
+            request.POST.getlist("folders"),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return _back_or(request, "restore:basket")
+    messages.success(
+        request,
+        f"Added {added} to your selection of {obj}."
+        if added
+        else f"Already in your selection of {obj}.",
+    )
+    return _back_or(request, "restore:basket")
+
+
+@require_POST
+@login_required
+def basket_remove(request: PortalRequest) -> HttpResponse:
+    object_id = request.POST.get("object", "")
+    if not object_id.isdigit():
+        return _bad_request(request, "“object” must be an object id.")
+    try:
+        if request.POST.get("all"):
+            basket.clear(request.session, int(object_id))
+        else:
+            basket.remove(
+                request.session,
+                int(object_id),
+                request.POST.getlist("items"),
+                request.POST.getlist("folders"),
+            )
+    except ValidationError as error:
+        return _bad_request(request, " ".join(error.messages))
+    return redirect("restore:basket")
 
 
 # --- One item ------------------------------------------------------------------------------
@@ -311,10 +468,11 @@ def search_view(request: PortalRequest) -> HttpResponse:
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
     ranges = browse.point_ranges(found.items, scope.restore_points())
+    marks = browse.since(found.items, scope.restore_points())
     context |= {
         "searched": True,
         "page": found,
-        "results": [(item, ranges[item.pk]) for item in found.items],
+        "results": [(item, ranges[item.pk], marks.get(item.pk)) for item in found.items],
         "next_url": next_url(request, found.next_cursor),
     }
     if request.htmx and request.GET.get("cursor"):

@@ -46,8 +46,8 @@ from restore.models import (
     RestoreJobItem,
     RestoreJobLog,
     RestorePoint,
-    Workload,
 )
+from restore.workloads import WORKLOADS
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -75,17 +75,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_TARGET_NAME = 255
 # Characters neither Outlook folder names nor OneDrive names may hold.
 _BAD_NAME = re.compile(r'["*:<>?/\\|\x00-\x1f]')
-# Mail has no "overwrite": Exchange can't replace a message in place (a new one gets a new
-# id and PR_MESSAGE_FLAGS can't be rewritten), and deleting someone's current mail to put
-# an old copy back loses what changed since. Veeam's portal offers the same two for mail.
-COLLISIONS_BY_WORKLOAD: dict[str, tuple[str, ...]] = {
-    Workload.MAIL: (RestoreJob.Collision.SKIP, RestoreJob.Collision.KEEP_BOTH),
-    Workload.ONEDRIVE: (
-        RestoreJob.Collision.SKIP,
-        RestoreJob.Collision.KEEP_BOTH,
-        RestoreJob.Collision.OVERWRITE,
-    ),
-}
 
 
 def transition(job: RestoreJob, to: str, *, when: Q | None = None, **fields: Any) -> bool:
@@ -236,17 +225,64 @@ def validate(
 ) -> Request:
     """Check a selection and its options. Raises Http404 (out of scope or not at that
     point) or ValidationError (a precise message)."""
-    if not isinstance(point, RestorePoint):
-        point = scope.restore_point(point)
-    else:
-        point = scope.restore_point(point.pk)
+    return validate_picks(
+        scope, [(point, item_ids, folder_ids)], target, target_name, collision, target_object
+    )
+
+
+Pick = tuple[RestorePoint | object, Iterable[object], Iterable[object]]
+
+
+def validate_picks(
+    scope: Scope,
+    picks: Iterable[Pick],
+    target: str,
+    target_name: str = "",
+    collision: str = RestoreJob.Collision.SKIP,
+    target_object: object = None,
+) -> Request:
+    """Check items and folders picked at one or more restore points of one object (a
+    selection basket) and the options; each item is taken as its own point held it. The
+    job shows the newest of the points. Raises Http404 or ValidationError."""
+    chosen: list[tuple[RestorePoint, Iterable[object], Iterable[object]]] = []
+    for point, item_ids, folder_ids in picks:
+        pk = point.pk if isinstance(point, RestorePoint) else point
+        chosen.append((scope.restore_point(pk), item_ids, folder_ids))
+    if not chosen:
+        raise ValidationError("Choose at least one item or folder to restore.")
+    objects = {point.object_id for point, _, _ in chosen}
+    if len(objects) > 1:
+        raise ValidationError(
+            "A restore takes the items of one mailbox or drive: restore each one on its own."
+        )
+    newest = max((point for point, _, _ in chosen), key=lambda p: p.seq)
+    target, name, collision, destination = _options(
+        scope, newest, target, target_name, collision, target_object
+    )
+    ids: set[int] = set()
+    for point, item_ids, folder_ids in chosen:
+        ids.update(selected_items(scope, point, item_ids, folder_ids))
+    return Request(newest, target, name, collision, sorted(ids), destination)
+
+
+def _options(
+    scope: Scope,
+    point: RestorePoint,
+    target: str,
+    target_name: str,
+    collision: str,
+    target_object: object,
+) -> tuple[str, str, str, ProtectedObject | None]:
+    """The restore's target, folder name, collision policy and other person, checked."""
     if target not in RestoreJob.Target.values:
         raise ValidationError(
             f"Unknown restore target '{str(target)[:40]}': choose original, folder, another "
             "or download."
         )
     workload = point.object.workload
-    allowed = COLLISIONS_BY_WORKLOAD.get(workload, (RestoreJob.Collision.SKIP,))
+    allowed = (
+        WORKLOADS[workload].collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
+    )
     if target == RestoreJob.Target.DOWNLOAD:
         collision = RestoreJob.Collision.KEEP_BOTH
     elif collision not in RestoreJob.Collision.values:
@@ -263,8 +299,7 @@ def validate(
         )
     destination = _destination(scope, point.object, target, target_object)
     name = _clean_target_name(target, target_name, point.object)
-    ids = selected_items(scope, point, item_ids, folder_ids)
-    return Request(point, target, name, collision, ids, destination)
+    return target, name, collision, destination
 
 
 def create_job(
@@ -288,6 +323,11 @@ def create_job(
     asked = validate(
         scope, point, item_ids, folder_ids, target, target_name, collision, target_object
     )
+    return queue(scope, asked, request=request)
+
+
+def queue(scope: Scope, asked: Request, *, request: HttpRequest | None = None) -> RestoreJob:
+    """Create the job of a validated request (`validate`, `validate_picks`) and queue it."""
     point, target, name, collision, ids, destination = (
         asked.point,
         asked.target,

@@ -75,6 +75,11 @@ def plan(
     asked = lifecycle.validate(
         scope, point, item_ids, folder_ids, target, target_name, collision, target_object
     )
+    return plan_request(scope, asked)
+
+
+def plan_request(scope: Scope, asked: lifecycle.Request) -> Plan:
+    """The plan of a validated request (one point, or a selection basket's picks)."""
     obj = asked.point.object
     items = list(Item.objects.filter(id__in=asked.item_ids).select_related("folder").order_by("id"))
     if asked.target == RestoreJob.Target.DOWNLOAD:

@@ -480,6 +480,7 @@ def _record(job: RestoreJob, job_item: RestoreJobItem, outcome: Outcome) -> None
         ).update(
             status=outcome.status,
             result_graph_id=outcome.graph_id[:200],
+            restored_as=outcome.name[:400],
             error=outcome.message[:500],
             finished_at=timezone.now(),
         )

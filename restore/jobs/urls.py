@@ -7,6 +7,7 @@ from restore.jobs import views
 urlpatterns: list[URLPattern] = [
     path("backups/restore/", views.start, name="start-restore"),
     path("backups/restore/plan", views.plan, name="plan-restore"),
+    path("backups/selection/restore", views.start_basket, name="start-basket"),
     path("backups/jobs/", views.job_list, name="jobs"),
     path("backups/jobs/<uuid:job_id>/", views.job_detail, name="job"),
     path("backups/jobs/<uuid:job_id>/cancel", views.cancel, name="job-cancel"),

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -18,6 +19,8 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect
 
 from portal.http import PortalRequest
 from restore.blobs import BlobStoreUnavailable
+from restore.catalog import basket
+from restore.catalog.views import RESTORE_DRAFT
 from restore.jobs import consent, downloads, lifecycle
 from restore.jobs import plan as dry_run
 from restore.models import RestoreJob, RestoreJobItem
@@ -47,15 +50,35 @@ def _selection(request: PortalRequest) -> tuple[str, list[str], list[str], str, 
     other person's mailbox or drive, in the order lifecycle.create_job and dry_run.plan
     take them."""
     post = request.POST
+    target = post.get("target", "")
+    # The form has one name field per target that takes a name (the other is hidden).
+    name_field = "another_name" if target == RestoreJob.Target.ANOTHER else "target_name"
     return (
         post.get("point", ""),
         post.getlist("items"),
         post.getlist("folders"),
-        post.get("target", ""),
-        post.get("target_name", ""),
+        target,
+        post.get(name_field, post.get("target_name", "")),
         post.get("collision", RestoreJob.Collision.SKIP),
         post.get("target_object", ""),
     )
+
+
+MAX_DRAFT_ITEMS = 10_000  # as many as a job may hold
+
+
+def _keep_draft(request: PortalRequest) -> None:
+    """The refused form's ticks and choices, for the point page to show them again."""
+    point, items, folders, target, target_name, collision, target_object = _selection(request)
+    request.session[RESTORE_DRAFT] = {
+        "point": point[:20],
+        "items": [i[:20] for i in items[:MAX_DRAFT_ITEMS]],
+        "folders": [f[:20] for f in folders[:MAX_DRAFT_ITEMS]],
+        "target": target[:20],
+        "target_name": target_name[:255],
+        "collision": collision[:20],
+        "target_object": target_object[:20],
+    }
 
 
 @require_POST
@@ -69,12 +92,35 @@ def start(request: PortalRequest) -> HttpResponse:
         back = _back(request)
         if back and not request.htmx:
             messages.error(request, text)
+            _keep_draft(request)
             return HttpResponseRedirect(back)
         return _problem(request, 400, "The restore was not started", text)
     url = reverse("restore:job", args=[job.pk])
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+@require_POST
+@login_required
+def start_basket(request: PortalRequest) -> HttpResponse:
+    """Restore one object's selection basket as one job, each item from its own point."""
+    object_id = request.POST.get("object", "")
+    picked = basket.of_object(request.session, int(object_id)) if object_id.isdigit() else None
+    if picked is None:
+        return _problem(request, 400, "The restore was not started", "The selection is empty.")
+    scope = Scope.for_user(request.user)
+    _, _, _, target, target_name, collision, target_object = _selection(request)
+    try:
+        asked = lifecycle.validate_picks(
+            scope, picked.picks(), target, target_name, collision, target_object
+        )
+        job = lifecycle.queue(scope, asked, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("restore:basket")
+    basket.clear(request.session, picked.object_id)
+    return redirect("restore:job", job_id=job.pk)
 
 
 @require_POST
@@ -125,17 +171,23 @@ def job_list(request: PortalRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def job_detail(request: PortalRequest, job_id: object) -> HttpResponse:
     job = Scope.for_user(request.user).job(job_id)
-    context = {"job": job, "log": job.log.all()}
-    if request.htmx and request.htmx.target == "job-status":
-        response = render(request, "restore/jobs/detail.html#job-status", context)
-        if job.is_finished:
-            response.status_code = HTMX_STOP_POLLING
-        return response
     items = Paginator(
         RestoreJobItem.objects.filter(job=job).select_related("item").order_by("id"),
         ITEMS_PER_PAGE,
     ).get_page(request.GET.get("page"))
-    return render(request, "restore/jobs/detail.html", {**context, "items": items})
+    context = {"job": job, "log": job.log.all(), "items": items}
+    if request.htmx and request.htmx.target == "job-status":
+        # The counters and log, and out of band each row of the table's page: results
+        # show as they come, and the last poll (after a cancel too) leaves none "Pending".
+        status = render_to_string("restore/jobs/detail.html#job-status", context, request)
+        rows = render_to_string(
+            "restore/jobs/detail.html#item-rows-oob", {**context, "oob": True}, request
+        )
+        response = HttpResponse(status + rows)
+        if job.is_finished:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    return render(request, "restore/jobs/detail.html", context)
 
 
 @require_POST

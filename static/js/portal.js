@@ -23,6 +23,16 @@
     });
   }
   setInterval(tick, 1000);
+
+  // Times are shown in the browser's time zone: tell the portal which one, once (the
+  // profile page can change it). portal/middleware.py ignores anything not an IANA name.
+  if (!/(^|; )lifeboat-tz=/.test(document.cookie) && window.Intl) {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) {
+      document.cookie = "lifeboat-tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; SameSite=Lax" +
+        (location.protocol === "https:" ? "; Secure" : "");
+    }
+  }
   document.addEventListener("DOMContentLoaded", tick);
   document.addEventListener("htmx:afterSettle", tick);
 })();

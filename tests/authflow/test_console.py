@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from django.urls import reverse
@@ -92,3 +93,79 @@ def test_a_bad_date_filter_is_a_clear_400(admin, client):
     response = client.get(reverse("console:audit"), {"since": "yesterday"})
     assert response.status_code == 400
     assert "must be a date" in response.content.decode()
+
+
+# Realistic details of each kind of event, as the code records them (shapes that broke the
+# page before: an "items" key holding a number, lists, nested dicts, None, booleans).
+EXAMPLE_DETAILS: dict[str, dict] = {
+    "restore.requested": {"object": 12, "restore_point": 345, "target": "original",
+                          "collision": "skip", "items": 3, "bytes": 120_000},
+    "restore.finished": {"status": "completed", "user": "u.t", "done": 3, "skipped": 0,
+                         "failed": 0, "verified": 3, "unverified": 0, "total": 3},
+    "restore.consent_requested": {"requester": "h.t", "person": "b.t", "from": "alice@x",
+                                  "items": 1, "how": "asked"},
+    "sign_in.started": {"method": "device_code", "expected": None, "scopes": ["User.Read"]},
+    "sign_in.wrong_account": {"actual": "m.t", "expected": {"upn": "bob@x", "oid": "1"}},
+    "restore_scope.granted": {"grantee": "heidi@x", "principal": "Finance",
+                              "without_asking": True},
+}  # fmt: skip
+
+
+def test_the_audit_page_renders_one_event_of_every_action_with_readable_details(admin, client):
+    for action in audit.ACTIONS:
+        details = EXAMPLE_DETAILS.get(action, {"items": 2, "keys": ["a", "b"], "values": {}})
+        audit.record(action, actor=admin, on_behalf_of="alice@contoso.example", details=details)
+    page = client.get(reverse("console:audit"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    for action in audit.ACTIONS:
+        answer = client.get(reverse("console:audit"), {"action": action})
+        assert answer.status_code == 200, action
+        assert f'data-action="{action}"' in answer.content.decode()
+    assert "<dt>items</dt><dd>3</dd>" in text
+    assert "<dt>scopes</dt><dd>[&quot;User.Read&quot;]</dd>" in text
+    assert "<dt>without_asking</dt><dd>true</dd>" in text
+
+
+def test_every_action_the_code_records_is_registered_for_the_console():
+    """Literal actions passed to audit calls anywhere in the product are in ACTIONS."""
+    import ast
+    import pathlib
+    import re
+
+    dotted = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+    found: dict[str, str] = {}
+    for package in ("api", "authflow", "console", "portal", "restore"):
+        for path in pathlib.Path(package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                values: list[ast.AST] = []
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    name = getattr(func, "attr", None) or getattr(func, "id", "")
+                    if name == "record" or "audit" in name:
+                        values = list(node.args)
+                elif isinstance(node, ast.Assign) and any(
+                    getattr(t, "id", "") in ("action", "actions") for t in node.targets
+                ):
+                    values = [node.value]
+                for value in values:
+                    for constant in ast.walk(value):
+                        text = getattr(constant, "value", None)
+                        if isinstance(text, str) and dotted.match(text):
+                            found.setdefault(text, str(path))
+    assert len(found) > 20  # the scan sees the code
+    missing = {action: path for action, path in found.items() if action not in audit.ACTIONS}
+    assert not missing, f"add these to portal.audit.ACTIONS: {missing}"
+
+
+def test_audit_csv_writes_details_as_json_and_empty_fields_empty(admin, client):
+    details = {"items": 3, "target": "original", "nested": {"a": [1, 2]}}
+    audit.record("restore.requested", actor=admin, details=details)
+    response = client.get(reverse("console:audit-csv"), {"action": "restore."})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert json.loads(rows[0]["details"]) == details
+    assert rows[0]["ip"] == ""
+    assert rows[0]["target"] == ""
+    assert "'" not in "".join(rows[0].values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 import uuid
 import zipfile
 
@@ -17,7 +18,7 @@ from portal.models import AuditEvent
 from restore.jobs import urls as job_urls
 from restore.models import Folder, Item, RestoreJob
 from tests.conftest import wait_for
-from tests.restore.jobs_support import back_up_mailbox
+from tests.restore.jobs_support import back_up_drive, back_up_mailbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,7 +105,12 @@ def test_someone_elses_job_is_a_404(sandbox, alice, client_as):
     assert str(job.pk) not in other.get(reverse("restore:jobs")).content.decode()
     # A job URL added without a case here fails.
     checked = {"job", "job-download", "job-cancel", "start-restore", "plan-restore", "jobs",
-               "restore-requests", "restore-request", "restore-request-answer"}  # fmt: skip
+               "restore-requests", "restore-request", "restore-request-answer",
+               "start-basket"}  # fmt: skip
+    # A basket lives in one's own session: another person's object id finds it empty.
+    basket = other.post(reverse("restore:start-basket"), {"object": job.object_id})
+    assert basket.status_code == 400
+    assert RestoreJob.objects.count() == 1
     assert {p.name for p in job_urls.urlpatterns} == checked
 
 
@@ -193,3 +199,93 @@ def test_what_will_happen_is_shown_before_restore_and_nothing_is_written(sandbox
     refused = client.post(reverse("restore:plan-restore"), {**fields, "items": []})
     assert refused.status_code == 400
     assert "Choose at least one item" in refused.content.decode()
+
+
+def test_each_poll_updates_the_item_rows_so_none_stays_pending_after_the_job_ends(
+    sandbox, alice, client_as
+):
+    point = back_up_mailbox("alice")
+    items = list(Item.objects.filter(object=point.object).order_by("id")[:3])
+    client = client_as(alice)
+    start(client, point=point.pk, items=[i.pk for i in items], target="folder")
+    job = RestoreJob.objects.get()
+    url = reverse("restore:job", args=[job.pk])
+    headers = {"HX-Request": "true", "HX-Target": "job-status"}
+    from restore.jobs import runner
+
+    runner.run(job.pk)
+    wait_for(lambda: RestoreJob.objects.get(pk=job.pk).is_finished, timeout=30)
+    last = client.get(f"{url}?page=1", headers=headers).content.decode()
+    # Out of band, wrapped in <template> so table rows survive htmx's parsing.
+    rows = re.findall(
+        r'<template>\s*<tr id="job-item-\d+"[^>]*data-status="(\w+)"[^>]*hx-swap-oob="true"', last
+    )
+    assert rows == ["done", "done", "done"]
+    assert "Pending" not in last
+
+
+def test_a_cancelled_jobs_untouched_items_say_not_restored(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    items = list(Item.objects.filter(object=point.object).order_by("id")[:2])
+    client = client_as(alice)
+    start(client, point=point.pk, items=[i.pk for i in items], target="download")
+    job = RestoreJob.objects.get()
+    client.post(reverse("restore:job-cancel", args=[job.pk]))
+    page = client.get(reverse("restore:job", args=[job.pk])).content.decode()
+    assert page.count("Not restored") == 2
+    assert ">Pending<" not in page
+
+
+def test_keep_both_says_what_the_copy_was_named(sandbox, alice, client_as):
+    point = back_up_drive("alice")
+    item = Item.objects.filter(object=point.object, kind=Item.Kind.FILE).order_by("id").first()
+    client = client_as(alice)
+    start(client, point=point.pk, items=[item.pk], target="original", collision="keep-both")
+    job = RestoreJob.objects.get()
+    from restore.jobs import runner
+
+    runner.run(job.pk)
+    wait_for(lambda: RestoreJob.objects.get(pk=job.pk).is_finished, timeout=30)
+    stem, dot, extension = item.name.rpartition(".")
+    copy = f"{stem} 1.{extension}" if dot else f"{item.name} 1"
+    page = client.get(reverse("restore:job", args=[job.pk])).content.decode()
+    assert f"restored as “{copy}”" in page
+
+
+def test_the_restore_form_offers_only_what_the_workload_supports(sandbox, alice, client_as):
+    mail_point, drive_point = back_up_mailbox("alice"), back_up_drive("alice")
+    client = client_as(alice)
+    mail = client.get(reverse("restore:point", args=[mail_point.pk])).content.decode()
+    assert re.findall(r'<option value="(skip|keep-both|overwrite)"', mail) == ["skip", "keep-both"]
+    assert ">Sender</a>" in mail
+    files = client.get(reverse("restore:point", args=[drive_point.pk])).content.decode()
+    assert re.findall(r'<option value="(skip|keep-both|overwrite)"', files) == [
+        "skip", "keep-both", "overwrite",
+    ]  # fmt: skip
+    assert ">Sender</a>" not in files
+    assert "No folder" not in files
+
+
+def test_a_refused_form_comes_back_with_every_tick_and_choice(sandbox, alice, client_as):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    inbox = Folder.objects.get(object=point.object, well_known="inbox")
+    client = client_as(alice)
+    url = reverse("restore:point", args=[point.pk]) + f"?folder={inbox.pk}"
+    fields = {"point": point.pk, "items": [item.pk], "folders": [inbox.pk], "target": "folder",
+              "target_name": "a/b", "collision": "skip"}  # fmt: skip
+    answer = client.post(
+        reverse("restore:start-restore"), fields, headers={"Referer": f"http://testserver{url}"}
+    )
+    assert answer.status_code == 302
+    assert not RestoreJob.objects.exists()
+    page = client.get(url).content.decode()
+    assert "can&#x27;t contain" in page or "can't contain" in page
+    assert re.search(rf'value="{item.pk}" form="restore-form"[^>]* checked', page)
+    assert re.search(rf'value="{inbox.pk}" form="restore-form"[^>]* checked', page)
+    assert re.search(r'value="folder" checked', page)
+    assert 'value="a/b"' in page
+    assert re.search(r'<option value="skip" selected>', page)
+    # Shown once: the next visit starts afresh.
+    again = client.get(url).content.decode()
+    assert not re.search(rf'value="{item.pk}" form="restore-form"[^>]* checked', again)

@@ -46,6 +46,7 @@ def _cases(victim, bob_box):
     secret = victim["secret"]
     return {
         "object": [reverse("restore:object", args=[victim["object"].pk])],
+        "deleted": [reverse("restore:deleted", args=[victim["object"].pk])],
         "point": [
             reverse("restore:point", args=[victim["points"][0].pk]),
             # Own restore point, someone else's folder id.
@@ -56,11 +57,12 @@ def _cases(victim, bob_box):
         "item-download": [reverse("restore:item-download", args=[secret.pk])],
         "attachment": [reverse("restore:attachment", args=[secret.pk, 0])],
         "search": [reverse("restore:search") + f"?object={victim['object'].pk}"],
+        "basket-add": [],  # a POST: test_a_basket_takes_no_one_elses_ids
     }
 
 
 # Pages without an id in the URL: checked for what they show instead.
-LISTING_PAGES = {"my-backups", "refresh-scope"}
+LISTING_PAGES = {"my-backups", "refresh-scope", "basket", "basket-remove"}
 
 
 @pytest.fixture
@@ -155,3 +157,16 @@ def test_restore_scope_admin_pages_are_for_admins(client, bob):
     bob.role = Role.ADMIN
     bob.save()
     assert client.get(reverse("console:restore-scopes")).status_code == 200
+
+
+def test_a_basket_takes_no_one_elses_ids(client, bob, bob_box, victim):
+    client.force_login(bob)
+    for point, items in (
+        (victim["points"][0], [victim["secret"]]),  # their point
+        (bob_box["point"], [victim["secret"]]),  # own point, their item
+    ):
+        answer = client.post(
+            reverse("restore:basket-add"), {"point": point.pk, "items": [i.pk for i in items]}
+        )
+        assert answer.status_code == 404
+    assert "Quarterly secret" not in client.get(reverse("restore:basket")).content.decode()

@@ -35,10 +35,11 @@ class Outcome:
     status: str  # RestoreJobItem.Status
     graph_id: str = ""
     message: str = ""  # safe to show: why it was skipped or failed
+    name: str = ""  # where it landed under another name (keep both), else ""
 
     @classmethod
-    def done(cls, graph_id: str) -> Outcome:
-        return cls(RestoreJobItem.Status.DONE, graph_id)
+    def done(cls, graph_id: str, name: str = "") -> Outcome:
+        return cls(RestoreJobItem.Status.DONE, graph_id, name=name)
 
     @classmethod
     def skipped(cls, message: str, graph_id: str = "") -> Outcome:

@@ -103,8 +103,11 @@ class MailRestorer:
         self.mailbox = f"users/{into.owner_id}"
         self.throttle_key = f"mail:{into.tenant_id}:{into.owner_id}"
         point = job.restore_point
-        self.folders_by_path = {
-            f.path: f for f in Folder.objects.filter(valid_at(point.seq), object=job.object)
+        # Folders by path: every state of the object's folders (items picked at older
+        # points in a selection basket keep theirs), the job's own point winning.
+        states = Folder.objects.filter(object=job.object)
+        self.folders_by_path = {f.path: f for f in states.order_by("first_seq", "id")} | {
+            f.path: f for f in states.filter(valid_at(point.seq))
         }
         # catalog folder path → Graph folder id (None: missing, in a dry run)
         self._targets: dict[str, str | None] = {}

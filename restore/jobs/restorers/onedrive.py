@@ -182,7 +182,8 @@ class DriveRestorer:
             if error.status == 409 and self.behaviour == "fail":
                 return Outcome.skipped(NAME_TAKEN)
             raise
-        return Outcome.done(str(created["id"]))
+        landed = str(created.get("name") or "")
+        return Outcome.done(str(created["id"]), landed if landed != item.name else "")
 
     # --- a dry run ----------------------------------------------------------------------
 
