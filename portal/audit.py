@@ -34,6 +34,7 @@ ACTIONS: dict[str, str] = {
     "sign_in.expired": "A sign-in code expired unused",
     "sign_in.failed": "A sign-in failed",
     "sign_in.wrong_account": "A sign-in was completed by someone other than expected",
+    "sign_in.link_opened": "A one-time sign-in link was used to start signing in",
     "sign_out": "Signed out of the portal",
     "identity.signed_out_everywhere": "Signed out everywhere",
     "identity.access_ended": "All access ended (Microsoft said the account may not sign in)",
