@@ -27,7 +27,8 @@ def test_revoke_stays_in_view_asks_first_and_keeps_the_filters(sandbox, alice, p
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
     revoke.click()
     expect(revoke).to_be_visible()
-    assert questions and "Revoke alice@" in questions[0]
+    assert questions
+    assert "Revoke alice@" in questions[0]
     assert TokenCache.objects.get(user=alice).status == TokenCache.Status.VALID  # said no
 
     page.once("dialog", lambda dialog: dialog.accept())
