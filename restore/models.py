@@ -321,6 +321,8 @@ class RestoreJob(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     waiting_reason = models.CharField(max_length=500, blank=True)  # what sign-in is missing
     download_sha256 = models.CharField(max_length=64, blank=True)  # finished download
+    # A download job: ready to fetch (as often as needed) until then.
+    download_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -349,6 +351,11 @@ class RestoreJob(models.Model):
     def acting_user(self) -> User:
         """Whose delegated token writes: the other person's for target=another."""
         return self.writer or self.user
+
+    @property
+    def download_expired(self) -> bool:
+        expires = self.download_expires_at
+        return expires is not None and expires <= timezone.now()
 
     @property
     def into_new_folder(self) -> bool:

@@ -10,8 +10,9 @@ needed), so the archive is never held whole; only its central directory, about a
 bytes per entry, grows with the number of items.
 
 One message is its .eml (the MIME as backed up); one file is the file; more are a .zip
-whose folders mirror the backup. The job's items are marked done as they are written,
-and the job completes when the last byte has gone out. A download can be fetched again.
+whose folders mirror the backup. The job is prepared when it is created
+(lifecycle._prepare_download: finished, its items in or left out, an expiry); fetching it
+changes no state, so it can be fetched again until it expires.
 (One item downloaded from its page is restore/catalog/downloads.py.)
 """
 
@@ -23,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, QuerySet
+from django.db.models import F, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -89,80 +90,37 @@ class _Sink:
 
 
 def _job_items(job: RestoreJob) -> QuerySet[RestoreJobItem]:
+    """The items in the download: those its preparation found content for."""
     return (
-        RestoreJobItem.objects.filter(job=job)
+        RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.DONE)
         .select_related("item", "item__folder")
         .order_by("item__folder__path", "item__dated_at", "id")
     )
 
 
 class _Progress:
-    """Marks items done or failed in batches while the download runs."""
+    """What a fetch finds that the preparation could not know: content the store no
+    longer gives. Such an item is left out of this and later fetches, and said so."""
 
     def __init__(self, job: RestoreJob) -> None:
         self.job = job
-        self.done: list[int] = []
 
     def item_done(self, job_item: RestoreJobItem) -> None:
-        self.done.append(job_item.pk)
-        if len(self.done) >= MARK_EVERY:
-            self.flush()
+        """Written into the response (it was counted as done when prepared)."""
 
     def item_failed(self, job_item: RestoreJobItem, message: str) -> None:
-        RestoreJobItem.objects.filter(pk=job_item.pk).exclude(
-            status=RestoreJobItem.Status.DONE
+        changed = RestoreJobItem.objects.filter(
+            pk=job_item.pk, status=RestoreJobItem.Status.DONE
         ).update(status=RestoreJobItem.Status.FAILED, error=message, finished_at=timezone.now())
+        if changed:
+            RestoreJob.objects.filter(pk=self.job.pk).update(
+                items_done=F("items_done") - 1,
+                items_failed=F("items_failed") + 1,
+                bytes_done=F("bytes_done") - job_item.item.size,
+            )
         lifecycle.log(
             self.job, f"Left out: “{job_item.item.name}”. {message}", RestoreJobLog.Level.ERROR
         )
-
-    def flush(self) -> None:
-        if self.done:
-            RestoreJobItem.objects.filter(pk__in=self.done).update(
-                status=RestoreJobItem.Status.DONE, error="", finished_at=timezone.now()
-            )
-            self.done.clear()
-        counts = dict(
-            RestoreJobItem.objects.filter(job=self.job)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        done = counts.get(RestoreJobItem.Status.DONE, 0)
-        RestoreJob.objects.filter(pk=self.job.pk).update(
-            items_done=done,
-            items_failed=counts.get(RestoreJobItem.Status.FAILED, 0),
-            bytes_done=sum(
-                RestoreJobItem.objects.filter(
-                    job=self.job, status=RestoreJobItem.Status.DONE
-                ).values_list("item__size", flat=True)
-            )
-            if done
-            else 0,
-        )
-
-    def finish(self) -> None:
-        self.flush()
-        self.job.refresh_from_db()
-        if self.job.status != S.RUNNING:
-            return
-        status = S.COMPLETED if self.job.items_failed == 0 else S.PARTIAL
-        if self.job.items_done == 0:
-            status = S.FAILED
-        if lifecycle.transition(self.job, status):
-            lifecycle.log(
-                self.job,
-                f"Downloaded: {self.job.items_done} of {self.job.items_total} items.",
-            )
-
-    def interrupted(self) -> None:
-        self.flush()
-        if lifecycle.transition(self.job, S.QUEUED, when=None):
-            lifecycle.log(
-                self.job,
-                "The download was interrupted; open the download link again to restart it.",
-                RestoreJobLog.Level.WARNING,
-            )
 
 
 def _guarded(chunks: Iterator[bytes], progress: _Progress) -> Iterator[bytes]:
@@ -171,10 +129,12 @@ def _guarded(chunks: Iterator[bytes], progress: _Progress) -> Iterator[bytes]:
         yield from chunks
         finished = True
     finally:
-        if finished:
-            progress.finish()
-        else:
-            progress.interrupted()
+        if not finished:
+            lifecycle.log(
+                progress.job,
+                "A download was interrupted; open the download link again to fetch it whole.",
+                RestoreJobLog.Level.WARNING,
+            )
 
 
 def _single(job_item: RestoreJobItem, progress: _Progress) -> Iterator[bytes]:
@@ -271,14 +231,23 @@ def _zip_time(item: Item) -> tuple[int, int, int, int, int, int]:
     return (when.year, when.month, when.day, when.hour, when.minute, when.second)
 
 
+def gone(job: RestoreJob) -> str:
+    """Why a download job can't be fetched (expired, or nothing could go in it)."""
+    if job.download_expires_at is not None and job.download_expired:
+        when = timezone.localtime(job.download_expires_at)
+        return (
+            f"This download expired at {when:%Y-%m-%d %H:%M %Z}; start it again from the "
+            "backup (nothing was lost: the backup still holds the items)."
+        )
+    return "None of its items could go in it: see its log."
+
+
 def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHttpResponse:
     """The download of a job (its items already checked against the person's scope).
 
     Raises BlobStoreUnavailable, before anything is recorded, when the store cannot be
     read (a store that fails later, mid-stream, leaves the job queued to be opened again)."""
     blob_store().manifest()  # one small read: is the store there at all?
-    if job.status in (S.QUEUED,):
-        lifecycle.transition(job, S.RUNNING, started_at=job.started_at or timezone.now())
     audit.record(
         "restore.downloaded",
         request=request,

@@ -24,7 +24,12 @@ def test_revoke_stays_in_view_asks_first_and_keeps_the_filters(sandbox, alice, p
     assert box["x"] + box["width"] <= width  # not cut off at the right edge
 
     questions: list[str] = []
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+
+    def say_no(dialog) -> None:
+        questions.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", say_no)
     revoke.click()
     expect(revoke).to_be_visible()
     assert questions
