@@ -25,6 +25,8 @@ from django.utils import timezone
 class Workload(models.TextChoices):
     MAIL = "mail", "Mailbox"
     ONEDRIVE = "onedrive", "OneDrive"
+    CALENDAR = "calendar", "Calendar"
+    CONTACTS = "contacts", "Contacts"
 
 
 class EntityKind(models.TextChoices):
@@ -134,6 +136,8 @@ class Item(models.Model):
     class Kind(models.TextChoices):
         MESSAGE = "message", "Message"
         FILE = "file", "File"
+        EVENT = "event", "Event"
+        CONTACT = "contact", "Contact"
 
     object = models.ForeignKey(ProtectedObject, on_delete=models.CASCADE, related_name="items")
     folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="items")

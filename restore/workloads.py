@@ -21,8 +21,8 @@ class WorkloadInfo:
     workload: str
     label: str
     item_kind: str  # Item.Kind of its items
-    item_label: str  # "message", "file"
-    folder_label: str  # "folder"
+    item_label: str  # "message", "file", "event", "contact"
+    folder_label: str  # "folder", "calendar"
     # A function Context -> Iterator[Change] (restore/backup/base.py).
     reader: str
     # A class (job, graph) -> Restorer (restore/jobs/restorers/__init__.py).
@@ -54,6 +54,26 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.onedrive.read",
         restorer="restore.jobs.restorers.onedrive.DriveRestorer",
         item_template="restore/items/file.html",
+    ),
+    Workload.CALENDAR: WorkloadInfo(
+        Workload.CALENDAR,
+        "Calendar",
+        Item.Kind.EVENT,
+        "event",
+        "calendar",
+        reader="restore.backup.calendar.read",
+        restorer="restore.jobs.restorers.calendar.CalendarRestorer",
+        item_template="restore/items/event.html",
+    ),
+    Workload.CONTACTS: WorkloadInfo(
+        Workload.CONTACTS,
+        "Contacts",
+        Item.Kind.CONTACT,
+        "contact",
+        "folder",
+        reader="restore.backup.contacts.read",
+        restorer="restore.jobs.restorers.contacts.ContactsRestorer",
+        item_template="restore/items/contact.html",
     ),
 }
 
