@@ -13,7 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal import permissions
-from restore.models import Item, Workload
+from restore.models import Item, RestoreJob, Workload
+
+# Outlook items (messages, events, contacts) offer skip / keep both: Exchange can't replace
+# an item in place (a new one gets a new id), and deleting someone's current item to put
+# an old copy back loses what changed since. Veeam's portal offers the same two for mail.
+OUTLOOK_COLLISIONS = (RestoreJob.Collision.SKIP, RestoreJob.Collision.KEEP_BOTH)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class WorkloadInfo:
     restorer: str
     # The partial of the item page that shows one of its items (templates/restore/items/).
     item_template: str
+    # The collision policies a restore may choose (RestoreJob.Collision), the first the default.
+    collisions: tuple[str, ...] = OUTLOOK_COLLISIONS
 
     def requirement(self, entity: str, operation: str) -> permissions.Requirement:
         return permissions.requirement(self.workload, entity, operation)
@@ -54,6 +61,7 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.onedrive.read",
         restorer="restore.jobs.restorers.onedrive.DriveRestorer",
         item_template="restore/items/file.html",
+        collisions=(*OUTLOOK_COLLISIONS, RestoreJob.Collision.OVERWRITE),
     ),
     Workload.CALENDAR: WorkloadInfo(
         Workload.CALENDAR,

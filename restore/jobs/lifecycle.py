@@ -38,8 +38,8 @@ from restore.models import (
     RestoreJobItem,
     RestoreJobLog,
     RestorePoint,
-    Workload,
 )
+from restore.workloads import WORKLOADS, info
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -67,17 +67,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_TARGET_NAME = 255
 # Characters neither Outlook folder names nor OneDrive names may hold.
 _BAD_NAME = re.compile(r'["*:<>?/\\|\x00-\x1f]')
-# Mail has no "overwrite": Exchange can't replace a message in place (a new one gets a new
-# id and PR_MESSAGE_FLAGS can't be rewritten), and deleting someone's current mail to put
-# an old copy back loses what changed since. Veeam's portal offers the same two for mail.
-COLLISIONS_BY_WORKLOAD: dict[str, tuple[str, ...]] = {
-    Workload.MAIL: (RestoreJob.Collision.SKIP, RestoreJob.Collision.KEEP_BOTH),
-    Workload.ONEDRIVE: (
-        RestoreJob.Collision.SKIP,
-        RestoreJob.Collision.KEEP_BOTH,
-        RestoreJob.Collision.OVERWRITE,
-    ),
-}
 
 
 def transition(job: RestoreJob, to: str, *, when: Q | None = None, **fields: Any) -> bool:
@@ -200,7 +189,7 @@ def validate(
             f"Unknown restore target '{str(target)[:40]}': choose original, folder or download."
         )
     workload = point.object.workload
-    allowed = COLLISIONS_BY_WORKLOAD.get(workload, (RestoreJob.Collision.SKIP,))
+    allowed = info(workload).collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
     if target == RestoreJob.Target.DOWNLOAD:
         collision = RestoreJob.Collision.KEEP_BOTH
     elif collision not in RestoreJob.Collision.values:
@@ -287,7 +276,7 @@ def _describe(job: RestoreJob) -> str:
     where = (
         "their original location"
         if job.target == RestoreJob.Target.ORIGINAL
-        else f"a new folder, “{job.target_name}”"
+        else f"a new {info(job.object.workload).folder_label}, “{job.target_name}”"
     )
     policy = {
         RestoreJob.Collision.SKIP: "items already there are skipped",

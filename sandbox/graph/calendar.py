@@ -379,6 +379,7 @@ def event_json(
         item["originalStart"] = (
             original.astimezone(UTC).isoformat().replace("+00:00", "Z") if original else None
         )
+    item = odata.apply_select(item, select)  # what $expand adds comes back anyway
     if call is not None:
         expand = expansions(call)
         if "singlevalueextendedproperties" in expand:
@@ -392,7 +393,7 @@ def event_json(
         if "attachments" in expand:
             rows = event.attachments.all() if occurrence is None else []
             item["attachments"] = [attachment_json(a, with_content=False) for a in rows]
-    return odata.apply_select(item, select)
+    return item
 
 
 def attachment_json(attachment: EventAttachment, *, with_content: bool = True) -> dict[str, Any]:

@@ -198,6 +198,7 @@ def contact_json(
     }
     for name in sorted(WRITABLE - set(item) - {"singleValueExtendedProperties"}):
         item[name] = data.get(name)
+    item = odata.apply_select(item, select)  # what $expand adds comes back anyway
     if call is not None:
         expand = expansions(call)
         if "singlevalueextendedproperties" in expand:
@@ -207,7 +208,7 @@ def contact_json(
                 for p in contact.properties.all()
                 if wanted is None or p.key in wanted
             ]
-    return odata.apply_select(item, select)
+    return item
 
 
 def _extended_any(collection: str, variable: str, body: Any) -> Q:
