@@ -36,6 +36,12 @@ class WorkloadInfo:
     item_template: str
     # The collision policies a restore may choose (RestoreJob.Collision), the first the default.
     collisions: tuple[str, ...] = OUTLOOK_COLLISIONS
+    # How its items download when the stored content is not itself the file: a key of
+    # restore/catalog/exports.EXPORTS ("ics", "vcf"), one file for one item or many.
+    export: str = ""
+    # The listing's column for `Item.sender`, and what a restore page tells beforehand.
+    sender_label: str = "From"
+    restore_note: str = ""
 
     def requirement(self, entity: str, operation: str) -> permissions.Requirement:
         return permissions.requirement(self.workload, entity, operation)
@@ -62,6 +68,7 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         restorer="restore.jobs.restorers.onedrive.DriveRestorer",
         item_template="restore/items/file.html",
         collisions=(*OUTLOOK_COLLISIONS, RestoreJob.Collision.OVERWRITE),
+        sender_label="Modified by",
     ),
     Workload.CALENDAR: WorkloadInfo(
         Workload.CALENDAR,
@@ -72,6 +79,12 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.calendar.read",
         restorer="restore.jobs.restorers.calendar.CalendarRestorer",
         item_template="restore/items/event.html",
+        export="ics",
+        sender_label="Organizer",
+        restore_note=(
+            "Restored meetings invite no one: their attendees are listed at the end of the "
+            "event's text instead, and you become the organizer."
+        ),
     ),
     Workload.CONTACTS: WorkloadInfo(
         Workload.CONTACTS,
@@ -82,6 +95,8 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.contacts.read",
         restorer="restore.jobs.restorers.contacts.ContactsRestorer",
         item_template="restore/items/contact.html",
+        export="vcf",
+        sender_label="Company",
     ),
 }
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from portal.http import PortalRequest
-from restore.catalog import browse, downloads, preview, search
+from restore.catalog import browse, downloads, events, preview, search
 from restore.models import Item, RestoreJob
 from restore.scope import Scope
 from restore.workloads import info
@@ -134,7 +134,12 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         "restore_action": RESTORE_FORM_ACTION,
         "next_url": next_url(request, found.next_cursor),
         "targets": RestoreJob.Target.choices,
-        "collisions": RestoreJob.Collision.choices,
+        "collisions": [
+            (value, label)
+            for value, label in RestoreJob.Collision.choices
+            if value in info(point.object.workload).collisions
+        ],
+        "workload": info(point.object.workload),
         "default_target_name": f"Restored items {timezone.localdate():%Y-%m-%d}",
     }
     if request.htmx and request.GET.get("cursor"):
@@ -167,6 +172,10 @@ def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
     if item.kind == Item.Kind.MESSAGE:
         parsed = preview.parse(item)
         context |= {"headers": parsed.headers, "attachments": parsed.attachments}
+    elif item.kind == Item.Kind.EVENT:
+        context |= events.event_context(item)
+    elif item.kind == Item.Kind.CONTACT:
+        context |= events.contact_context(item)
     else:
         context["versions"] = file_versions(item)
     return render(request, "restore/item.html", context)
