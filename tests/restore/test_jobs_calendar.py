@@ -302,3 +302,36 @@ def test_a_bad_address_fails_that_contact_and_long_notes_are_kept(sandbox, alice
     assert (job.items_done, job.items_failed) == (1, 1), log_of(job)
     assert errors["Lena Fischer"] == "Its e-mail address “lena at fabrikam” is not a valid address."
     assert [c.data["personalNotes"] for c in copies] == ["n" * 10_000]
+
+
+def test_a_resumed_restore_finds_its_events_and_contacts_by_marker_and_adds_none(sandbox, alice):
+    from sandbox.models import Contact, Event
+
+    calendar_point = back_up_calendar("alice")
+    contacts_point = back_up_contacts("alice")
+    scope = Scope.for_user(alice)
+    jobs_done = []
+    for point in (calendar_point, contacts_point):
+        ids = list(Item.objects.filter(object=point.object).values_list("pk", flat=True))
+        job = run_to_end(
+            jobs.create_job(scope, point.pk, ids, [], "folder", "Restored items", "keep-both")
+        )
+        assert job.status == RestoreJob.Status.COMPLETED, log_of(job)
+        # As if the worker had died after Graph created them but before they were recorded:
+        RestoreJobItem.objects.filter(job=job).update(
+            status="pending", attempts=1, result_graph_id=""
+        )
+        RestoreJob.objects.filter(pk=job.pk).update(status="queued", items_done=0, bytes_done=0)
+        jobs_done.append(run_to_end(job))
+
+    events, people = jobs_done
+    assert events.items_done == events.items_total
+    assert (
+        Event.objects.filter(properties__value__startswith=f"{events.pk}:").count()
+        == events.items_total
+    )
+    assert people.items_done == people.items_total
+    assert (
+        Contact.objects.filter(properties__value__startswith=f"{people.pk}:").count()
+        == people.items_total
+    )

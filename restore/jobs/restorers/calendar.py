@@ -13,7 +13,8 @@ the restore marker (`LifeboatRestoreMarker` = "<job>:<item>", as mail's) and the
 original event's iCalUId (`LifeboatOriginalICalUId`), which later restores compare.
 
 A series is put back in steps, so it ends with the same occurrences as the backup:
-the master (marked `…:incomplete`), then its instances over the backed-up window are
+the master (marked `…:incomplete`, as is an event with attachments until they are
+added; any other event is whole in its one create), then its instances over the backed-up window are
 listed and matched by `originalStart` — each backed-up exception PATCHed onto its
 occurrence, each occurrence the backup did not have (cancelled) DELETEd — then its
 attachments, then the marker completed. A retry deletes an incomplete one and starts
@@ -277,9 +278,13 @@ class CalendarRestorer:
             existing = self._existing(calendar_id, saved["event"])
             if existing is not None:
                 return Outcome.skipped(ALREADY_THERE, existing)
+        # An event with nothing to add after its create appears whole or not at all; a
+        # series or one with attachments is marked incomplete until it is finished.
+        whole = not saved["event"].get("recurrence") and not (item.meta or {}).get("attachments")
         if job_item.attempts > 1:
             self._delete_incomplete(calendar_id, job_item)
-        data["singleValueExtendedProperties"][0]["value"] = marker + INCOMPLETE
+        if not whole:
+            data["singleValueExtendedProperties"][0]["value"] = marker + INCOMPLETE
         try:
             created = self.graph.post(f"{self.user}/calendars/{calendar_id}/events", data)
         except GraphError as error:
@@ -303,6 +308,8 @@ class CalendarRestorer:
         if problem:
             self.graph.delete(f"{self.user}/events/{event_id}")
             return Outcome.failed(f"{problem} The event was not restored."[:500])
+        if whole:
+            return Outcome.done(event_id)
         self.graph.patch(
             f"{self.user}/events/{event_id}",
             {"singleValueExtendedProperties": [{"id": MARKER_PROPERTY, "value": marker}]},
