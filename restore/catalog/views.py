@@ -125,6 +125,7 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         )
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
+    browse.mark_later(found.items)
     context: dict[str, Any] = {
         "point": point,
         "object": point.object,
@@ -140,6 +141,9 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
             if value in info(point.object.workload).collisions
         ],
         "workload": info(point.object.workload),
+        # Events are listed under a heading for each day when listed by date.
+        "by_day": info(point.object.workload).item_kind == Item.Kind.EVENT
+        and found.sort in ("date", "date-asc"),
         "default_target_name": f"Restored items {timezone.localdate():%Y-%m-%d}",
     }
     if request.htmx and request.GET.get("cursor"):

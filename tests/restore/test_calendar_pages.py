@@ -127,3 +127,34 @@ def test_a_vcf_download_has_the_fields_and_the_photo(sandbox, client):
         "+81 3 1234 5678".replace("555", "556"),
     }
     assert card.photo.value.startswith(b"\x89PNG")
+
+
+def test_the_first_point_marks_what_the_demo_changed_and_deleted_and_lists_events_by_day(
+    sandbox, client
+):
+    from restore.backup import runner
+    from sandbox import demo
+
+    calendar_point = back_up_calendar("alice")
+    contacts_point = back_up_contacts("alice")
+    demo.apply_demo_changes()
+    for point in (calendar_point, contacts_point):
+        assert runner.run(point.object).point.status == "succeeded"
+    planning = Item.objects.get(
+        object=calendar_point.object, name="Quarterly planning", first_seq=1
+    )
+    dana = Item.objects.get(object=contacts_point.object, name="Dana Whitfield")
+    sync = Item.objects.get(object=calendar_point.object, name="Team sync")
+
+    def listing(point, folder_id) -> str:
+        url = reverse("restore:point", args=[point.pk])
+        return client.get(url, {"folder": folder_id}).content.decode()
+
+    events = listing(calendar_point, planning.folder_id)
+    people = listing(contacts_point, dana.folder_id)
+    days = listing(calendar_point, sync.folder_id)
+
+    assert "changed since" in events
+    assert "deleted since" in people
+    assert people.count('data-testid="later"') == 1
+    assert "Monday, 2025-08-04" in days
