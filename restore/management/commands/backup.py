@@ -1,4 +1,4 @@
-"""`python manage.py backup [--all | OBJECT] [--workload mail|onedrive] [--full]`: back up now."""
+"""`python manage.py backup [--all | OBJECT] [--workload mail|onedrive|calendar|contacts] [--full]`: back up now."""
 
 from __future__ import annotations
 
