@@ -85,10 +85,14 @@ def _date(value: Any, field: str) -> date:
 
 def validate(recurrence: Any) -> None:
     """Refuse what Exchange refuses: unknown pattern types, a weekly pattern without days,
-    a range without its start or end, an interval under 1."""
+    a range without its start or end, an interval under 1, a recurrenceTimeZone it does
+    not know."""
     if recurrence is None:
         return
     rule(recurrence, datetime(2000, 1, 1, tzinfo=UTC))
+    span = recurrence.get("range") or {}
+    if span.get("recurrenceTimeZone"):
+        zone(str(span["recurrenceTimeZone"]))
 
 
 def rule(recurrence: dict[str, Any], first: datetime) -> rrule.rrule:
