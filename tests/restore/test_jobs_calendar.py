@@ -403,3 +403,31 @@ def test_a_series_with_too_many_exceptions_or_a_refused_recurrence_fails_alone(s
         "Microsoft 365 refused the event (TimeZoneNotSupportedException): A valid TimeZone value must be specified."
     )
     assert [e.data["subject"] for e in restored(job)] == ["Team offsite"]
+
+
+def test_a_deleted_calendar_and_a_deleted_nested_folder_are_made_again(sandbox, alice):
+    from sandbox.models import Calendar, Contact, ContactFolder, Event
+
+    calendar_point = back_up_calendar("alice")
+    contacts_point = back_up_contacts("alice")
+    Calendar.objects.filter(name="Planning").delete()
+    ContactFolder.objects.filter(display_name="Suppliers").delete()
+    planning = Item.objects.get(object=calendar_point.object, name="Quarterly planning")
+    kenji = Item.objects.get(object=contacts_point.object, name="Kenji Sato")
+    scope = Scope.for_user(alice)
+
+    events = run_to_end(
+        jobs.create_job(scope, calendar_point.pk, [planning.pk], [], "original", "", "skip")
+    )
+    people = run_to_end(
+        jobs.create_job(scope, contacts_point.pk, [kenji.pk], [], "original", "", "skip")
+    )
+    series = Event.objects.get(properties__value=f"{events.pk}:{planning.pk}")
+    card = Contact.objects.get(properties__value=f"{people.pk}:{kenji.pk}")
+
+    assert events.status == RestoreJob.Status.COMPLETED, log_of(events)
+    assert series.calendar.name == "Planning"
+    assert len(occurrences(series)) == 6
+    assert people.status == RestoreJob.Status.COMPLETED, log_of(people)
+    assert (card.folder.display_name, card.folder.parent.display_name) == ("Preferred", "Suppliers")
+    assert card.folder.parent.parent.parent is None
