@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 class Workload(models.TextChoices):
     MAIL = "mail", "Mailbox"
     ONEDRIVE = "onedrive", "OneDrive"
+    CALENDAR = "calendar", "Calendar"
+    CONTACTS = "contacts", "Contacts"
 
 
 class EntityKind(models.TextChoices):
@@ -138,6 +140,8 @@ class Item(models.Model):
     class Kind(models.TextChoices):
         MESSAGE = "message", "Message"
         FILE = "file", "File"
+        EVENT = "event", "Event"
+        CONTACT = "contact", "Contact"
 
     object = models.ForeignKey(ProtectedObject, on_delete=models.CASCADE, related_name="items")
     folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="items")

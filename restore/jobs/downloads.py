@@ -33,11 +33,14 @@ from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
 from restore.blobs import BlobCorrupt, BlobNotFound, blob_store, iter_chunks
+from restore.catalog.downloads import export_of, item_name
 from restore.jobs import lifecycle
 from restore.models import ContentStatus, Item, RestoreJob, RestoreJobItem, RestoreJobLog
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
+
+    from restore.catalog.exports import Export
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +49,16 @@ MARK_EVERY = 200
 
 
 def file_name(item: Item) -> str:
-    """A safe file name for the item: the file's name, or the subject + .eml."""
-    if item.kind == Item.Kind.MESSAGE:
-        return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
-    return filenames.file_name(item.name, fallback="file")
+    """A safe file name for the item: the file's name, or the subject + .eml (or the
+    workload's export suffix, .ics or .vcf)."""
+    return item_name(item)
 
 
 def _content_type(item: Item) -> str:
     if item.kind == Item.Kind.MESSAGE:
         return "message/rfc822"
+    if export := export_of(item):
+        return export.content_type
     return (
         str((item.meta or {}).get("mimeType") or "")
         or mimetypes.guess_type(item.name)[0]
@@ -187,6 +191,26 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
     yield sink.take()
 
 
+def _exported(job: RestoreJob, export: Export, progress: _Progress) -> Iterator[bytes]:
+    """The job's items in one file of the workload's export format, EXPORT_BATCH at a time
+    (a calendar's VEVENTs or a vCard file's cards, each batch a whole file's worth: the
+    parts concatenate for vCards; an .ics is rendered whole, since it is one VCALENDAR)."""
+    usable: list[RestoreJobItem] = []
+    for job_item in _job_items(job).iterator(chunk_size=500):
+        if job_item.item.content_status == ContentStatus.LOST or not job_item.item.content_sha256:
+            progress.item_failed(job_item, "Content lost (found by verify_blobs).")
+            continue
+        usable.append(job_item)
+    try:
+        yield export.render([ji.item for ji in usable])
+    except (BlobNotFound, BlobCorrupt):
+        for job_item in usable:
+            progress.item_failed(job_item, "Its content could not be read from the backup store.")
+        return
+    for job_item in usable:
+        progress.item_done(job_item)
+
+
 # Formats that are compressed already: deflating them again costs most of a download's CPU
 # (bench/download.py: 6.5 MB/s deflating random bytes vs 61 MB/s storing) for no gain.
 _COMPRESSED = frozenset(
@@ -257,7 +281,19 @@ def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHt
     )
     progress = _Progress(job)
     first = list(_job_items(job)[:2])
-    if len(first) == 1 and first[0].item.content_sha256:
+    export = export_of(first[0].item) if first else None
+    if export is not None:  # events: one calendar (.ics); contacts: one vCard file (.vcf)
+        answer = StreamingHttpResponse(
+            until_access_ends(_guarded(_exported(job, export, progress), progress), job.user),
+            content_type=export.content_type,
+        )
+        when = timezone.localtime(job.created_at)
+        filename = (
+            file_name(first[0].item)
+            if len(first) == 1
+            else f"Restored items {when:%Y-%m-%d %H.%M}{export.suffix}"
+        )
+    elif len(first) == 1 and first[0].item.content_sha256:
         item = first[0].item
         body = until_access_ends(_guarded(_single(first[0], progress), progress), job.user)
         answer = StreamingHttpResponse(body, content_type=_content_type(item))

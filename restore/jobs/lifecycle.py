@@ -48,7 +48,7 @@ from restore.models import (
     RestoreJobLog,
     RestorePoint,
 )
-from restore.workloads import WORKLOADS
+from restore.workloads import WORKLOADS, info
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -281,9 +281,7 @@ def _options(
             "or download."
         )
     workload = point.object.workload
-    allowed = (
-        WORKLOADS[workload].collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
-    )
+    allowed = info(workload).collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
     if target == RestoreJob.Target.DOWNLOAD:
         collision = RestoreJob.Collision.KEEP_BOTH
     elif collision not in RestoreJob.Collision.values:
@@ -507,14 +505,17 @@ def _describe(job: RestoreJob) -> str:
     when = f"{timezone.localtime(point.started_at):%Y-%m-%d %H:%M}"
     if job.target == RestoreJob.Target.DOWNLOAD:
         return f"Download of {what} from the backup of {when} prepared."
+    folder = (
+        info(job.object.workload).folder_label if job.object.workload in WORKLOADS else "folder"
+    )
     if job.target == RestoreJob.Target.ORIGINAL:
         where = "their original location"
     elif job.target == RestoreJob.Target.ANOTHER:
-        where = f"a new folder, “{job.target_name}”, of {job.acting_user}'s " + (
+        where = f"a new {folder}, “{job.target_name}”, of {job.acting_user}'s " + (
             job.destination.get_workload_display().lower()
         )
     else:
-        where = f"a new folder, “{job.target_name}”"
+        where = f"a new {folder}, “{job.target_name}”"
     policy = {
         RestoreJob.Collision.SKIP: "items already there are skipped",
         RestoreJob.Collision.KEEP_BOTH: "items already there are kept and a copy is added",

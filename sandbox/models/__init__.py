@@ -3,11 +3,22 @@
 - directory: tenants, users, groups, app registrations and their service principals;
 - identity: signing keys, device codes, authorization codes, refresh tokens, consents;
 - mail: mailboxes (folders, messages, attachments, extended properties, change journal);
-- drive: OneDrive drives, items, versions, upload sessions, change journal.
+- drive: OneDrive drives, items, versions, upload sessions, change journal;
+- calendar: calendars, events, contact folders, contacts, invitations "sent".
 """
 
 from __future__ import annotations
 
+from sandbox.models.calendar import (
+    Calendar,
+    Contact,
+    ContactChange,
+    ContactFolder,
+    Event,
+    EventAttachment,
+    Invitation,
+    ItemProperty,
+)
 from sandbox.models.directory import (
     Application,
     DirectoryUser,
@@ -45,16 +56,24 @@ __all__ = [
     "Application",
     "Attachment",
     "AuthorizationCode",
+    "Calendar",
     "Consent",
+    "Contact",
+    "ContactChange",
+    "ContactFolder",
     "DeviceCode",
     "DirectoryUser",
     "Drive",
     "DriveChange",
     "DriveItem",
     "DriveItemVersion",
+    "Event",
+    "EventAttachment",
     "ExtendedProperty",
     "Fault",
     "Group",
+    "Invitation",
+    "ItemProperty",
     "MailChange",
     "MailFolder",
     "Message",
