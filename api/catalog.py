@@ -18,6 +18,7 @@ from ninja import Field, Path, Query, Router, Schema
 
 from api.auth import caller
 from api.errors import AUTH_ERRORS, ApiError, Error
+from restore import scope
 from restore.catalog import browse, downloads, preview, search
 from restore.models import Folder, Item, ProtectedObject, RestorePoint
 from restore.scope import Scope
@@ -30,7 +31,15 @@ NOT_FOUND = {404: Error}
 POINTS_PER_PAGE = 50
 
 
+SESSION_HEADER = "X-Restore-Session"
+
+
 def scope_of(request: HttpRequest) -> Scope:
+    """The caller's scope: the restore session named in X-Restore-Session (exactly what it
+    resolved; 404 if it is not the caller's or has ended), else their current one."""
+    named = request.headers.get(SESSION_HEADER, "").strip()
+    if named:
+        return Scope(scope.explicit_session(caller(request), named[:64]))
     return Scope.for_user(caller(request))
 
 
@@ -164,6 +173,43 @@ class ItemsFilter(Schema):
     cursor: str = Field("", max_length=2000, description="`next_cursor` of the previous page.")
 
 
+class SearchFilter(Schema):
+    q: str = Field(
+        "",
+        max_length=search.MAX_QUERY_LENGTH,
+        description='Full-text search: words, "a phrase", -excluded.',
+    )
+    object: Id | None = Field(None, description="One object of your scope; default: all.")
+    type: Literal["", "message", "file", "event", "contact"] = ""
+    has_attachments: bool = False
+    date_from: date | None = None
+    date_to: date | None = None
+    folder: str = Field("", max_length=2000, description="A folder path and everything below.")
+    sort: Literal["date", "date-asc", "name", "size", "sender"] = browse.DEFAULT_SORT
+    limit: int = Field(browse.DEFAULT_LIMIT, ge=1, le=browse.MAX_LIMIT)
+    cursor: str = Field("", max_length=2000, description="`next_cursor` of the previous page.")
+
+
+class LaterOut(Schema):
+    deleted: bool = Field(description="true: gone from later backups; false: changed since.")
+    at: datetime | None = Field(description="The first backup that saw it so.")
+
+
+class HitOut(ItemOut):
+    restore_points: PointRangeOut
+    later: LaterOut | None = Field(
+        description="What became of this state after its last restore point; null while it "
+        "is still current."
+    )
+
+
+class SearchOut(Schema):
+    items: list[HitOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (with the same filters) for the next page; null at the end."
+    )
+
+
 # --- Conversions ----------------------------------------------------------------------
 
 
@@ -232,6 +278,15 @@ def item_fields(item: Item) -> ItemFields:
         "sensitivity": item.sensitivity,
         "content_status": item.content_status,
     }
+
+
+def range_out(held: browse.PointRange) -> PointRangeOut:
+    return PointRangeOut(
+        first=held.first.pk if held.first else None,
+        last=held.last.pk if held.last and not held.is_current else None,
+        count=held.count,
+        is_current=held.is_current,
+    )
 
 
 def _point_of(scope: Scope, obj: ProtectedObject, point_id: int | None) -> RestorePoint:
@@ -361,6 +416,47 @@ def items(request: HttpRequest, id: Path[Id], filters: Query[ItemsFilter]) -> It
 
 
 @router.get(
+    "/search",
+    response={200: SearchOut, **AUTH_ERRORS, **NOT_FOUND},
+    summary="Search every restore point in your scope: which backups hold this item?",
+    description="The web's Search: each hit is an item state with the restore points that "
+    "hold it (first, last, how many) and, once it is no longer current, whether it was "
+    "deleted or changed and when. Restore a hit with POST /restore-jobs and one of its "
+    "restore points.",
+)
+def search_items(request: HttpRequest, filters: Query[SearchFilter]) -> SearchOut:
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise ApiError(400, "invalid_request", "date_from is after date_to.")
+    try:
+        found = search.across_points(
+            scope_of(request),
+            filters.q,
+            object_id=filters.object,
+            kind=filters.type,
+            has_attachments=filters.has_attachments,
+            date_from=filters.date_from,
+            date_to=filters.date_to,
+            folder_path=filters.folder,
+            sort=filters.sort,
+            cursor=filters.cursor or None,
+            limit=filters.limit,
+        )
+    except browse.InvalidPage as error:
+        raise ApiError(400, "invalid_request", str(error)) from error
+    return SearchOut(
+        items=[
+            HitOut(
+                **item_fields(hit.item),
+                restore_points=range_out(hit.held),
+                later=LaterOut(deleted=hit.since.deleted, at=hit.since.at) if hit.since else None,
+            )
+            for hit in found.hits
+        ],
+        next_cursor=found.next_cursor,
+    )
+
+
+@router.get(
     "/items/{id}",
     response={200: ItemDetailOut, **AUTH_ERRORS, **NOT_FOUND},
     summary="One item: its fields, the restore points holding it, a message's attachments",
@@ -382,12 +478,7 @@ def item_detail(request: HttpRequest, id: Path[Id]) -> ItemDetailOut:
         ]
     return ItemDetailOut(
         **item_fields(item),
-        restore_points=PointRangeOut(
-            first=held.first.pk if held.first else None,
-            last=held.last.pk if held.last and not held.is_current else None,
-            count=held.count,
-            is_current=held.is_current,
-        ),
+        restore_points=range_out(held),
         headers=headers,
         attachments=attachments,
     )

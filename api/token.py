@@ -20,9 +20,10 @@ from ninja import Field, Router, Schema, Status
 from redis.exceptions import RedisError
 
 from api import grants, liveness, tokens
-from api.auth import BearerToken
+from api.auth import BearerToken, caller
 from api.errors import Error
 from portal import audit
+from restore import scope as restore_scope
 
 router = Router(tags=["token"])
 
@@ -264,9 +265,12 @@ def _audit_refusal(request: HttpRequest, grant_type: str, error: str, descriptio
     response={204: None, 401: Error},
     summary="End the caller's token family",
     description="Revoke the access token of this request and every token of its family "
-    "(refresh tokens included), at once. Veeam's /v8/token/logout.",
+    "(refresh tokens included), at once, and end the caller's restore sessions (their "
+    "running restores go on). Veeam's /v8/token/logout.",
 )
 def logout(request: HttpRequest) -> Status:
     header = request.headers.get("Authorization", "")
+    user = caller(request)
     tokens.end_family(header.partition(" ")[2].strip(), request=request)
+    restore_scope.end_explicit_sessions(user)
     return Status(204, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import quote
 
 # Windows refuses these as a name, with or without an extension (CON, con.txt, COM1.eml).
 RESERVED = frozenset(
@@ -67,3 +68,21 @@ def file_name(name: str, *, suffix: str = "", fallback: str = "file") -> str:
         base = base if base and base != "_" else fallback
         return segment(f"{base}{suffix}", fallback + suffix)
     return segment(name, fallback)
+
+
+def _ascii(ch: str) -> str:
+    """One character as ASCII: its base letter (é → e), a dash for any dash, else "_"."""
+    plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+    if plain:
+        return plain
+    return "-" if unicodedata.category(ch) == "Pd" else "_"
+
+
+def attachment_header(name: str) -> str:
+    """Content-Disposition for a download named `name`: RFC 6266's `filename*` (UTF-8) and,
+    for clients that read only `filename` (curl -OJ, older tools), an ASCII stand-in."""
+    fallback = "".join(_ascii(ch) for ch in name)
+    fallback = re.sub(r"[^A-Za-z0-9 ._()+,;=@&'-]", "_", fallback).strip() or "download"
+    if fallback == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=utf-8''{quote(name, safe='')}"

@@ -205,6 +205,9 @@ class RestoreSession(models.Model):
     group_ids = models.JSONField(default=list, blank=True)
     object_ids = models.JSONField(default=list, blank=True)
     notes = models.JSONField(default=list, blank=True)  # e.g. "groups unavailable: …"
+    # Started through the API (POST /api/v1/restore-sessions, maybe narrowed to one object)
+    # and used only where named (X-Restore-Session); pages use the identity's own session.
+    explicit = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"])]

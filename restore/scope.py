@@ -109,21 +109,58 @@ def open_session(user: User, *, refresh: bool = False) -> RestoreSession:
     now = timezone.now()
     if not refresh:
         current = (
-            RestoreSession.objects.filter(user=user, expires_at__gt=now)
+            RestoreSession.objects.filter(user=user, expires_at__gt=now, explicit=False)
             .order_by("-created_at")
             .first()
         )
         if current is not None:
             return current
+    return _resolved(user)
+
+
+def _resolved(user: User, *, only: int | None = None, explicit: bool = False) -> RestoreSession:
     group_ids, notes = _group_ids_from_graph(user)
     object_ids, more_notes = resolve_object_ids(user, group_ids)
+    if only is not None:
+        if only not in object_ids:
+            raise Http404("No such object.")
+        object_ids = [only]
     return RestoreSession.objects.create(
         user=user,
-        expires_at=now + timedelta(seconds=settings.RESTORE_SESSION_AGE),
+        expires_at=timezone.now() + timedelta(seconds=settings.RESTORE_SESSION_AGE),
         group_ids=group_ids,
         object_ids=object_ids,
         notes=notes + more_notes,
+        explicit=explicit,
     )
+
+
+def start_explicit_session(user: User, object_id: int | None = None) -> RestoreSession:
+    """A restore session resolved now, used where named (the API's restore sessions, as
+    Veeam's "Create Restore Session for Restore Operator"); narrowed to one object of the
+    scope when given (404 outside it)."""
+    return _resolved(user, only=object_id, explicit=True)
+
+
+def explicit_sessions(user: User) -> QuerySet[RestoreSession]:
+    """The identity's explicit sessions still alive, newest first."""
+    return RestoreSession.objects.filter(
+        user=user, explicit=True, expires_at__gt=timezone.now()
+    ).order_by("-created_at")
+
+
+def explicit_session(user: User, session_id: object) -> RestoreSession:
+    """One of them by id; 404 for anyone else's, an ended one or a malformed id."""
+    return _get(explicit_sessions(user), session_id)
+
+
+def end_explicit_sessions(user: User, session_id: object = None) -> int:
+    """End one explicit session (or all of them): browsing through it stops; restores
+    started from it go on (a job keeps what it was given)."""
+    sessions = explicit_sessions(user)
+    if session_id is not None:
+        sessions = sessions.filter(pk=explicit_session(user, session_id).pk)
+    return sessions.update(expires_at=timezone.now())
 
 
 def expire_sessions(grant: OperatorScope) -> int:

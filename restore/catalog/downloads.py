@@ -11,7 +11,6 @@ from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
-from django.utils.http import content_disposition_header
 
 from authflow.access import until_access_ends
 from portal import audit
@@ -89,7 +88,7 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
     # length or disposition of its own.
     answer = FileResponse(body, content_type=content_type)
     answer["Content-Length"] = str(size)
-    answer["Content-Disposition"] = content_disposition_header(True, name)
+    answer["Content-Disposition"] = filenames.attachment_header(name)
     answer["Cache-Control"] = "private, no-store"
     return answer
 

@@ -16,6 +16,8 @@ one of the fields (case-insensitive `LIKE`). Same results for plain words, slowe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from functools import reduce
 from operator import and_, or_
 from typing import TYPE_CHECKING
@@ -24,11 +26,14 @@ from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVect
 from django.db import connection
 from django.db.models import Expression, F, Func, Q, QuerySet, TextField, Value
 
+from restore.catalog import browse
 from restore.models import Item
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
+
+    from restore.scope import Scope
 
 CONFIG = "simple"
 FIELDS = ("name", "sender", "recipients", "body_text")
@@ -81,3 +86,62 @@ def matching(items: QuerySet[Item], text: str) -> QuerySet[Item]:
     words = [word.strip('"') for word in text.split() if word.strip('"-')]
     per_word = [reduce(or_, (Q(**{f"{f}__icontains": word}) for f in FIELDS)) for word in words]
     return items.filter(reduce(and_, per_word)) if per_word else items
+
+
+# --- Search across every restore point in a scope (the web's Search and GET /api/v1/search)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One item state found, the restore points holding it, and what became of it."""
+
+    item: Item
+    held: browse.PointRange
+    since: browse.Since | None
+
+
+@dataclass(frozen=True)
+class Results:
+    hits: list[Hit]
+    next_cursor: str | None
+    sort: str
+
+
+def across_points(
+    scope: Scope,
+    text: str,
+    *,
+    object_id: object = None,
+    kind: str = "",
+    has_attachments: bool = False,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    folder_path: str = "",
+    sort: str = browse.DEFAULT_SORT,
+    cursor: str | None = None,
+    limit: int = browse.DEFAULT_LIMIT,
+) -> Results:
+    """Item states matching `text` in any restore point of the scope (one object's when
+    `object_id` is given: 404 outside the scope), a keyset page at a time. Raises
+    browse.InvalidPage for a bad cursor, sort or limit."""
+    items = scope.items()
+    if object_id not in (None, ""):
+        items = items.filter(object=scope.object(object_id))
+    items = browse.filter_items(
+        items,
+        kind=kind,
+        has_attachments=has_attachments,
+        date_from=date_from,
+        date_to=date_to,
+        folder_path=folder_path,
+    )
+    found = browse.page(
+        matching(items, text).select_related("object", "folder"), cursor, sort, limit
+    )
+    ranges = browse.point_ranges(found.items, scope.restore_points())
+    marks = browse.since(found.items, scope.restore_points())
+    return Results(
+        hits=[Hit(item, ranges[item.pk], marks.get(item.pk)) for item in found.items],
+        next_cursor=found.next_cursor,
+        sort=found.sort,
+    )

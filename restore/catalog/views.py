@@ -454,33 +454,26 @@ def search_view(request: PortalRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "restore/search.html", context, status=400)
     data = form.cleaned_data
-    items = scope.items()
-    if data["object"]:
-        items = items.filter(object=scope.object(data["object"]))
-    items = browse.filter_items(
-        items,
-        kind=data["kind"],
-        has_attachments=data["has_attachments"],
-        date_from=data["date_from"],
-        date_to=data["date_to"],
-        folder_path=data["folder"],
-    )
-    items = search.matching(items, data["q"]).select_related("object", "folder")
     try:
-        found = browse.page(
-            items,
-            request.GET.get("cursor") or None,
-            data["sort"] or browse.DEFAULT_SORT,
-            browse.parse_limit(request.GET.get("limit")),
+        found = search.across_points(
+            scope,
+            data["q"],
+            object_id=data["object"],
+            kind=data["kind"],
+            has_attachments=data["has_attachments"],
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            folder_path=data["folder"],
+            sort=data["sort"] or browse.DEFAULT_SORT,
+            cursor=request.GET.get("cursor") or None,
+            limit=browse.parse_limit(request.GET.get("limit")),
         )
     except browse.InvalidPage as error:
         return _bad_request(request, str(error))
-    ranges = browse.point_ranges(found.items, scope.restore_points())
-    marks = browse.since(found.items, scope.restore_points())
     context |= {
         "searched": True,
         "page": found,
-        "results": [(item, ranges[item.pk], marks.get(item.pk)) for item in found.items],
+        "results": [(hit.item, hit.held, hit.since) for hit in found.hits],
         "next_url": next_url(request, found.next_cursor),
     }
     if request.htmx and request.GET.get("cursor"):

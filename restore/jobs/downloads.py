@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from django.db.models import F, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 
 from authflow.access import until_access_ends
 from portal import audit
@@ -306,6 +305,6 @@ def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHt
         )
         when = timezone.localtime(job.created_at)
         filename = f"Restored items {when:%Y-%m-%d %H.%M}.zip"
-    answer["Content-Disposition"] = content_disposition_header(True, filename)
+    answer["Content-Disposition"] = filenames.attachment_header(filename)
     answer["Cache-Control"] = "private, no-store"
     return answer

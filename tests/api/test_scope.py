@@ -8,6 +8,7 @@ import json
 import pytest
 
 from api import tokens
+from restore import scope as restore_scope
 from restore.jobs import lifecycle as jobs
 from restore.models import RestoreJob
 from restore.scope import Scope
@@ -28,6 +29,7 @@ ROUTES = {
     ("GET", "/api/v1/restore-jobs/{id}/log"): "job",
     ("POST", "/api/v1/restore-jobs/{id}/cancel"): "job",
     ("GET", "/api/v1/restore-jobs/{id}/download"): "job",
+    ("DELETE", "/api/v1/restore-sessions/{id}"): "session",
 }
 # Helpdesk and admin routes whose ids are not catalog ids (tests/api/test_resources.py).
 NOT_CATALOG = {
@@ -47,8 +49,10 @@ def world():
         job = jobs.create_job(
             Scope.for_user(who), box["points"][0], [box["items"][0].pk], [], "download"
         )
+        session = restore_scope.start_explicit_session(who)
         others[who.upn] = {"object": box["object"].pk, "point": box["points"][0].pk,
-                           "folder": box["inbox"].pk, "item": box["items"][0].pk, "job": job.pk}  # fmt: skip
+                           "folder": box["inbox"].pk, "item": box["items"][0].pk, "job": job.pk,
+                           "session": session.pk}  # fmt: skip
     return {"alice": alice, "mine": mine, "others": others}
 
 

@@ -11,6 +11,7 @@ import io
 import unicodedata
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -115,3 +116,20 @@ def test_a_zip_of_hostile_folders_and_subjects_unpacks_inside_its_folder(sandbox
         assert path.resolve().is_relative_to(target.resolve())
     assert len([p for p in target.rglob("*.eml") if p.is_file()]) == 6
     assert Path(target, "_", "_").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [
+        ("plan.txt", "plan.txt"),
+        ("Q3 budget — final.eml", "Q3 budget - final.eml"),
+        ("Überweisung für März.pdf", "Uberweisung fur Marz.pdf"),
+        ("日本語.txt", "___.txt"),
+    ],
+)
+def test_downloads_name_themselves_for_every_client(name, plain):
+    """RFC 6266's UTF-8 filename*, and an ASCII filename for clients that read only that."""
+    header = filenames.attachment_header(name)
+    assert header.startswith(f'attachment; filename="{plain}"')
+    if plain != name:
+        assert header.endswith("filename*=utf-8''" + quote(name, safe=""))
