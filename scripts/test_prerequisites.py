@@ -185,6 +185,19 @@ def ensure_contract_provider() -> bool:
     return True
 
 
+def ensure_commands(*names: str) -> bool:
+    """Command-line tools a test runs as a person would (docs/api.md's walk-through: curl,
+    jq), installed from Debian's packages when missing and we may."""
+    ok = True
+    for name in names:
+        if shutil.which(name) is None:
+            apt_install(name)
+        if shutil.which(name) is None:
+            print(f"{name} is missing: install it (Debian/Ubuntu: sudo apt-get install {name}).")
+            ok = False
+    return ok
+
+
 def main() -> int:
     ok = ensure_service(
         "PostgreSQL",
@@ -204,6 +217,7 @@ def main() -> int:
         "REDIS_URL at a server you have, e.g. REDIS_URL=redis://host:6379/9 make test",
     )
     ok &= ensure_chromium()
+    ok &= ensure_commands("curl", "jq")
     ok &= ensure_compose()
     ok &= ensure_contract_provider()
     return 0 if ok else 1
