@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from authflow.access import role_required
 from authflow.models import Role
+from console.tenancy import scoped
 from portal.http import PortalRequest
 from portal.models import AuditEvent
 
@@ -26,7 +27,7 @@ CSV_COLUMNS = [
 
 
 def _filtered(request: PortalRequest) -> tuple[QuerySet[AuditEvent], dict[str, str], list[str]]:
-    events = AuditEvent.objects.all()
+    events = scoped(request, AuditEvent.objects.all(), "tenant_id")
     filters = {
         key: request.GET.get(key, "").strip()[:200]
         for key in ("action", "actor", "on_behalf_of", "outcome", "since", "until")
@@ -56,7 +57,12 @@ def _filtered(request: PortalRequest) -> tuple[QuerySet[AuditEvent], dict[str, s
 def audit_log(request: PortalRequest) -> HttpResponse:
     events, filters, errors = _filtered(request)
     page = Paginator(events.order_by("-occurred_at", "-id"), 50).get_page(request.GET.get("page"))
-    actions = AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+    actions = (
+        scoped(request, AuditEvent.objects.all(), "tenant_id")
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )
     return render(
         request,
         "console/audit_log.html",

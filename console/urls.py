@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console import audit_log, backup_store, logged_in_users, people, restore_scopes, workers
+from console import (
+    audit_log,
+    backup_store,
+    logged_in_users,
+    people,
+    restore_scopes,
+    tenants,
+    workers,
+)
 
 app_name = "console"
 
 urlpatterns = [
+    path("tenants/", tenants.tenant_list, name="tenants"),
     path("logged-in-users", logged_in_users.logged_in_users, name="logged-in-users"),
     path("logged-in-users/<str:identity>/revoke", logged_in_users.revoke, name="revoke"),
     path("logged-in-users/<str:identity>/re-login", logged_in_users.re_login, name="re-login"),

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from authflow import tokens
+from authflow import tenants, tokens
+from authflow.flows import FlowError
 from portal import permissions
-from portal.graph import GraphClient
+from portal.graph import GraphClient, GraphError
 from restore.backup.base import BackupError
 from restore.models import EntityKind, ProtectedObject, Workload
 
@@ -42,6 +43,18 @@ def tenant_uuid(tenant: str) -> str:
         if not claims.get("tid"):
             raise BackupError(f"Could not tell the id of tenant {tenant}.") from None
         return str(uuid.UUID(claims["tid"]))
+
+
+def discover_all() -> dict[str, list[ProtectedObject] | BackupError | GraphError | FlowError]:
+    """Discover every active tenant; one tenant's failure does not stop the others.
+    Returns, per tenant id, its objects or the error it failed with."""
+    outcome: dict[str, list[ProtectedObject] | BackupError | GraphError | FlowError] = {}
+    for tenant_id in tenants.active_ids():
+        try:
+            outcome[str(tenant_id)] = discover(str(tenant_id))
+        except (BackupError, GraphError, FlowError) as error:
+            outcome[str(tenant_id)] = error
+    return outcome
 
 
 def discover(tenant: str | None = None) -> list[ProtectedObject]:

@@ -7,10 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q, QuerySet
 
-from authflow.flows import FlowError
-from portal.graph import GraphError
+from authflow import tenants
 from restore.backup import discovery, runner
-from restore.backup.base import BackupError
 from restore.models import ProtectedObject, RestorePoint, Workload
 
 
@@ -64,7 +62,7 @@ class Command(BaseCommand):
     ) -> list[ProtectedObject]:
         if everything:
             self._discover()
-            found = ProtectedObject.objects.filter(enabled=True)
+            found = ProtectedObject.objects.filter(enabled=True, tenant_id__in=tenants.active_ids())
         else:
             found = self._lookup(str(ref))
             if not found.exists():  # perhaps new since the last discovery
@@ -83,12 +81,20 @@ class Command(BaseCommand):
         return lookup(ref)
 
     def _discover(self) -> None:
-        try:
-            discovery.discover()
-        except (BackupError, GraphError, FlowError) as error:
+        failed = {
+            tenant_id: error
+            for tenant_id, error in discovery.discover_all().items()
+            if isinstance(error, Exception)
+        }
+        for tenant_id, error in failed.items():
+            self.stderr.write(
+                f"Could not list the mailboxes and drives of tenant {tenant_id}: {error}"
+            )
+        if failed and len(failed) == len(tenants.active_ids()):
             raise CommandError(
-                f"Could not list the tenant's mailboxes and drives: {error}"
-            ) from error
+                "Could not list the tenant's mailboxes and drives: "
+                + "; ".join(str(error) for error in failed.values())
+            )
 
     def _back_up(self, obj: ProtectedObject, full: bool) -> bool:
         try:

@@ -1,0 +1,75 @@
+"""Discovery and backups loop over the active tenants; their objects never mix."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from django.core.management import call_command
+
+from authflow.models import Tenant
+from restore.backup import discovery
+from restore.backup.tasks import objects_due
+from restore.models import ProtectedObject
+from sandbox import constants
+from sandbox.models import ServicePrincipal
+from sandbox.seed import PORTAL_APPLICATION_ROLES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONTOSO = uuid.UUID(constants.TENANT_ID)
+FABRIKAM = uuid.UUID(constants.OTHER_TENANT_ID)
+
+
+def grant_fabrikam_roles() -> None:
+    """Fabrikam's admin consents to the portal's application permissions."""
+    ServicePrincipal.objects.filter(
+        tenant_id=FABRIKAM, application__client_id=constants.CONFIDENTIAL_CLIENT_ID
+    ).update(graph_app_roles=PORTAL_APPLICATION_ROLES)
+
+
+def connect(tenant_id: uuid.UUID, domain: str, status: str = "active") -> Tenant:
+    return Tenant.objects.create(tenant_id=tenant_id, domains=[domain], status=status)
+
+
+def test_discovery_finds_each_active_tenants_objects_under_that_tenant(sandbox):
+    connect(CONTOSO, constants.TENANT_DOMAIN)
+    connect(FABRIKAM, constants.OTHER_TENANT_DOMAIN)
+    grant_fabrikam_roles()
+    outcome = discovery.discover_all()
+    assert set(outcome) == {str(CONTOSO), str(FABRIKAM)}
+    fabrikam = {o.address for o in ProtectedObject.objects.filter(tenant_id=FABRIKAM)}
+    contoso = {o.address for o in ProtectedObject.objects.filter(tenant_id=CONTOSO)}
+    assert "mallory@fabrikam.example" in fabrikam
+    assert "alice@contoso.example" in contoso
+    assert all(a.endswith("@fabrikam.example") for a in fabrikam if a)
+    assert not any(a.endswith("@fabrikam.example") for a in contoso)
+
+
+def test_a_tenant_without_consent_fails_alone_and_a_pending_one_is_left_out(sandbox):
+    connect(CONTOSO, constants.TENANT_DOMAIN)
+    connect(FABRIKAM, constants.OTHER_TENANT_DOMAIN)  # no application roles granted
+    outcome = discovery.discover_all()
+    assert isinstance(outcome[str(FABRIKAM)], Exception)
+    assert "lacks the application permission" in str(outcome[str(FABRIKAM)])
+    assert ProtectedObject.objects.filter(tenant_id=CONTOSO).exists()
+    assert not ProtectedObject.objects.filter(tenant_id=FABRIKAM).exists()
+
+    Tenant.objects.filter(tenant_id=FABRIKAM).update(status="pending")
+    grant_fabrikam_roles()
+    assert set(discovery.discover_all()) == {str(CONTOSO)}
+    ProtectedObject.objects.create(
+        tenant_id=FABRIKAM, workload="mail", entity="user", owner_id=uuid.uuid4(), name="x"
+    )
+    assert not objects_due().filter(tenant_id=FABRIKAM).exists()
+    assert objects_due().filter(tenant_id=CONTOSO).exists()
+
+
+def test_backup_all_without_connected_tenants_uses_the_configured_one(sandbox, settings):
+    settings.MICROSOFT_TENANT_ID = constants.TENANT_ID
+    ProtectedObject.objects.all().delete()
+    out = io.StringIO()
+    call_command("backup", "alice@contoso.example", "--workload", "mail", stdout=out)
+    assert "restore point 1" in out.getvalue()
+    assert list(Tenant.objects.values_list("tenant_id", flat=True)) == [CONTOSO]
