@@ -12,15 +12,19 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from authflow import discovery
+from authflow import discovery, flows, tokens
 from authflow.models import Tenant
-from portal import audit
+from portal import audit, permissions
+from portal.graph import GraphClient, GraphError
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -129,6 +133,12 @@ def find(text: str) -> Tenant:
         if kind == "id"
         else tenants.filter(Q(domains__contains=[value])).first()
     )
+    if found is None and kind == "domain":
+        try:
+            tenant_id, _ = resolve(value)
+        except TenantError:
+            tenant_id = ""
+        found = tenants.filter(tenant_id=tenant_id).first() if tenant_id else None
     if found is None:
         raise TenantError(f"No connected tenant is {value}; `manage.py tenant list` shows them.")
     return found
@@ -186,3 +196,230 @@ def set_status(tenant: Tenant, status: str, reason: str = "") -> bool:
             details={"status": status, "reason": reason[:500]},
         )
     return bool(changed)
+
+
+# --- Admin consent and Verify ----------------------------------------------------------
+
+CONSENT_PATH = "/admin/tenants/consent"
+
+
+def consent_redirect_uri() -> str:
+    """Where Entra sends the admin back (registered on the app as a web redirect URI)."""
+    return f"{settings.PORTAL_URL}{CONSENT_PATH}"
+
+
+def consent_url(tenant: Tenant, state: str) -> str:
+    """Entra's v2 admin consent URL for this tenant: `/.default` asks for exactly the
+    permissions the app registration lists, which portal/permissions.py generates.
+
+    Its base is the tenant's authorize endpoint from the validated discovery document
+    (`…/{tenant}/oauth2/v2.0/authorize` → `…/{tenant}/v2.0/adminconsent`), the
+    browser-facing host the cloud (or the sandbox) publishes. Raises TenantError."""
+    try:
+        authorize = discovery.configuration(str(tenant.tenant_id)).authorization_endpoint
+    except discovery.DiscoveryError as exc:
+        raise TenantError(f"The tenant's sign-in configuration could not be read: {exc}") from exc
+    base, found, _ = authorize.partition("/oauth2/v2.0/authorize")
+    if not found:
+        raise TenantError(f"Unexpected authorize endpoint {authorize}: no admin consent URL.")
+    query = urlencode(
+        {
+            "client_id": settings.MICROSOFT_CLIENT_ID,
+            "scope": permissions.admin_consent_scope(settings.MICROSOFT_GRAPH_RESOURCE),
+            "redirect_uri": consent_redirect_uri(),
+            "state": state,
+        }
+    )
+    return f"{base}/v2.0/adminconsent?{query}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One workload operation after Verify: works, missing (named permissions), or not
+    enabled in this portal."""
+
+    workload: str
+    entity: str
+    operation: str
+    type: str
+    scopes: tuple[str, ...]
+    status: str  # "works" | "missing" | "not_enabled"
+    missing: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.workload} ({self.entity}) {self.operation}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "workload": self.workload,
+            "entity": self.entity,
+            "operation": self.operation,
+            "type": self.type,
+            "scopes": list(self.scopes),
+            "status": self.status,
+            "missing": list(self.missing),
+        }
+
+
+@dataclass(frozen=True)
+class Granted:
+    application: frozenset[str]
+    delegated: frozenset[str] | None  # None: could not be read
+    source: str  # how the application permissions were read
+    display_name: str = ""
+    domains: tuple[str, ...] = ()
+
+
+def _organization(graph: GraphClient) -> tuple[str, tuple[str, ...]]:
+    """The tenant's display name and verified domains (Graph /organization), or nothing
+    if they cannot be read."""
+    try:
+        found = graph.get("organization", **{"$select": "displayName,verifiedDomains"})["value"]
+    except GraphError:
+        return "", ()
+    if not found:
+        return "", ()
+    listed = [d for d in found[0].get("verifiedDomains", []) if d.get("name")]
+    # The default domain first, then the others by name.
+    listed.sort(key=lambda d: (not d.get("isDefault"), d["name"].lower()))
+    domains = [d["name"].lower() for d in listed]
+    return found[0].get("displayName") or "", tuple(domains)
+
+
+def _granted(tenant_id: str) -> Granted:
+    """What the tenant granted the app, read through Graph (HTTP; no transaction)."""
+    flows.app_only_token(tenant_id, force=True)  # a token issued now carries today's roles
+    graph = tokens.graph_as_app(tenant_id)
+    try:
+        ours = graph.get(
+            "servicePrincipals", **{"$filter": f"appId eq '{settings.MICROSOFT_CLIENT_ID}'"}
+        )["value"]
+        microsoft_graph = graph.get(
+            "servicePrincipals", **{"$filter": f"appId eq '{permissions.GRAPH_APP_ID}'"}
+        )["value"]
+    except GraphError as exc:
+        if exc.status != 403:
+            raise
+        # Without Application.Read.All: the app token's own `roles` say the same.
+        roles = tokens.app_permissions(tenant_id) or frozenset()
+        return Granted(frozenset(roles), None, "token", *_organization(graph))
+    if not ours or not microsoft_graph:
+        raise TenantError("The app has no service principal in this tenant: consent first.")
+    sp_id, graph_sp = ours[0]["id"], microsoft_graph[0]
+    names = {role["id"]: role["value"] for role in graph_sp.get("appRoles", [])}
+    assignments = graph.iterate(f"servicePrincipals/{sp_id}/appRoleAssignments")
+    application = frozenset(
+        names[a["appRoleId"]]
+        for a in assignments
+        if a.get("resourceId") == graph_sp["id"] and a.get("appRoleId") in names
+    )
+    try:
+        grants = list(
+            graph.iterate("oauth2PermissionGrants", **{"$filter": f"clientId eq '{sp_id}'"})
+        )
+    except GraphError as exc:
+        if exc.status != 403:
+            raise
+        return Granted(application, None, "appRoleAssignments", *_organization(graph))
+    delegated = frozenset(
+        scope
+        for grant in grants
+        if grant.get("consentType") == "AllPrincipals" and grant.get("resourceId") == graph_sp["id"]
+        for scope in (grant.get("scope") or "").split()
+    )
+    return Granted(application, delegated, "appRoleAssignments", *_organization(graph))
+
+
+def checks(granted: Granted) -> list[Check]:
+    """Every row of the permission table against what was granted."""
+    found = []
+    for key, rule in permissions.TABLE.items():
+        workload, entity, operation = key
+        missing: tuple[str, ...] = ()
+        if key not in permissions.IN_USE:
+            status, missing = "not_enabled", ()
+        else:
+            held = granted.application if not rule.is_delegated else granted.delegated
+            if held is None:  # delegated consent unreadable: name what would tell
+                missing = ("Directory.Read.All (to read the delegated consent)",)
+            else:
+                missing = tuple(permissions.missing_permissions(rule, held))
+            status = "missing" if missing else "works"
+        found.append(
+            Check(workload, entity, operation, rule.type.value, rule.scopes, status, missing)
+        )
+    return found
+
+
+def verify(tenant: Tenant, *, by: User | None = None) -> list[Check]:
+    """Read what the tenant granted and record, per workload and operation, whether it
+    works. A tenant whose app token or discovery permissions are gone becomes
+    "consent missing"; consent back makes it active. HTTP first, then one write."""
+    try:
+        granted = _granted(str(tenant.tenant_id))
+    except flows.FlowError as exc:
+        _record(tenant, [], Tenant.Status.CONSENT_MISSING, f"No app token: {exc}", by)
+        raise TenantError(
+            f"The tenant gave the portal no application token: {exc}. Has its admin "
+            "consented (or withdrawn the consent)?"
+        ) from exc
+    except tokens.TokensUnavailable as exc:
+        raise TenantError(str(exc)) from exc
+    except GraphError as exc:
+        raise TenantError(f"Microsoft Graph could not be read: {exc}") from exc
+    results = checks(granted)
+    discover = next(c for c in results if (c.workload, c.operation) == ("directory", "discover"))
+    missing = [c for c in results if c.status == "missing"]
+    status: str
+    if discover.status == "missing":
+        status, reason = (
+            Tenant.Status.CONSENT_MISSING,
+            f"Discovery needs {', '.join(discover.missing)}.",
+        )
+    else:
+        status = Tenant.Status.ACTIVE if tenant.status != Tenant.Status.DISABLED else tenant.status
+        reason = (
+            "Missing: " + "; ".join(f"{c.label}: {', '.join(c.missing)}" for c in missing)
+            if missing
+            else ""
+        )
+    _record(tenant, results, status, reason, by, granted)
+    return results
+
+
+def _record(
+    tenant: Tenant,
+    results: list[Check],
+    status: str,
+    reason: str,
+    by: User | None,
+    granted: Granted | None = None,
+) -> None:
+    now = timezone.now()
+    known: dict[str, object] = {}
+    if granted is not None and granted.domains:
+        known["domains"] = list(granted.domains)
+    if granted is not None and granted.display_name and not tenant.display_name:
+        known["display_name"] = granted.display_name[:256]
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(
+            verification={"checked_at": now.isoformat(), "results": [c.as_dict() for c in results]},
+            verified_at=now,
+            **known,
+        )
+        set_status(tenant, status, reason)
+        audit.record(
+            "tenant.verified",
+            actor=by,
+            target=str(tenant.tenant_id),
+            tenant_id=tenant.tenant_id,
+            outcome="success" if status == Tenant.Status.ACTIVE and not reason else "failure",
+            details={"status": status, "missing": reason[:500]},
+        )
+    tenant.refresh_from_db()
+
+
+def blocking(results: list[Check]) -> list[Check]:
+    """The checks that fail: `manage.py tenant verify` exits non-zero while any does."""
+    return [c for c in results if c.status == "missing"]

@@ -22,3 +22,6 @@ OTHER_TENANT_NAME = "Fabrikam (sandbox)"
 PUBLIC_CLIENT_ID = "0e4a6c8d-2b1f-4e3a-9c5d-7f6e8a9b0c1d"
 CONFIDENTIAL_CLIENT_ID = "3f2e1d0c-9b8a-4765-8432-10fedcba9876"
 CONFIDENTIAL_CLIENT_SECRET = "sandbox-client-secret-not-a-real-secret"  # noqa: S105
+
+# Directory admins (Entra's Global Administrator role): only they may grant admin consent.
+DIRECTORY_ADMINS = frozenset({"ivan@contoso.example", "trent@fabrikam.example"})

@@ -97,6 +97,9 @@ PORTAL_APPLICATION_ROLES = [
     "Mail.ReadWrite",
     "Files.ReadWrite.All",
     "Sites.Read.All",
+    # What "Verify" reads: granted app roles and delegated consent (portal/permissions.py).
+    "Application.Read.All",
+    "Directory.Read.All",
 ]
 PORTAL_APP_ROLES = [
     {"value": "Lifeboat.Admin", "displayName": "Lifeboat admin", "allowedMemberTypes": ["User"]},
@@ -117,7 +120,8 @@ def demo_accounts() -> list[dict[str, str]]:
 
 
 def portal_redirect_uris() -> list[str]:
-    return [f"{settings.PORTAL_URL}/auth/callback"]
+    # The sign-in callback and the admin-consent return page ("Connect a tenant").
+    return [f"{settings.PORTAL_URL}/auth/callback", f"{settings.PORTAL_URL}/admin/tenants/consent"]
 
 
 def _seed_directory() -> None:

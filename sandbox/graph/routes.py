@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.graph import batch, directory, drive, mail
+from sandbox.graph import applications, batch, directory, drive, mail
 from sandbox.graph import permissions as p
 from sandbox.graph.permissions import Permission
 
@@ -63,6 +63,13 @@ ROUTES = [
     route("GET", r"groups/(?P<group>[^/]+)", directory.get_group, p.GROUPS),
     route("GET", r"groups/(?P<group>[^/]+)/(?P<relation>members|owners|transitiveMembers)",
           directory.group_relation, p.GROUPS),
+    # Service principals and their grants (what "Verify" reads)
+    route("GET", r"servicePrincipals", applications.list_service_principals,
+          p.SERVICE_PRINCIPALS),
+    route("GET", r"servicePrincipals/(?P<sp>[^/]+)/appRoleAssignments",
+          applications.app_role_assignments, p.SERVICE_PRINCIPALS),
+    route("GET", r"oauth2PermissionGrants", applications.oauth2_permission_grants,
+          p.PERMISSION_GRANTS),
     # Mail folders
     route("GET", rf"{MAILBOX}/mailFolders", mail.list_folders, p.MAIL_READ_BASIC),
     route("POST", rf"{MAILBOX}/mailFolders", mail.create_folder, p.MAIL_WRITE),
