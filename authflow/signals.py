@@ -30,3 +30,9 @@ identity_revoked = Signal()
 # portal holds for them must end, not only the delegated tokens. authflow/tasks.py ends
 # it (identities.end_access). Arguments: user, reason.
 access_ended_by_microsoft = Signal()
+
+# Sent when Microsoft refuses the portal's application access in a tenant (a backup's
+# Graph call answered 401/403, or Entra issued no app token): the consent may have been
+# withdrawn. authflow/tasks.py queues a re-verification of the tenant. Arguments:
+# tenant_id (a GUID string).
+tenant_access_refused = Signal()

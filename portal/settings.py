@@ -221,6 +221,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "run-sign-in-poller": {"task": "authflow.tasks.run_poller", "schedule": 10.0},
     "refresh-tokens-ahead": {"task": "authflow.tasks.refresh_tokens_ahead", "schedule": 300.0},
     "purge-old-sign-ins": {"task": "authflow.tasks.purge_old_sign_ins", "schedule": 86400.0},
+    # Reads what each tenant granted the app (consent can be withdrawn): docs/tenants.md.
+    "verify-tenants": {"task": "authflow.tasks.verify_tenants", "schedule": 86400.0},
     # Backs up every enabled object whose last run is older than BACKUP_INTERVAL.
     "backup-due-objects": {"task": "restore.tasks.backup_due_objects", "schedule": 300.0},
     # Restarts restore jobs whose worker died (no heartbeat) and queued jobs never picked up.

@@ -73,3 +73,38 @@ def test_backup_all_without_connected_tenants_uses_the_configured_one(sandbox, s
     call_command("backup", "alice@contoso.example", "--workload", "mail", stdout=out)
     assert "restore point 1" in out.getvalue()
     assert list(Tenant.objects.values_list("tenant_id", flat=True)) == [CONTOSO]
+
+
+def test_a_refused_backup_re_verifies_the_tenant_and_the_console_shows_it(
+    sandbox, celery_worker, client
+):
+    from django.urls import reverse
+
+    from authflow.models import Role
+    from restore.backup import runner
+    from tests.conftest import wait_for
+    from tests.restore import factories as f
+
+    connect(CONTOSO, constants.TENANT_DOMAIN)
+    discovery.discover(constants.TENANT_ID)
+    mailbox = ProtectedObject.objects.get(workload="mail", owner_id=sandbox.user("alice").id)
+    # Contoso's admin withdraws the consent; Graph refuses the next request.
+    ServicePrincipal.objects.filter(
+        tenant_id=CONTOSO, application__client_id=constants.CONFIDENTIAL_CLIENT_ID
+    ).update(graph_app_roles=[])
+    sandbox.fault("mailFolders", 403, remaining=50)
+
+    outcome = runner.run(mailbox)
+    assert outcome.point.status == "failed"
+    tenant = wait_for(
+        lambda: Tenant.objects.filter(tenant_id=CONTOSO, status="consent_missing").first(),
+        timeout=60,
+        message="The tenant was never verified again after Graph refused the backup",
+    )
+    assert "User.Read.All" in tenant.status_reason
+    assert not objects_due().filter(tenant_id=CONTOSO).exists()
+
+    client.force_login(f.user("ivan", role=Role.ADMIN))
+    html = client.get(reverse("console:tenants")).content.decode()
+    assert "Consent withdrawn or incomplete" in html
+    assert "Discovery needs" in html
