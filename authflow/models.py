@@ -312,6 +312,30 @@ class Tenant(models.Model):
     def primary_domain(self) -> str:
         return self.domains[0] if self.domains else ""
 
+    # Connected tenants whose people may sign in (consent withdrawn stops backups, not
+    # sign-ins; a tenant waiting for consent or disabled has none).
+    SIGN_IN_STATUSES = ("active", "consent_missing")
+
+    @classmethod
+    def allowed_ids(cls) -> list[str]:
+        """MICROSOFT_ALLOWED_TENANT_IDS, then the connected tenants people may sign in from."""
+        from django.conf import settings
+
+        connected = cls.objects.filter(status__in=cls.SIGN_IN_STATUSES).values_list(
+            "tenant_id", flat=True
+        )
+        ids = list(settings.MICROSOFT_ALLOWED_TENANT_IDS)
+        return ids + [str(t) for t in connected if str(t) not in ids]
+
+    @classmethod
+    def may_sign_in(cls, tid: str) -> bool:
+        from django.conf import settings
+
+        return (
+            tid in settings.MICROSOFT_ALLOWED_TENANT_IDS
+            or cls.objects.filter(tenant_id=tid, status__in=cls.SIGN_IN_STATUSES).exists()
+        )
+
 
 class TenantAdmin(models.Model):
     """A tenant-admin grant: `user` administers `tenant` (and only the tenants granted).

@@ -80,6 +80,9 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     ("teams-guest-members", "group", "restore"): Requirement(D, ("TeamMember.ReadWrite.All",)),
     # Finding what to protect: every user and Microsoft 365 group, and their drives.
     ("directory", "tenant", "discover"): Requirement(A, ("User.Read.All", "GroupMember.Read.All")),
+    # Helpdesk and `manage.py login` for a SharePoint site: find it and the group that owns
+    # it (its owners sign in); users and groups are found with discovery's permissions.
+    ("directory", "site", "find"): Requirement(A, ("Sites.Read.All",), "sign-ins for a site"),
     # "Verify" after a tenant's admin consent: the app's granted app roles
     # (servicePrincipals/{id}/appRoleAssignments: Application.Read.All) and the delegated
     # consent (oauth2PermissionGrants: Directory.Read.All is the least privileged).
@@ -133,6 +136,7 @@ def missing_permissions(rule: Requirement, granted: set[str] | frozenset[str]) -
 IN_USE: tuple[tuple[str, str, str], ...] = (
     ("directory", "tenant", "discover"),
     ("directory", "tenant", "verify"),
+    ("directory", "site", "find"),
     ("mail", "user", "backup"),
     ("mail", "user", "restore"),
     ("onedrive", "user", "backup"),

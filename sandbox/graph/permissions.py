@@ -139,3 +139,12 @@ def application_permission_names() -> list[str]:
     # Backup workloads other sandbox routes may not name yet.
     names.update(("Calendars.Read", "Contacts.Read", "Sites.Read.All", "Chat.Read.All"))
     return sorted(names)
+
+
+# /sites?search=, /sites/{host}:/{path}, /sites/{id}/drive.
+SITES_READ = Permission(
+    DRIVE,
+    delegated=("Sites.Read.All", "Sites.ReadWrite.All"),
+    application=("Sites.Read.All", "Sites.ReadWrite.All"),
+    delegated_all=("Sites.Read.All", "Sites.ReadWrite.All"),
+)

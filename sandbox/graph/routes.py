@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.graph import applications, batch, directory, drive, mail
+from sandbox.graph import applications, batch, directory, drive, mail, sites
 from sandbox.graph import permissions as p
 from sandbox.graph.permissions import Permission
 
@@ -70,6 +70,11 @@ ROUTES = [
           applications.app_role_assignments, p.SERVICE_PRINCIPALS),
     route("GET", r"oauth2PermissionGrants", applications.oauth2_permission_grants,
           p.PERMISSION_GRANTS),
+    # SharePoint team sites (a group's site: its drive's owner is the group)
+    route("GET", r"sites", sites.search, p.SITES_READ),
+    route("GET", r"sites/(?P<host>[^/:]+):/(?P<path>[^:]+):?", sites.get_site, p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/:]+)/drive", sites.site_drive, p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/:]+)", sites.get_site, p.SITES_READ),
     # Mail folders
     route("GET", rf"{MAILBOX}/mailFolders", mail.list_folders, p.MAIL_READ_BASIC),
     route("POST", rf"{MAILBOX}/mailFolders", mail.create_folder, p.MAIL_WRITE),
