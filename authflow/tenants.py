@@ -423,3 +423,103 @@ def _record(
 def blocking(results: list[Check]) -> list[Check]:
     """The checks that fail: `manage.py tenant verify` exits non-zero while any does."""
     return [c for c in results if c.status == "missing"]
+
+
+# --- What to protect --------------------------------------------------------------------
+
+MODES = ("all", "selected")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A user or a Microsoft 365 group of the tenant, as the chooser lists it."""
+
+    kind: str  # "user" | "group"
+    id: str
+    name: str
+    address: str
+    has_mailbox: bool
+
+
+def directory(tenant: Tenant) -> list[Entry]:
+    """The tenant's users (with whether they have a mailbox) and Microsoft 365 groups
+    (their team sites and drives), read through Graph. HTTP; no transaction."""
+    graph = tokens.graph_as_app(str(tenant.tenant_id))
+    try:
+        users = graph.iterate(
+            "users", **{"$select": "id,displayName,userPrincipalName,mail", "$top": "999"}
+        )
+        entries = [
+            Entry(
+                "user",
+                u["id"],
+                u.get("displayName") or u.get("userPrincipalName", ""),
+                u.get("userPrincipalName", ""),
+                bool(u.get("mail")),
+            )
+            for u in users
+        ]
+        groups = graph.iterate(
+            "groups",
+            **{
+                "$filter": "groupTypes/any(c:c eq 'Unified')",
+                "$select": "id,displayName,mail",
+                "$top": "999",
+            },
+        )
+        entries += [
+            Entry("group", g["id"], g.get("displayName", ""), g.get("mail") or "", True)
+            for g in groups
+        ]
+    except GraphError as exc:
+        raise TenantError(f"The tenant's users and groups could not be listed: {exc}") from exc
+    except (flows.FlowError, tokens.TokensUnavailable) as exc:
+        raise TenantError(f"No application token for the tenant: {exc}") from exc
+    return sorted(entries, key=lambda e: (e.kind != "user", e.name.lower()))
+
+
+def set_protection(
+    tenant: Tenant,
+    *,
+    mode: str,
+    include: list[str],
+    exclude: list[str],
+    by: User | None = None,
+    request: HttpRequest | None = None,
+) -> dict[str, object]:
+    """Save what to protect (applied by the next discovery). Every id must be one of the
+    tenant's users or groups now. Raises TenantError, writing nothing."""
+    if mode not in MODES:
+        raise TenantError("Choose to protect everyone, or only the users and groups selected.")
+    known = {entry.id: entry for entry in directory(tenant)}  # HTTP, before the transaction
+    unknown = [i for i in [*include, *exclude] if i not in known]
+    if unknown:
+        raise TenantError(
+            f"{len(unknown)} of the chosen ids are no user or group of {tenant}: "
+            + ", ".join(unknown[:5])
+        )
+    if mode == "selected" and not include:
+        raise TenantError("Select at least one user or group to protect, or protect everyone.")
+
+    def listed(ids: list[str]) -> list[dict[str, str]]:
+        return [{"kind": known[i].kind, "id": i, "name": known[i].name} for i in dict.fromkeys(ids)]
+
+    included = listed(include) if mode == "selected" else []
+    excluded = listed(exclude)
+    protection: dict[str, object] = {"mode": mode, "include": included, "exclude": excluded}
+    with transaction.atomic():
+        Tenant.objects.filter(pk=tenant.pk).update(protection=protection)
+        audit.record(
+            "tenant.protection",
+            request=request,
+            actor=by,
+            target=str(tenant.tenant_id),
+            tenant_id=tenant.tenant_id,
+            details={
+                "mode": mode,
+                "include": [e["name"] for e in included][:50],
+                "exclude": [e["name"] for e in excluded][:50],
+            },
+        )
+    tenant.refresh_from_db()
+    return protection

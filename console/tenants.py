@@ -14,7 +14,7 @@ import secrets
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from authflow import tenants
 from authflow.access import role_required
@@ -165,3 +165,43 @@ def tenant_remove(request: PortalRequest, tenant_id: object) -> HttpResponse:
         return redirect("console:tenant", tenant_id=tenant.tenant_id)
     messages.success(request, f"{tenant} removed: its backups stay, no new ones are taken.")
     return redirect("console:tenants")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def tenant_protect(request: PortalRequest, tenant_id: object) -> HttpResponse:
+    """What to protect: everyone, or the users and groups selected; exclusions win."""
+    tenant = _tenant(request, tenant_id)
+    if request.method == "POST":
+        try:
+            tenants.set_protection(
+                tenant,
+                mode=request.POST.get("mode", ""),
+                include=request.POST.getlist("include"),
+                exclude=request.POST.getlist("exclude"),
+                by=request.user,
+                request=request,
+            )
+        except tenants.TenantError as error:
+            messages.error(request, str(error))
+            return redirect("console:tenant-protect", tenant_id=tenant.tenant_id)
+        messages.success(request, "Saved: the next discovery applies it.")
+        return redirect("console:tenant", tenant_id=tenant.tenant_id)
+    try:
+        entries = tenants.directory(tenant)
+        problem = ""
+    except tenants.TenantError as error:
+        entries, problem = [], str(error)
+    protection = tenant.protection or {}
+    return render(
+        request,
+        "console/tenant_protect.html",
+        {
+            "tenant": tenant,
+            "entries": entries,
+            "problem": problem,
+            "mode": protection.get("mode", "all"),
+            "included": {e["id"] for e in protection.get("include", [])},
+            "excluded": {e["id"] for e in protection.get("exclude", [])},
+        },
+    )

@@ -23,6 +23,7 @@ urlpatterns = [
     path("tenants/<uuid:tenant_id>/", tenants.tenant_detail, name="tenant"),
     path("tenants/<uuid:tenant_id>/verify", tenants.tenant_verify, name="tenant-verify"),
     path("tenants/<uuid:tenant_id>/remove", tenants.tenant_remove, name="tenant-remove"),
+    path("tenants/<uuid:tenant_id>/protect", tenants.tenant_protect, name="tenant-protect"),
     path("logged-in-users", logged_in_users.logged_in_users, name="logged-in-users"),
     path("logged-in-users/<str:identity>/revoke", logged_in_users.revoke, name="revoke"),
     path("logged-in-users/<str:identity>/re-login", logged_in_users.re_login, name="re-login"),
