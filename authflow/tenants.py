@@ -159,6 +159,7 @@ def add(
             "(letters, digits, _ . / -), never the secret itself."
         )
     tenant_id, domains = resolve(text)  # HTTP, before any transaction
+    ensure_first()  # the configured tenant stays the first one, backed up as before
     with transaction.atomic():
         if Tenant.objects.filter(tenant_id=tenant_id).exists():
             raise TenantError(f"Tenant {tenant_id} is already connected.")
