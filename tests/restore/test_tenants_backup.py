@@ -108,3 +108,62 @@ def test_a_refused_backup_re_verifies_the_tenant_and_the_console_shows_it(
     html = client.get(reverse("console:tenants")).content.decode()
     assert "Consent withdrawn or incomplete" in html
     assert "Discovery needs" in html
+
+
+def test_two_tenants_backed_up_never_mix_in_browse_search_jobs_and_api(sandbox):
+    from django.test import Client
+    from django.urls import reverse
+
+    from api import tokens as api_tokens
+    from restore.backup import runner
+    from restore.models import Item, RestoreJob
+    from tests.restore import factories as f
+
+    connect(CONTOSO, constants.TENANT_DOMAIN)
+    connect(FABRIKAM, constants.OTHER_TENANT_DOMAIN)
+    grant_fabrikam_roles()
+    discovery.discover_all()
+    alice_box = ProtectedObject.objects.get(workload="mail", address="alice@contoso.example")
+    mallory_box = ProtectedObject.objects.get(workload="mail", address="mallory@fabrikam.example")
+    for box in (alice_box, mallory_box):
+        assert runner.run(box).point.status == "succeeded"
+    mallory_item = Item.objects.filter(object=mallory_box).exclude(name="").first()
+    mallory_job = RestoreJob.objects.create(
+        user=f.user("mallory", tenant=FABRIKAM, oid=sandbox.user("mallory").id),
+        object=mallory_box,
+        restore_point=mallory_box.restore_points.first(),
+        target="original",
+    )
+
+    alice = f.user("alice", oid=sandbox.user("alice").id)
+    web = Client()
+    web.force_login(alice)
+    html = web.get(reverse("restore:my-backups")).content.decode()
+    assert "Mallory" not in html
+    item_url = reverse("restore:item", args=[mallory_item.pk])
+    found = web.get(reverse("restore:search"), {"q": mallory_item.name}).content.decode()
+    assert item_url not in found
+    own = Client()
+    own.force_login(mallory_job.user)
+    assert item_url in own.get(reverse("restore:search"), {"q": mallory_item.name}).content.decode()
+    for name, ref in (
+        ("restore:object", mallory_box.pk),
+        ("restore:item", mallory_item.pk),
+        ("restore:point", mallory_box.restore_points.first().pk),
+    ):
+        assert web.get(reverse(name, args=[ref])).status_code == 404, name
+    assert web.get(reverse("restore:job", args=[mallory_job.pk])).status_code == 404
+
+    bearer = {"Authorization": f"Bearer {api_tokens.issue(alice, grant='operator').access_token}"}
+    listed = web.get("/api/v1/objects", headers=bearer).json()
+    assert {o["address"] for o in listed["items"]} <= {
+        "alice@contoso.example",
+        *(o.address for o in ProtectedObject.objects.filter(tenant_id=CONTOSO)),
+    }
+    assert "mallory@fabrikam.example" not in str(listed)
+    for path in (
+        f"/api/v1/objects/{mallory_box.pk}",
+        f"/api/v1/items/{mallory_item.pk}",
+        f"/api/v1/restore-jobs/{mallory_job.pk}",
+    ):
+        assert web.get(path, headers=bearer).status_code == 404, path
