@@ -149,10 +149,18 @@ def _decide(request: HttpRequest, tenant: str) -> HttpResponse:
             f"Admin approval is required: {upn} is not an administrator of "
             f"{found.display_name} and cannot grant permissions for the whole organisation.",
         )
-    sp, _ = ServicePrincipal.objects.get_or_create(tenant=found, application=app)
+    grant(found, app)
+    return _back(params, {"admin_consent": "True", "tenant": str(found.id)})
+
+
+def grant(tenant: Tenant, app: Application) -> ServicePrincipal:
+    """What Entra does on an admin's consent: the app gets a service principal in the
+    tenant, with the application permissions it requires as app role assignments and its
+    delegated permissions consented for everyone."""
+    sp, _ = ServicePrincipal.objects.get_or_create(tenant=tenant, application=app)
     sp.graph_app_roles = list(seed.PORTAL_APPLICATION_ROLES)
     sp.admin_consented_scopes = sorted(
         set(sp.admin_consented_scopes) | set(seed.PORTAL_DELEGATED_SCOPES)
     )
     sp.save(update_fields=["graph_app_roles", "admin_consented_scopes"])
-    return _back(params, {"admin_consent": "True", "tenant": str(found.id)})
+    return sp

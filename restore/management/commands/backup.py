@@ -50,12 +50,19 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["all"]) == bool(options["object"]):
             raise CommandError("Give either --all or one OBJECT (id, UPN or group name).")
+        self.discovery_failed: list[str] = []
         objects = self._objects(options["object"], options["workload"], options["all"])
         failed = 0
         for obj in objects:
             failed += not self._back_up(obj, options["full"])
         if failed:
             raise CommandError(f"{failed} of {len(objects)} backup(s) failed.")
+        if options["all"] and self.discovery_failed:  # the others were backed up; say so
+            raise CommandError(
+                "Could not list the mailboxes and drives of tenant(s) "
+                + ", ".join(self.discovery_failed)
+                + " (above); the objects already known were backed up."
+            )
 
     def _objects(
         self, ref: str | None, workload: str | None, everything: bool
@@ -88,8 +95,9 @@ class Command(BaseCommand):
         }
         for tenant_id, error in failed.items():
             self.stderr.write(
-                f"Could not list the mailboxes and drives of tenant {tenant_id}: {error}"
+                f"Could not list the tenant's mailboxes and drives (tenant {tenant_id}): {error}"
             )
+        self.discovery_failed = list(failed)
         if failed and len(failed) == len(tenants.active_ids()):
             raise CommandError(
                 "Could not list the tenant's mailboxes and drives: "
