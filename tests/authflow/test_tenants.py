@@ -189,3 +189,18 @@ def test_the_logged_users_api_is_limited_to_the_admins_tenants(world, fabrikam_a
     answer = client.post(f"/api/v1/logged-users/{alice.identity}/revoke", headers=headers)
     assert answer.status_code == 404
     assert TokenCache.objects.get(user=alice).status == TokenCache.Status.VALID
+
+
+def test_an_admin_by_another_tenants_directory_administers_that_tenant_only(world):
+    # Fabrikam's own admin (Lifeboat.Admin in Fabrikam's directory) is no global admin.
+    trent = f.user("trent", tenant=f.FABRIKAM, directory_role=Role.ADMIN)
+    client = as_user(trent)
+    html = client.get(reverse("console:people")).content.decode()
+    assert "carol@fabrikam.example" in html
+    assert "alice@contoso.example" not in html
+    assert client.get(reverse("console:workers")).status_code == 404
+    alice = world["people"]["contoso"]
+    assert client.post(reverse("console:revoke", args=[alice.identity])).status_code == 404
+    # The home tenant's (Contoso's, the first connected) admin by directory role is global.
+    ivan = f.user("ivan", directory_role=Role.ADMIN)
+    assert "carol@fabrikam.example" in as_user(ivan).get(reverse("console:people")).content.decode()
