@@ -138,7 +138,11 @@ def check_permissions(obj: ProtectedObject) -> None:
     granted = tokens.app_permissions(str(obj.tenant_id))
     if granted is None:  # not a readable token: Graph's 403 will tell
         return
-    if missing := permissions.missing_permissions(rule, granted):
+    missing = permissions.missing_permissions(rule, granted)
+    if missing:  # the cached token may predate the consent: ask for one issued now
+        granted = tokens.app_permissions(str(obj.tenant_id), force=True) or frozenset()
+        missing = permissions.missing_permissions(rule, granted)
+    if missing:
         raise BackupError(
             f"The portal app lacks the application permission {' and '.join(missing)} "
             f"(admin consent in Microsoft Entra) needed to back up {label} data."
