@@ -33,7 +33,7 @@ import requests
 from django.conf import settings
 
 from authflow import accounts, flows, identity, signins
-from authflow.models import TokenCache, User
+from authflow.models import Tenant, TokenCache, User
 from portal.graph import GraphClient, GraphError, GraphThrottled
 
 logger = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ def jwt_bearer(client_id: str, assertion: str) -> Proof:
     tenant_id = organization["id"]
     if client_id.lower() not in _names(organization):
         raise invalid_client("client_id is not the tenant of the assertion's user.")
-    if tenant_id not in settings.MICROSOFT_ALLOWED_TENANT_IDS:
+    if not Tenant.may_sign_in(tenant_id):
         raise GrantError("invalid_grant", f"Tenant {tenant_id} may not use this portal.")
     try:
         result, cache = flows.redeem_refresh_token(

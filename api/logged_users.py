@@ -16,6 +16,7 @@ from api.errors import AUTH_ERRORS, ApiError, Error
 from api.grants import IDENTITY_KEY
 from api.paging import numbered_page
 from authflow import identities
+from authflow.access import sees_tenant, tenant_ids_of
 from authflow.models import Role, TokenCache, User
 
 router = Router(tags=["admin"])
@@ -89,7 +90,7 @@ def _out(row: TokenCache) -> LoggedUserOut:
     summary="Identities the portal holds delegated tokens for (admin)",
 )
 def logged_users(request: HttpRequest, filters: Query[LoggedUsersFilter]) -> LoggedUsersPage:
-    require_role(request, Role.ADMIN)
+    admin = require_role(request, Role.ADMIN)
     rows = identities.logged_in_users_query(
         q=filters.q.strip(),
         status=filters.status,
@@ -97,6 +98,8 @@ def logged_users(request: HttpRequest, filters: Query[LoggedUsersFilter]) -> Log
         tenant=filters.tenant.strip(),
         sort=filters.sort,
     )
+    if (allowed := tenant_ids_of(admin)) is not None:
+        rows = rows.filter(user__tenant_id__in=allowed)
     return LoggedUsersPage(**numbered_page(rows, filters.page, filters.page_size, _out))
 
 
@@ -112,7 +115,7 @@ def revoke(request: HttpRequest, identity: str) -> RevokedOut:
         if IDENTITY_KEY.match(identity)
         else None
     )
-    if user is None:
+    if user is None or not sees_tenant(admin, user.tenant_id):
         raise ApiError(404, "not_found", "No such identity.")
     return RevokedOut(
         identity=user.identity, revoked=identities.revoke_identity(user, by=admin, request=request)

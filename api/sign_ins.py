@@ -16,7 +16,7 @@ from ninja import Field, Router, Schema, Status
 
 from api.auth import require_role
 from api.errors import AUTH_ERRORS, ApiError, Error
-from authflow import flows, helpdesk, principals, signins
+from authflow import flows, helpdesk, principals, signins, tenants
 from authflow.models import Role, SignIn
 from portal.graph import GraphError
 
@@ -29,7 +29,11 @@ class SignInStart(Schema):
         min_length=1,
         max_length=320,
         pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters (NUL broke Graph lookups)
-        description="A user's UPN, or a group's name or id.",
+        description="A user's UPN, a group's name or id, or a SharePoint site's name or URL "
+        "(its group's owners sign in).",
+    )
+    tenant: str = Field(
+        "", max_length=300, description="The tenant's domain or id (default: the first)."
     )
     force: bool = Field(False, description="Start even if valid tokens already exist.")
 
@@ -105,8 +109,9 @@ def start(request: HttpRequest, payload: SignInStart) -> Status:
     ):
         raise ApiError(429, "too_many_requests", "Too many sign-ins started. Wait a while.")
     try:
-        principal = principals.resolve(payload.principal.strip())
-    except principals.PrincipalNotFound as exc:
+        tenant_id = str(tenants.find(payload.tenant).tenant_id) if payload.tenant.strip() else None
+        principal = principals.resolve(payload.principal.strip(), tenant_id=tenant_id)
+    except (tenants.TenantError, principals.PrincipalNotFound) as exc:
         raise ApiError(400, "invalid_request", str(exc)) from exc
     except (GraphError, flows.FlowError) as exc:
         logger.warning("Helpdesk lookup failed: %s", exc)

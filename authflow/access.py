@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from authflow.models import Role, User
+from authflow.models import Role, Tenant, TenantAdmin, User
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +30,65 @@ ALLOWED = {
 
 
 def has_role(user: object, role: Role) -> bool:
-    """Whether a signed-in person may act in `role` (their effective role allows it)."""
-    return getattr(user, "effective_role", None) in ALLOWED[role]
+    """Whether a signed-in person may act in `role` (their effective role allows it).
+
+    A tenant admin (TenantAdmin grants) acts as an admin, within their tenants only: every
+    page they reach filters by `tenant_ids_of`."""
+    if getattr(user, "effective_role", None) in ALLOWED[role]:
+        return True
+    return role == Role.ADMIN and bool(tenant_ids_of(user))
+
+
+def tenant_ids_of(user: object) -> frozenset[uuid.UUID] | None:
+    """The tenants a person administers: None for a global admin (every tenant), else the
+    ids of their TenantAdmin grants (empty: none). A global admin is an admin by role with
+    no tenant grant; a grant limits even an admin by role to the tenants granted."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return frozenset()
+    cache = getattr(user, "_tenant_ids_cache", None)
+    if cache is None:
+        granted = frozenset(
+            TenantAdmin.objects.filter(user_id=pk).values_list("tenant__tenant_id", flat=True)
+        )
+        if granted or getattr(user, "effective_role", None) != Role.ADMIN:
+            cache = (granted,)
+        elif _admin_from_another_tenant(user):
+            # Lifeboat.Admin assigned in a customer's own directory administers that
+            # customer only; a global admin is granted in the portal or is of the home tenant.
+            cache = (frozenset({uuid.UUID(str(getattr(user, "tenant_id", "")))}),)
+        else:
+            cache = (None,)
+        user._tenant_ids_cache = cache  # type: ignore[attr-defined]
+    return cache[0]
+
+
+def home_tenant_id() -> str:
+    """The portal's own tenant: the first connected one, else MICROSOFT_TENANT_ID."""
+    first = Tenant.objects.order_by("created_at", "pk").values_list("tenant_id", flat=True).first()
+    return str(first) if first else str(settings.MICROSOFT_TENANT_ID).lower()
+
+
+def _admin_from_another_tenant(user: object) -> bool:
+    """An admin only by Entra's word (app role or group), in a tenant that is not the
+    portal's own."""
+    tenant_id = getattr(user, "tenant_id", None)
+    return (
+        getattr(user, "role", None) != Role.ADMIN
+        and tenant_id is not None
+        and str(tenant_id) != home_tenant_id()
+    )
+
+
+def sees_tenant(user: object, tenant_id: object) -> bool:
+    """Whether `user` may see and change data of `tenant_id` as an admin."""
+    allowed = tenant_ids_of(user)
+    if allowed is None:
+        return True
+    try:
+        return uuid.UUID(str(tenant_id)) in allowed
+    except ValueError:
+        return False
 
 
 def role_required(

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from django.conf import settings
 from django.core.cache import cache
 
 from authflow import discovery
+from authflow.models import Tenant
 from portal.microsoft import http_session
 
 # Clock skew allowed on exp/nbf/iat: at most a minute, so an expired assertion is not
@@ -121,7 +121,7 @@ def validate(token: str, *, audiences: list[str], nonce: str | None = None) -> I
         tid = str(uuid.UUID(tid))
     except ValueError:
         raise InvalidIdentityToken("The token has no valid tenant id") from None
-    if tid not in settings.MICROSOFT_ALLOWED_TENANT_IDS:
+    if not Tenant.may_sign_in(tid):
         raise InvalidIdentityToken(f"Tenant {tid} is not allowed to sign in to this portal")
 
     key, jwk = _signing_key(tid, header["kid"])

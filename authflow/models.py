@@ -74,6 +74,11 @@ class User(AbstractUser):
     def is_portal_admin(self) -> bool:
         return self.effective_role == Role.ADMIN
 
+    @property
+    def is_tenant_admin(self) -> bool:
+        """Administers only the tenants granted (TenantAdmin rows); authflow.access."""
+        return self.pk is not None and self.tenant_grants.exists()
+
 
 class TokenCache(models.Model):
     """An identity's delegated tokens: msal's SerializableTokenCache, encrypted (Fernet).
@@ -279,3 +284,93 @@ class SignIn(models.Model):
         )
         self.refresh_from_db()
         return moved == 1
+
+
+class Tenant(models.Model):
+    """A Microsoft 365 organisation the portal protects (authflow/tenants.py).
+
+    `tenant_id` is Entra's GUID, the key every other table uses (`ProtectedObject.tenant_id`,
+    `User.tenant_id`, `OperatorScope.tenant_id`). `credentials_ref` names where the app's
+    client secret or certificate for this tenant is kept (an environment variable or a
+    secret file's name), never the secret itself. `protection` says what to protect:
+    ``{"mode": "all" | "selected", "include": [ids], "exclude": [ids]}``; exclusions win.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for admin consent"
+        ACTIVE = "active", "Active"
+        CONSENT_MISSING = "consent_missing", "Consent withdrawn or incomplete"
+        DISABLED = "disabled", "Disabled"
+
+    tenant_id = models.UUIDField(unique=True)
+    display_name = models.CharField(max_length=256, blank=True)
+    domains = models.JSONField(default=list, blank=True)  # verified domains, lower case
+    cloud = models.CharField(max_length=16, default="global")  # a key of portal.clouds.CLOUDS
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    status_reason = models.CharField(max_length=500, blank=True)  # safe to show
+    credentials_ref = models.CharField(max_length=200, blank=True)
+    protection = models.JSONField(default=dict, blank=True)
+    # The last Verify: {"checked_at": iso, "results": [{workload, entity, operation, ...}]}.
+    verification = models.JSONField(default=dict, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "active", "consent_missing", "disabled"]),
+                name="tenant_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or (self.domains[0] if self.domains else str(self.tenant_id))
+
+    @property
+    def primary_domain(self) -> str:
+        return self.domains[0] if self.domains else ""
+
+    # Connected tenants whose people may sign in (consent withdrawn stops backups, not
+    # sign-ins; a tenant waiting for consent or disabled has none).
+    SIGN_IN_STATUSES = ("active", "consent_missing")
+
+    @classmethod
+    def allowed_ids(cls) -> list[str]:
+        """MICROSOFT_ALLOWED_TENANT_IDS, then the connected tenants people may sign in from."""
+        from django.conf import settings
+
+        connected = cls.objects.filter(status__in=cls.SIGN_IN_STATUSES).values_list(
+            "tenant_id", flat=True
+        )
+        ids = list(settings.MICROSOFT_ALLOWED_TENANT_IDS)
+        return ids + [str(t) for t in connected if str(t) not in ids]
+
+    @classmethod
+    def may_sign_in(cls, tid: str) -> bool:
+        from django.conf import settings
+
+        return (
+            tid in settings.MICROSOFT_ALLOWED_TENANT_IDS
+            or cls.objects.filter(tenant_id=tid, status__in=cls.SIGN_IN_STATUSES).exists()
+        )
+
+
+class TenantAdmin(models.Model):
+    """A tenant-admin grant: `user` administers `tenant` (and only the tenants granted).
+
+    A portal admin (Role.ADMIN) without any grant is a global admin and sees every tenant;
+    a person with grants sees and changes only those tenants in every console page.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tenant_grants")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admins")
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="one_grant_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} administers {self.tenant}"

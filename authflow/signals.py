@@ -35,3 +35,9 @@ access_ended_by_microsoft = Signal()
 # API's token families), for the periodic check of accounts with Microsoft. Receivers
 # return {user pk: when the oldest access they hold for that user began}. No arguments.
 access_holders = Signal()
+
+# Sent when Microsoft refuses the portal's application access in a tenant (a backup's
+# Graph call answered 401/403, or Entra issued no app token): the consent may have been
+# withdrawn. authflow/tasks.py queues a re-verification of the tenant. Arguments:
+# tenant_id (a GUID string).
+tenant_access_refused = Signal()

@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from authflow import accounts, discovery, encryption, flows, identity, principals, tokens
-from authflow.models import SignIn, TokenCache, User
+from authflow.models import SignIn, Tenant, TokenCache, User
 from authflow.signals import device_sign_in_started, identity_signed_in
 from portal import audit, permissions
 from portal.graph import GraphError
@@ -107,7 +107,7 @@ def default_tenant(address: str = "") -> str:
     """The authority for self sign-in: the one allowed tenant; with several, the tenant of
     the address typed (home-realm discovery), else `organizations` where it is served.
     Raises flows.FlowError("tenant_required") when the person must say who they are."""
-    allowed = settings.MICROSOFT_ALLOWED_TENANT_IDS
+    allowed = Tenant.allowed_ids()
     if len(allowed) == 1:
         return allowed[0]
     if address:
@@ -130,7 +130,7 @@ def organizations_served() -> bool:
 
 def needs_address() -> bool:
     """Whether the sign-in page must ask for a work address to find the tenant."""
-    if len(settings.MICROSOFT_ALLOWED_TENANT_IDS) == 1:
+    if len(Tenant.allowed_ids()) == 1:
         return False
     try:
         return not organizations_served()
@@ -156,7 +156,7 @@ def tenant_for_address(address: str) -> str:
         raise flows.FlowError(
             "unknown_domain", f"No organisation signs in with addresses at {domain}."
         ) from exc
-    if tid not in settings.MICROSOFT_ALLOWED_TENANT_IDS:
+    if not Tenant.may_sign_in(tid):
         raise flows.FlowError(
             "tenant_not_allowed",
             f"Addresses at {domain} belong to an organisation this portal does not serve.",

@@ -12,9 +12,13 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.utils import timezone
 
-from authflow import account_checks, identities, poller, tokens
-from authflow.models import SignIn, TokenCache, User
-from authflow.signals import access_ended_by_microsoft, device_sign_in_started
+from authflow import account_checks, identities, poller, tenants, tokens
+from authflow.models import SignIn, Tenant, TokenCache, User
+from authflow.signals import (
+    access_ended_by_microsoft,
+    device_sign_in_started,
+    tenant_access_refused,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +110,47 @@ def check_accounts() -> None:
 def purge_old_sign_ins() -> None:
     """Sign-in attempts are kept 30 days for the helpdesk's and admins' history."""
     SignIn.objects.filter(created_at__lt=timezone.now() - timedelta(days=30)).delete()
+
+
+# --- Tenants: verify daily, and when Microsoft refuses the app's access ----------------
+
+# One re-verification per tenant at most this often, however many backups fail at once.
+REVERIFY_AFTER_REFUSAL_SECONDS = 600
+
+
+@shared_task(name="authflow.tasks.verify_tenant", ignore_result=True)
+def verify_tenant(tenant_id: str) -> None:
+    tenant = Tenant.objects.filter(tenant_id=tenant_id).first()
+    if tenant is None or tenant.status == Tenant.Status.DISABLED:
+        return
+    try:
+        missing = tenants.blocking(tenants.verify(tenant))
+    except tenants.TenantError as error:
+        logger.warning("Verifying tenant %s failed: %s", tenant_id, error)
+        return
+    if missing:
+        logger.warning(
+            "Tenant %s lacks: %s",
+            tenant_id,
+            "; ".join(f"{c.label}: {', '.join(c.missing)}" for c in missing),
+        )
+
+
+@shared_task(name="authflow.tasks.verify_tenants", ignore_result=True)
+def verify_tenants() -> int:
+    """Beat, daily: verify every tenant that is not disabled (consent can be withdrawn)."""
+    ids = [
+        str(t)
+        for t in tenants.all_tenants()
+        .exclude(status=Tenant.Status.DISABLED)
+        .values_list("tenant_id", flat=True)
+    ]
+    for tenant_id in ids:
+        verify_tenant.delay(tenant_id)
+    return len(ids)
+
+
+@receiver(tenant_access_refused)
+def _reverify_refused_tenant(sender: object, tenant_id: str, **kwargs: object) -> None:
+    if cache.add(f"authflow:reverify:{tenant_id}", True, REVERIFY_AFTER_REFUSAL_SECONDS):
+        verify_tenant.delay(tenant_id)

@@ -416,13 +416,13 @@ def graph_as(user: User, scopes: list[str]) -> GraphClient:
     return GraphClient(token, on_unanswered_challenge=lambda: challenge_unanswered(user))
 
 
-def app_token_claims(tenant_id: str) -> dict[str, Any] | None:
+def app_token_claims(tenant_id: str, *, force: bool = False) -> dict[str, Any] | None:
     """The claims of the portal's application token for Graph in `tenant_id`.
 
     Read without validating it (it came straight from Entra over TLS, and callers only
     decide whether to go on): None when the token is not a readable JWT.
     """
-    token = flows.app_only_token(tenant_id)
+    token = flows.app_only_token(tenant_id, force=force)
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -431,10 +431,11 @@ def app_token_claims(tenant_id: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def app_permissions(tenant_id: str) -> frozenset[str] | None:
+def app_permissions(tenant_id: str, *, force: bool = False) -> frozenset[str] | None:
     """The application permissions (`roles`) of the portal's app token in `tenant_id`;
-    None when unreadable (then Graph's own 403 is the answer)."""
-    claims = app_token_claims(tenant_id)
+    None when unreadable (then Graph's own 403 is the answer). `force`: a token issued
+    now (a token's roles are fixed when it is issued; consent may have changed since)."""
+    claims = app_token_claims(tenant_id, force=force)
     if claims is None:
         return None
     roles = claims.get("roles")

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from authflow.access import role_required
 from authflow.models import Role
+from console.tenancy import scoped
 from portal import audit
 from portal.http import PortalRequest
 from portal.models import AuditEvent
@@ -27,7 +28,7 @@ CSV_COLUMNS = [
 
 
 def _filtered(request: PortalRequest) -> tuple[QuerySet[AuditEvent], dict[str, str], list[str]]:
-    events = AuditEvent.objects.all()
+    events = scoped(request, AuditEvent.objects.all(), "tenant_id")
     filters = {
         key: request.GET.get(key, "").strip()[:200]
         for key in ("action", "actor", "on_behalf_of", "outcome", "since", "until")

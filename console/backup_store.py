@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from authflow.access import role_required
 from authflow.models import Role
+from console.tenancy import is_global, scoped
 from portal.http import PortalRequest
 from restore.catalog import content
 from restore.models import Item
@@ -19,9 +20,11 @@ SHOWN = 200
 @require_GET
 @role_required(Role.ADMIN)
 def backup_store(request: PortalRequest) -> HttpResponse:
-    found = content.summary()
+    # The store's totals are the whole portal's: a tenant admin sees their items only.
+    found = content.summary() if is_global(request) else None
     problems = (
-        Item.objects.exclude(content_status="")
+        scoped(request, Item.objects.all(), "object__tenant_id")
+        .exclude(content_status="")
         .select_related("object", "folder")
         .order_by("content_status", "object__name", "name")[:SHOWN]
     )

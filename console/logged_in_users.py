@@ -15,6 +15,7 @@ from authflow import flows, principals, signins
 from authflow.access import role_required
 from authflow.identities import logged_in_users_query, refresh_token_expires_at, revoke_identity
 from authflow.models import Role, TokenCache, User
+from console.tenancy import scoped
 from portal.http import PortalRequest
 
 
@@ -26,7 +27,11 @@ def logged_in_users(request: PortalRequest) -> HttpResponse:
     method = request.GET.get("method", "")
     tenant = request.GET.get("tenant", "").strip()
     sort = request.GET.get("sort", "upn")
-    rows = logged_in_users_query(q=query, status=status, method=method, tenant=tenant, sort=sort)
+    rows = scoped(
+        request,
+        logged_in_users_query(q=query, status=status, method=method, tenant=tenant, sort=sort),
+        "user__tenant_id",
+    )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     for row in page:
         # For the template only: TokenCache has no such field (mypy rightly says so).
@@ -58,7 +63,7 @@ def _back_to_list(request: PortalRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.ADMIN)
 def revoke(request: PortalRequest, identity: str) -> HttpResponse:
-    user = get_object_or_404(User, username=identity)
+    user = get_object_or_404(scoped(request, User.objects.all(), "tenant_id"), username=identity)
     if revoke_identity(user, by=request.user, request=request):
         messages.success(request, f"Revoked the tokens of {user}. They must sign in again.")
     return _back_to_list(request)
@@ -68,7 +73,7 @@ def revoke(request: PortalRequest, identity: str) -> HttpResponse:
 @role_required(Role.ADMIN)
 def re_login(request: PortalRequest, identity: str) -> HttpResponse:
     """Start the helpdesk sign-in for this identity (we know exactly whom to expect)."""
-    user = get_object_or_404(User, username=identity)
+    user = get_object_or_404(scoped(request, User.objects.all(), "tenant_id"), username=identity)
     expected = principals.ExpectedUser.of(user)
     try:
         sign_in = signins.start_helpdesk_sign_in(expected, started_by=request.user, request=request)

@@ -18,7 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from authflow import accounts, principals, tokens
 from authflow.access import role_required
-from authflow.models import Role, User
+from authflow.models import Role
+from console.tenancy import scoped, visible_tenants
 from portal import audit
 from portal.graph import GraphError
 from portal.http import PortalRequest
@@ -26,19 +27,45 @@ from restore.models import OperatorScope
 from restore.scope import expire_sessions
 
 
-def _tenant_of(admin: User) -> str | None:
-    return str(admin.tenant_id) if admin.tenant_id else None
+def _tenant_for(request: PortalRequest) -> str | None:
+    """Where to look up the grant's principals: the tenant chosen on the form (one the
+    admin sees), else the admin's own tenant if they see it, else the first they see.
+    None when they see no connected tenant."""
+    visible = visible_tenants(request)
+    chosen = request.POST.get("tenant", "").strip()
+    if chosen:
+        found = visible.filter(tenant_id=chosen).first() if _is_guid(chosen) else None
+        return str(found.tenant_id) if found else None
+    own = request.user.tenant_id
+    if own and visible.filter(tenant_id=own).exists():
+        return str(own)
+    first = visible.first()
+    return str(first.tenant_id) if first else None
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @require_GET
 @role_required(Role.ADMIN)
 def scope_list(request: PortalRequest) -> HttpResponse:
-    grants = OperatorScope.objects.select_related("created_by").order_by(
-        "grantee_name", "principal_name"
+    grants = scoped(
+        request,
+        OperatorScope.objects.select_related("created_by").order_by(
+            "grantee_name", "principal_name"
+        ),
+        "tenant_id",
     )
-    if request.user.tenant_id:
-        grants = grants.filter(tenant_id=request.user.tenant_id)
-    return render(request, "console/restore_scopes.html", {"grants": grants})
+    return render(
+        request,
+        "console/restore_scopes.html",
+        {"grants": grants, "tenants": visible_tenants(request)},
+    )
 
 
 @require_POST
@@ -46,7 +73,10 @@ def scope_list(request: PortalRequest) -> HttpResponse:
 def scope_add(request: PortalRequest) -> HttpResponse:
     grantee_text = request.POST.get("grantee", "").strip()[:320]
     principal_text = request.POST.get("principal", "").strip()[:320]
-    tenant = _tenant_of(request.user)
+    tenant = _tenant_for(request)
+    if tenant is None:
+        messages.error(request, "Choose one of the tenants you administer.")
+        return redirect("console:restore-scopes")
     try:
         grantee = principals.resolve(grantee_text, tenant_id=tenant)
         principal = principals.resolve(principal_text, tenant_id=tenant)
@@ -86,6 +116,7 @@ def scope_add(request: PortalRequest) -> HttpResponse:
         audit.record(
             "restore_scope.granted",
             request=request,
+            tenant_id=grant.tenant_id,
             target=str(grant),
             details={
                 "grantee": grant.grantee_name,
@@ -100,15 +131,14 @@ def scope_add(request: PortalRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.ADMIN)
 def scope_delete(request: PortalRequest, grant_id: int) -> HttpResponse:
-    grants = OperatorScope.objects.all()
-    if request.user.tenant_id:
-        grants = grants.filter(tenant_id=request.user.tenant_id)
+    grants = scoped(request, OperatorScope.objects.all(), "tenant_id")
     grant = get_object_or_404(grants, pk=grant_id)
     with transaction.atomic():
         expire_sessions(grant)
         audit.record(
             "restore_scope.removed",
             request=request,
+            tenant_id=grant.tenant_id,
             target=str(grant),
             details={"grantee": grant.grantee_name, "principal": grant.principal_name},
         )

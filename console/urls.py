@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from django.urls import path
 
-from console import audit_log, backup_store, logged_in_users, people, restore_scopes, workers
+from console import (
+    audit_log,
+    backup_store,
+    logged_in_users,
+    people,
+    restore_scopes,
+    tenants,
+    workers,
+)
 
 app_name = "console"
 
 urlpatterns = [
+    path("tenants/", tenants.tenant_list, name="tenants"),
+    path("tenants/add", tenants.tenant_add, name="tenant-add"),
+    path("tenants/consent", tenants.consent_return, name="tenant-consent"),
+    path("tenants/<uuid:tenant_id>/", tenants.tenant_detail, name="tenant"),
+    path("tenants/<uuid:tenant_id>/verify", tenants.tenant_verify, name="tenant-verify"),
+    path("tenants/<uuid:tenant_id>/remove", tenants.tenant_remove, name="tenant-remove"),
+    path("tenants/<uuid:tenant_id>/protect", tenants.tenant_protect, name="tenant-protect"),
     path("logged-in-users", logged_in_users.logged_in_users, name="logged-in-users"),
     path("logged-in-users/<str:identity>/revoke", logged_in_users.revoke, name="revoke"),
     path("logged-in-users/<str:identity>/re-login", logged_in_users.re_login, name="re-login"),

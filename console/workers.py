@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from authflow.access import role_required
 from authflow.models import Role
+from console.tenancy import require_global
 from portal import health
 from portal.http import PortalRequest
 from portal.models import BeatLock
@@ -18,6 +19,7 @@ from portal.models import BeatLock
 @require_GET
 @role_required(Role.ADMIN)
 def workers(request: PortalRequest) -> HttpResponse:
+    require_global(request)
     state, checks = health.run(health.CHECKS)
     lock = BeatLock.objects.filter(name="beat", expires_at__gt=timezone.now()).first()
     return render(

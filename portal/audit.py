@@ -97,8 +97,10 @@ def record(
     details: dict[str, Any] | None = None,
     correlation: str | None = None,
     ip: str | None = None,
+    tenant_id: uuid.UUID | str | None = None,
 ) -> AuditEvent:
-    """Append one event. `actor` defaults to the request's signed-in user, if any."""
+    """Append one event. `actor` defaults to the request's signed-in user, if any;
+    `tenant_id` (whose organisation it concerned) to the actor's tenant."""
     if action not in ACTIONS:
         # Recorded all the same (an event is never lost); the console shows it unlabelled.
         logger.warning("Audit action %s is not in portal.audit.ACTIONS", action)
@@ -114,4 +116,16 @@ def record(
         ip=ip or (client_ip(request) if request is not None else None),
         correlation_id=correlation or correlation_id(request),
         details=details or {},
+        tenant_id=tenant_id or _tenant_of(on_behalf_of) or getattr(actor, "tenant_id", None),
     )
+
+
+def _tenant_of(identity: str) -> uuid.UUID | None:
+    """The tenant of an identity key ``userId.tenantId`` (None for a UPN or nothing)."""
+    _, dot, tid = identity.partition(".")
+    if not dot:
+        return None
+    try:
+        return uuid.UUID(tid)
+    except ValueError:
+        return None

@@ -38,6 +38,8 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     correlation_id = models.CharField(max_length=64, db_index=True)
     details = models.JSONField(default=dict, blank=True)
+    # Which organisation it concerned (tenant admins see only theirs); NULL = the portal's.
+    tenant_id = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

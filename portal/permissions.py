@@ -87,6 +87,15 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     ("teams-guest-members", "group", "restore"): Requirement(D, ("TeamMember.ReadWrite.All",)),
     # Finding what to protect: every user and Microsoft 365 group, and their drives.
     ("directory", "tenant", "discover"): Requirement(A, ("User.Read.All", "GroupMember.Read.All")),
+    # Helpdesk and `manage.py login` for a SharePoint site: find it and the group that owns
+    # it (its owners sign in); users and groups are found with discovery's permissions.
+    ("directory", "site", "find"): Requirement(A, ("Sites.Read.All",), "sign-ins for a site"),
+    # "Verify" after a tenant's admin consent: the app's granted app roles
+    # (servicePrincipals/{id}/appRoleAssignments: Application.Read.All) and the delegated
+    # consent (oauth2PermissionGrants: Directory.Read.All is the least privileged).
+    ("directory", "tenant", "verify"): Requirement(
+        A, ("Application.Read.All", "Directory.Read.All"), "reads what the tenant granted"
+    ),
 }
 
 # What every delegated sign-in asks for besides workload scopes: the profile, and the
@@ -135,6 +144,8 @@ def missing_permissions(rule: Requirement, granted: set[str] | frozenset[str]) -
 # README's Entra guide is generated from them: `manage.py entra_permissions`.
 IN_USE: tuple[tuple[str, str, str], ...] = (
     ("directory", "tenant", "discover"),
+    ("directory", "tenant", "verify"),
+    ("directory", "site", "find"),
     ("mail", "user", "backup"),
     ("mail", "user", "restore"),
     ("onedrive", "user", "backup"),
@@ -148,6 +159,17 @@ IN_USE: tuple[tuple[str, str, str], ...] = (
 )
 # OpenID Connect scopes every sign-in asks for besides Graph's.
 OIDC_SCOPES: tuple[str, ...] = ("openid", "profile", "offline_access")
+
+
+# Microsoft Graph's application id, the same in every tenant: the resource of every grant.
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+def admin_consent_scope(graph_resource: str) -> str:
+    """The admin-consent request's scope: Graph's `/.default` (Entra's v2 admin consent
+    endpoint grants application permissions only through `/.default`, which asks for
+    exactly the app registration's configured permissions: `app_registration_permissions`)."""
+    return f"{graph_resource}/.default"
 
 
 def app_registration_permissions() -> dict[PermissionType, list[str]]:

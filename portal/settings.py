@@ -229,6 +229,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Ends, within 10 minutes, the access of accounts disabled, deleted or whose sessions
     # were revoked in the tenant, even when idle (authflow/account_checks.py).
     "check-accounts": {"task": "authflow.tasks.check_accounts", "schedule": 300.0},
+    # Reads what each tenant granted the app (consent can be withdrawn): docs/tenants.md.
+    "verify-tenants": {"task": "authflow.tasks.verify_tenants", "schedule": 86400.0},
     # Backs up every enabled object whose last run is older than BACKUP_INTERVAL.
     "backup-due-objects": {"task": "restore.tasks.backup_due_objects", "schedule": 300.0},
     # Restarts restore jobs whose worker died (no heartbeat) and queued jobs never picked up.

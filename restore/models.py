@@ -50,6 +50,9 @@ class ProtectedObject(models.Model):
     # Where Graph finds it: the drive id for OneDrive; empty for mailboxes (owner_id).
     graph_ref = models.CharField(max_length=200, blank=True)
     enabled = models.BooleanField(default=True)
+    # Left out by the tenant's "what to protect" (an exclusion, or not selected): neither
+    # backed up nor restorable (restore/scope.py); set by discovery, audited there.
+    excluded = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_backup_at = models.DateTimeField(null=True, blank=True)
 

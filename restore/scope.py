@@ -98,9 +98,9 @@ def resolve_object_ids(user: User, group_ids: Iterable[str]) -> tuple[list[int],
             except (tokens.TokensUnavailable, GraphError) as error:
                 logger.info("Members of %s unavailable: %s", grant.principal_id, error)
                 notes.append(f"Members of {grant.principal_name} could not be read just now.")
-    ids = ProtectedObject.objects.filter(tenant_id=tenant, owner_id__in=owners).values_list(
-        "id", flat=True
-    )
+    ids = ProtectedObject.objects.filter(
+        tenant_id=tenant, owner_id__in=owners, excluded=False
+    ).values_list("id", flat=True)
     return sorted(ids), notes
 
 
@@ -195,7 +195,7 @@ class Scope:
     # --- objects and restore points ---------------------------------------------------
 
     def objects(self) -> QuerySet[ProtectedObject]:
-        return ProtectedObject.objects.filter(id__in=self.object_ids)
+        return ProtectedObject.objects.filter(id__in=self.object_ids, excluded=False)
 
     def object(self, object_id: object) -> ProtectedObject:
         return _get(self.objects(), object_id)

@@ -22,17 +22,33 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from sandbox import calendar_content, generator, seed
+from sandbox import calendar_content, constants, generator, seed
 from sandbox.content import owner_of
 from sandbox.graph import calendar as calendar_api
 from sandbox.graph import contacts as contacts_api
 from sandbox.graph import drive as drive_api
 from sandbox.graph import ids
 from sandbox.graph import mail as mail_api
-from sandbox.models import Contact, DirectoryUser, DriveItem, Event, MailFolder, Message
+from sandbox.identity.admin_consent import grant
+from sandbox.models import (
+    Application,
+    Contact,
+    DirectoryUser,
+    DriveItem,
+    Event,
+    MailFolder,
+    Message,
+    Tenant,
+)
 
 BUDGET_SUBJECT = "Q3 budget — final"
 NEW_MESSAGE_SUBJECT = "Q4 planning kickoff"
+
+
+def consent_for_portal(tenant_id: str) -> None:
+    """The tenant's admin accepts the portal's admin consent (as on the consent page)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    grant(tenant, Application.objects.get(client_id=constants.CONFIDENTIAL_CLIENT_ID))
 
 
 def user(alias: str) -> DirectoryUser:

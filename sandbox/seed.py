@@ -58,6 +58,8 @@ PEOPLE = [
     Person("judy", "Judy Brown", "HR Partner", "People"),
     Person("mallory", "Mallory Quinn", "Consultant", "Advisory", constants.OTHER_TENANT_DOMAIN),
     Person("trent", "Trent Ross", "IT Administrator", "IT", constants.OTHER_TENANT_DOMAIN),
+    Person("nina", "Nina Patel", "IT Administrator", "IT", constants.THIRD_TENANT_DOMAIN),
+    Person("oscar", "Oscar Lund", "Buyer", "Purchasing", constants.THIRD_TENANT_DOMAIN),
 ]
 
 # (name, description, owners, members, group types)
@@ -101,6 +103,9 @@ PORTAL_APPLICATION_ROLES = [
     "Sites.Read.All",
     "Calendars.Read",
     "Contacts.Read",
+    # What "Verify" reads: granted app roles and delegated consent (portal/permissions.py).
+    "Application.Read.All",
+    "Directory.Read.All",
 ]
 PORTAL_APP_ROLES = [
     {"value": "Lifeboat.Admin", "displayName": "Lifeboat admin", "allowedMemberTypes": ["User"]},
@@ -121,7 +126,8 @@ def demo_accounts() -> list[dict[str, str]]:
 
 
 def portal_redirect_uris() -> list[str]:
-    return [f"{settings.PORTAL_URL}/auth/callback"]
+    # The sign-in callback and the admin-consent return page ("Connect a tenant").
+    return [f"{settings.PORTAL_URL}/auth/callback", f"{settings.PORTAL_URL}/admin/tenants/consent"]
 
 
 def _seed_directory() -> None:
@@ -131,6 +137,9 @@ def _seed_directory() -> None:
         ),
         constants.OTHER_TENANT_DOMAIN: Tenant.objects.create(
             id=uuid.UUID(constants.OTHER_TENANT_ID), display_name=constants.OTHER_TENANT_NAME
+        ),
+        constants.THIRD_TENANT_DOMAIN: Tenant.objects.create(
+            id=uuid.UUID(constants.THIRD_TENANT_ID), display_name=constants.THIRD_TENANT_NAME
         ),
     }
     for domain, tenant in tenants.items():
@@ -191,7 +200,10 @@ def _seed_directory() -> None:
         app_roles=PORTAL_APP_ROLES,
         group_membership_claims=True,
     )
-    for tenant in tenants.values():
+    # Northwind has never consented: the portal's app has no service principal there
+    # until its admin grants consent (sandbox/identity/admin_consent.py).
+    consented = [t for t in tenants.values() if str(t.id) != constants.THIRD_TENANT_ID]
+    for tenant in consented:
         for app in (public, confidential):
             is_home = tenant == contoso
             ServicePrincipal.objects.create(

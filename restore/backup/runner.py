@@ -44,6 +44,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from authflow import flows, tokens
+from authflow.signals import tenant_access_refused
 from portal import logging as structured_logging
 from portal import permissions
 from portal.graph import GraphError
@@ -98,10 +99,14 @@ def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
         _fail(point, str(error))
     except GraphError as error:
         _fail(point, graph_error_message(obj, error))
+        if error.status in (401, 403):
+            tenant_access_refused.send(sender=ProtectedObject, tenant_id=str(obj.tenant_id))
     except BlobStoreUnavailable as error:
         _fail(point, f"The backup store could not be used: {error}.")
     except (flows.FlowError, tokens.TokensUnavailable) as error:
         _fail(point, f"No application token from Microsoft Entra: {error}"[:500])
+        if isinstance(error, flows.FlowError):
+            tenant_access_refused.send(sender=ProtectedObject, tenant_id=str(obj.tenant_id))
     except Exception:
         logger.exception("Backup of object %s failed", obj.pk)
         _fail(point, "Unexpected error; see the worker log.")
@@ -133,7 +138,11 @@ def check_permissions(obj: ProtectedObject) -> None:
     granted = tokens.app_permissions(str(obj.tenant_id))
     if granted is None:  # not a readable token: Graph's 403 will tell
         return
-    if missing := permissions.missing_permissions(rule, granted):
+    missing = permissions.missing_permissions(rule, granted)
+    if missing:  # the cached token may predate the consent: ask for one issued now
+        granted = tokens.app_permissions(str(obj.tenant_id), force=True) or frozenset()
+        missing = permissions.missing_permissions(rule, granted)
+    if missing:
         raise BackupError(
             f"The portal app lacks the application permission {' and '.join(missing)} "
             f"(admin consent in Microsoft Entra) needed to back up {label} data."

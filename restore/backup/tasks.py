@@ -15,10 +15,8 @@ from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from authflow.flows import FlowError
-from portal.graph import GraphError
+from authflow import tenants
 from restore.backup import discovery, runner
-from restore.backup.base import BackupError
 from restore.models import ProtectedObject, RestorePoint
 
 logger = logging.getLogger(__name__)
@@ -39,7 +37,9 @@ def objects_due() -> QuerySet[ProtectedObject]:
     stale = Q(last_backup_at__isnull=True) | Q(
         last_backup_at__lt=now - timedelta(seconds=settings.BACKUP_INTERVAL)
     )
-    return ProtectedObject.objects.filter(stale, enabled=True).exclude(Exists(recent))
+    return ProtectedObject.objects.filter(
+        stale, enabled=True, tenant_id__in=tenants.active_ids()
+    ).exclude(Exists(recent))
 
 
 @shared_task(name="restore.tasks.backup_object", ignore_result=True)
@@ -65,11 +65,14 @@ def backup_object(object_id: int) -> None:
 def backup_due_objects() -> int:
     """Find new mailboxes and drives (hourly), then queue a backup of every due object."""
     if cache.add(DISCOVERY_KEY, True, int(DISCOVERY_INTERVAL.total_seconds())):
-        try:
-            discovery.discover()
-        except (BackupError, GraphError, FlowError) as error:
-            cache.delete(DISCOVERY_KEY)
-            logger.warning("Discovery failed, backing up the objects already known: %s", error)
+        for tenant_id, found in discovery.discover_all().items():
+            if isinstance(found, Exception):
+                cache.delete(DISCOVERY_KEY)
+                logger.warning(
+                    "Discovery of tenant %s failed, backing up the objects already known: %s",
+                    tenant_id,
+                    found,
+                )
     due = list(objects_due().values_list("pk", flat=True))
     for object_id in due:
         backup_object.delay(object_id)

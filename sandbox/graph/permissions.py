@@ -130,3 +130,40 @@ CONTACTS_READ = Permission(
 CONTACTS_WRITE = Permission(
     MAIL, delegated=("Contacts.ReadWrite",), application=("Contacts.ReadWrite",)
 )
+# /servicePrincipals?$filter=appId eq '…' and /servicePrincipals/{id}/appRoleAssignments.
+SERVICE_PRINCIPALS = Permission(
+    DIRECTORY,
+    delegated=("Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
+               "Directory.ReadWrite.All"),
+    application=("Application.Read.All", "Application.ReadWrite.All",
+                 "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"),
+)  # fmt: skip
+# /oauth2PermissionGrants (Directory.Read.All is the least privileged application permission).
+PERMISSION_GRANTS = Permission(
+    DIRECTORY,
+    delegated=("Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All",
+               "Directory.ReadWrite.All"),
+    application=("Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All",
+                 "Directory.ReadWrite.All"),
+)  # fmt: skip
+
+
+def application_permission_names() -> list[str]:
+    """Every application permission this table names (Graph's appRoles, as the sandbox
+    knows them), sorted."""
+    names: set[str] = set()
+    for value in globals().values():
+        if isinstance(value, Permission):
+            names.update(value.application)
+    # Backup workloads other sandbox routes may not name yet.
+    names.update(("Calendars.Read", "Contacts.Read", "Sites.Read.All", "Chat.Read.All"))
+    return sorted(names)
+
+
+# /sites?search=, /sites/{host}:/{path}, /sites/{id}/drive.
+SITES_READ = Permission(
+    DRIVE,
+    delegated=("Sites.Read.All", "Sites.ReadWrite.All"),
+    application=("Sites.Read.All", "Sites.ReadWrite.All"),
+    delegated_all=("Sites.Read.All", "Sites.ReadWrite.All"),
+)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.graph import batch, calendar, contacts, directory, drive, mail
+from sandbox.graph import applications, batch, calendar, contacts, directory, drive, mail, sites
 from sandbox.graph import permissions as p
 from sandbox.graph.permissions import Permission
 
@@ -67,6 +67,18 @@ ROUTES = [
     route("GET", r"groups/(?P<group>[^/]+)", directory.get_group, p.GROUPS),
     route("GET", r"groups/(?P<group>[^/]+)/(?P<relation>members|owners|transitiveMembers)",
           directory.group_relation, p.GROUPS),
+    # Service principals and their grants (what "Verify" reads)
+    route("GET", r"servicePrincipals", applications.list_service_principals,
+          p.SERVICE_PRINCIPALS),
+    route("GET", r"servicePrincipals/(?P<sp>[^/]+)/appRoleAssignments",
+          applications.app_role_assignments, p.SERVICE_PRINCIPALS),
+    route("GET", r"oauth2PermissionGrants", applications.oauth2_permission_grants,
+          p.PERMISSION_GRANTS),
+    # SharePoint team sites (a group's site: its drive's owner is the group)
+    route("GET", r"sites", sites.search, p.SITES_READ),
+    route("GET", r"sites/(?P<host>[^/:]+):/(?P<path>[^:]+):?", sites.get_site, p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/:]+)/drive", sites.site_drive, p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/:]+)", sites.get_site, p.SITES_READ),
     # Mail folders
     route("GET", rf"{MAILBOX}/mailFolders", mail.list_folders, p.MAIL_READ_BASIC),
     route("POST", rf"{MAILBOX}/mailFolders", mail.create_folder, p.MAIL_WRITE),

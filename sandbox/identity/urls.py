@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sandbox.identity import endpoints, pages
+from sandbox.identity import admin_consent, endpoints, pages
 
 urlpatterns = [
     path("common/discovery/instance", endpoints.instance_discovery, name="instance-discovery"),
@@ -17,4 +17,5 @@ urlpatterns = [
     path("<str:tenant>/oauth2/v2.0/token", endpoints.token, name="token"),
     path("<str:tenant>/oauth2/v2.0/authorize", pages.authorize, name="authorize"),
     path("<str:tenant>/oauth2/v2.0/logout", pages.logout, name="logout"),
+    path("<str:tenant>/v2.0/adminconsent", admin_consent.admin_consent, name="adminconsent"),
 ]

@@ -217,3 +217,22 @@ def test_admin_lists_and_revokes_logged_in_users(client, operator, sandbox, bear
 
     missing = client.post("/api/v1/logged-users/not-an-identity/revoke", headers=bearer(admin))
     assert missing.status_code == 404
+
+
+def test_helpdesk_starts_a_sign_in_for_a_site_and_its_groups_owners(client, sandbox, bearer_for):
+    token = bearer_for(Role.HELPDESK)
+    response = start(client, token, "https://contoso.sharepoint.com/sites/dev-team-1")
+    assert response.status_code == 201, response.content
+    expected = response.json()["expected"]
+    assert expected["label"] == "Dev/Team/1"
+    assert {o["upn"] for o in expected["owners"]} == {
+        "carol@contoso.example",
+        "erin@contoso.example",
+    }
+    missing = start(client, token, "Nothing Like This")
+    assert missing.status_code == 400
+    assert "There is no user, group or site called 'Nothing Like This'" in missing.content.decode()
+    unknown_tenant = start(client, token, "alice@contoso.example", tenant="nowhere.example")
+    assert unknown_tenant.status_code == 400
+    assert "No connected tenant is nowhere.example" in unknown_tenant.content.decode()
+    assert SignIn.objects.count() == 1

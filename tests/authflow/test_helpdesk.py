@@ -115,8 +115,8 @@ def test_existing_tokens_are_reported_instead_of_a_new_sign_in(sandbox, heidi, c
     ("principal", "message"),
     [
         ("nobody@contoso.example", "There is no user nobody@contoso.example"),
-        ("No Such Group", "There is no group called 'No Such Group'"),
-        ("", "Name a user (UPN) or a group."),
+        ("No Such Group", "There is no user, group or site called 'No Such Group'"),
+        ("", "Name a user (UPN), a group or a site."),
     ],
 )
 def test_unknown_principals_get_a_clear_message(sandbox, heidi, client, principal, message):

@@ -13,6 +13,7 @@ SAMPLE_ARGS = {
     "code": uuid.uuid4(),
     "identity": "00000000-0000-0000-0000-000000000001.tid",
     "grant_id": 1,
+    "tenant_id": uuid.uuid4(),
 }
 POST_ONLY = {
     "helpdesk:start",
@@ -23,6 +24,9 @@ POST_ONLY = {
     "console:change-role",
     "console:restore-scope-add",
     "console:restore-scope-delete",
+    "console:tenant-add",
+    "console:tenant-verify",
+    "console:tenant-remove",
 }
 
 

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from authflow.models import Tenant
 from restore.backup import discovery
 from restore.backup.tasks import backup_due_objects, objects_due
 from restore.models import Item, ProtectedObject, RestorePoint, valid_at
@@ -94,6 +95,13 @@ def test_seed_demo_leaves_q3_budget_in_the_first_point_only(sandbox):
     assert "Q3 budget — final" not in subjects(second)
     assert "Q4 planning kickoff" in subjects(second) - subjects(first)
     assert not RestorePoint.objects.filter(status="failed").exists()
+    # Two organisations: Fabrikam was connected (consent, verify) and backed up too.
+    fabrikam = Tenant.objects.get(tenant_id=sandbox.other_tenant_id)
+    assert fabrikam.status == "active"
+    assert "fabrikam.example" in fabrikam.domains
+    assert Tenant.objects.filter(tenant_id=sandbox.tenant_id, status="active").exists()
+    mallory_mail = ProtectedObject.objects.get(workload="mail", owner_id=sandbox.user("mallory").id)
+    assert mallory_mail.restore_points.filter(status="succeeded").count() == 2
     points = RestorePoint.objects.count()
 
     call_command("seed_demo", stdout=io.StringIO())  # a second `make run`: nothing more

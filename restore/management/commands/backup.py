@@ -8,10 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q, QuerySet
 
-from authflow.flows import FlowError
-from portal.graph import GraphError
+from authflow import tenants
 from restore.backup import discovery, runner
-from restore.backup.base import BackupError
 from restore.models import ProtectedObject, RestorePoint, Workload
 
 
@@ -53,19 +51,26 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["all"]) == bool(options["object"]):
             raise CommandError("Give either --all or one OBJECT (id, UPN or group name).")
+        self.discovery_failed: list[str] = []
         objects = self._objects(options["object"], options["workload"], options["all"])
         failed = 0
         for obj in objects:
             failed += not self._back_up(obj, options["full"])
         if failed:
             raise CommandError(f"{failed} of {len(objects)} backup(s) failed.")
+        if options["all"] and self.discovery_failed:  # the others were backed up; say so
+            raise CommandError(
+                "Could not list the mailboxes and drives of tenant(s) "
+                + ", ".join(self.discovery_failed)
+                + " (above); the objects already known were backed up."
+            )
 
     def _objects(
         self, ref: str | None, workload: str | None, everything: bool
     ) -> list[ProtectedObject]:
         if everything:
             self._discover()
-            found = ProtectedObject.objects.filter(enabled=True)
+            found = ProtectedObject.objects.filter(enabled=True, tenant_id__in=tenants.active_ids())
         else:
             found = self._lookup(str(ref))
             if not found.exists():  # perhaps new since the last discovery
@@ -84,12 +89,21 @@ class Command(BaseCommand):
         return lookup(ref)
 
     def _discover(self) -> None:
-        try:
-            discovery.discover()
-        except (BackupError, GraphError, FlowError) as error:
+        failed = {
+            tenant_id: error
+            for tenant_id, error in discovery.discover_all().items()
+            if isinstance(error, Exception)
+        }
+        for tenant_id, error in failed.items():
+            self.stderr.write(
+                f"Could not list the tenant's mailboxes and drives (tenant {tenant_id}): {error}"
+            )
+        self.discovery_failed = list(failed)
+        if failed and len(failed) == len(tenants.active_ids()):
             raise CommandError(
-                f"Could not list the tenant's mailboxes and drives: {error}"
-            ) from error
+                "Could not list the tenant's mailboxes and drives: "
+                + "; ".join(str(error) for error in failed.values())
+            )
 
     def _back_up(self, obj: ProtectedObject, full: bool) -> bool:
         try:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox import demo, seed
+from sandbox import constants, demo, seed
 
 
 class Command(BaseCommand):
@@ -29,7 +29,9 @@ class Command(BaseCommand):
             self.stdout.write("A real tenant is configured (the sandbox is off): nothing to seed.")
             return
         if seed.ensure_seeded():
-            self.stdout.write("Seeded the sandbox tenant (contoso.example and fabrikam.example).")
+            self.stdout.write(
+                "Seeded the sandbox tenants (contoso.example, fabrikam.example, northwind.example)."
+            )
         if not demo.changes_applied():
             self.backups()
         self.stdout.write(self.style.SUCCESS(
@@ -51,6 +53,7 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         with demo.served():
+            self.connect_fabrikam()
             if not self.back_up_all():
                 # Before the changes, so that the next run starts the demo's backups again.
                 raise CommandError("The demo's first backup failed; run seed_demo again.")
@@ -63,6 +66,24 @@ class Command(BaseCommand):
             f"the demo's changes ({', '.join(f'{k} {v!r}' for k, v in changes.items() if v)}); "
             f"{seconds:.1f} s in all."
         )
+
+    def connect_fabrikam(self) -> None:
+        """A second organisation, connected as an admin would: `manage.py tenant add`, its
+        admin's consent (the sandbox grants it, as Entra does on Accept), `tenant verify`.
+        Skipped in a project without the `tenant` command."""
+        if "tenant" not in get_commands():
+            return
+        output = self.stdout if self.verbosity > 1 else io.StringIO()
+        try:
+            call_command("tenant", "add", constants.OTHER_TENANT_DOMAIN, "--name", "Fabrikam",
+                         stdout=output)  # fmt: skip
+        except CommandError as error:  # already connected by an earlier run
+            self.stderr.write(f"Fabrikam: {error}")
+        demo.consent_for_portal(constants.OTHER_TENANT_ID)
+        try:
+            call_command("tenant", "verify", constants.OTHER_TENANT_DOMAIN, stdout=output)
+        except CommandError as error:
+            self.stderr.write(f"Fabrikam is connected but not every workload works: {error}")
 
     def back_up_all(self) -> bool:
         """`manage.py backup --all`; its lines are shown with -v 2, or when one fails."""
