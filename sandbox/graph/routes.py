@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.graph import batch, directory, drive, mail
+from sandbox.graph import batch, directory, drive, mail, sites
 from sandbox.graph import permissions as p
 from sandbox.graph.permissions import Permission
 
 MAILBOX = r"(?P<mailbox>me|users/[^/]+)"
 FOLDER = r"mailFolders/(?:[^/]+/childFolders/)*(?P<folder>[^/]+)"
 MESSAGE = rf"(?:{FOLDER}/)?messages/(?P<message>[^/]+)"
-DRIVE = r"(?P<drive>me/drive|users/[^/]+/drive|groups/[^/]+/drive|drives/[^/]+)"
+DRIVE = r"(?P<drive>me/drive|users/[^/]+/drive|groups/[^/]+/drive|sites/[^/]+/drive|drives/[^/]+)"
 # root, items/{id}, and either followed by :/relative/path: (the colon syntax).
 ITEM = rf"{DRIVE}/(?P<item>root|items/[^/:]+)(?::(?P<path>[^:]*):?)?"
 USER = r"(?P<user>me|users/[^/]+)"
@@ -63,6 +63,19 @@ ROUTES = [
     route("GET", r"groups/(?P<group>[^/]+)", directory.get_group, p.GROUPS),
     route("GET", r"groups/(?P<group>[^/]+)/(?P<relation>members|owners|transitiveMembers)",
           directory.group_relation, p.GROUPS),
+    # SharePoint sites and Teams channels' files
+    route("GET", r"sites/getAllSites", sites.all_sites, p.ALL_SITES),
+    route("GET", r"sites", sites.search_sites, p.SITES_SEARCH),
+    route("GET", r"sites/(?P<site>[^/]+)", sites.get_site, p.SITES_READ),
+    route("GET", r"groups/(?P<group>[^/]+)/sites/root", sites.group_site, p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/]+)/drives", sites.site_drives, p.FILES_READ),
+    route("GET", r"sites/(?P<site>[^/]+)/permissions", sites.list_permissions,
+          p.SITE_PERMISSIONS),
+    route("POST", r"sites/(?P<site>[^/]+)/permissions", sites.grant_permission,
+          p.SITE_PERMISSIONS),
+    route("GET", r"teams/(?P<group>[^/]+)/channels", sites.list_channels, p.CHANNELS),
+    route("GET", r"teams/(?P<group>[^/]+)/channels/(?P<channel>[^/]+)/filesFolder",
+          sites.files_folder, p.CHANNEL_FILES),
     # Mail folders
     route("GET", rf"{MAILBOX}/mailFolders", mail.list_folders, p.MAIL_READ_BASIC),
     route("POST", rf"{MAILBOX}/mailFolders", mail.create_folder, p.MAIL_WRITE),

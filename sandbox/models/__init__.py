@@ -3,7 +3,8 @@
 - directory: tenants, users, groups, app registrations and their service principals;
 - identity: signing keys, device codes, authorization codes, refresh tokens, consents;
 - mail: mailboxes (folders, messages, attachments, extended properties, change journal);
-- drive: OneDrive drives, items, versions, upload sessions, change journal.
+- drive: OneDrive drives, items, versions, upload sessions, change journal;
+- sites: SharePoint sites, Teams channels, Sites.Selected grants.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ from sandbox.models.mail import (
     MailFolder,
     Message,
 )
+from sandbox.models.sites import Channel, Site, SiteGrant
 
 __all__ = [
     "Application",
     "Attachment",
     "AuthorizationCode",
+    "Channel",
     "Consent",
     "DeviceCode",
     "DirectoryUser",
@@ -62,6 +65,8 @@ __all__ = [
     "RefreshToken",
     "ServicePrincipal",
     "SigningKey",
+    "Site",
+    "SiteGrant",
     "Tenant",
     "TenantDomain",
     "UploadFragment",
