@@ -29,33 +29,51 @@ if TYPE_CHECKING:
 class Workload(models.TextChoices):
     MAIL = "mail", "Mailbox"
     ONEDRIVE = "onedrive", "OneDrive"
+    # A SharePoint site's document library (a team's, a channel's, a communication site's).
+    SHAREPOINT = "sharepoint", "SharePoint"
 
 
 class EntityKind(models.TextChoices):
     USER = "user", "User"
     GROUP = "group", "Group"
+    SITE = "site", "Site"
 
 
 class ProtectedObject(models.Model):
-    """One thing that is backed up: a user's mailbox, a user's or group's OneDrive."""
+    """One thing that is backed up: a user's mailbox, a user's or group's OneDrive, one
+    document library of a SharePoint site."""
 
     tenant_id = models.UUIDField()
     workload = models.CharField(max_length=16, choices=Workload)
     entity = models.CharField(max_length=8, choices=EntityKind, default=EntityKind.USER)
+    # Whose membership opens it: the user or group; for a site library, the team's group,
+    # or the site's own id (web id) for a communication or channel site.
     owner_id = models.UUIDField(help_text="Entra object id of the owning user or group")
     name = models.CharField(max_length=256)  # display name of the owner
-    address = models.CharField(max_length=320, blank=True)  # UPN or group mail
-    # Where Graph finds it: the drive id for OneDrive; empty for mailboxes (owner_id).
+    address = models.CharField(max_length=320, blank=True)  # UPN, group mail, library URL
+    # Where Graph finds it: the drive id for OneDrive and site libraries; empty for mailboxes.
     graph_ref = models.CharField(max_length=200, blank=True)
+    # What discovery learnt about it beyond the name: for a site library, the site's id,
+    # title, URL, kind, group and owners, the library's name and URL (restore/backup/
+    # discovery.py writes it; empty for mailboxes and OneDrives).
+    details = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_backup_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
+            # One mailbox and one OneDrive per owner; a site has one object per library.
             models.UniqueConstraint(
-                fields=["tenant_id", "workload", "owner_id"], name="one_object_per_owner"
-            )
+                fields=["tenant_id", "workload", "owner_id"],
+                condition=~Q(workload="sharepoint"),
+                name="one_object_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant_id", "graph_ref"],
+                condition=Q(workload="sharepoint"),
+                name="one_object_per_library",
+            ),
         ]
         ordering = ["name", "workload"]
 

@@ -68,6 +68,19 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         item_template="restore/items/file.html",
         collisions=(C.SKIP, C.KEEP_BOTH, C.OVERWRITE),
     ),
+    # A site's document library is a drive: the OneDrive reader and restorer serve it
+    # (graph_ref = the drive id), with the person's delegated token on restore.
+    Workload.SHAREPOINT: WorkloadInfo(
+        Workload.SHAREPOINT,
+        "SharePoint library",
+        Item.Kind.FILE,
+        "file",
+        "folder",
+        reader="restore.backup.onedrive.read",
+        restorer="restore.jobs.restorers.onedrive.DriveRestorer",
+        item_template="restore/items/file.html",
+        collisions=(C.SKIP, C.KEEP_BOTH, C.OVERWRITE),
+    ),
 }
 
 

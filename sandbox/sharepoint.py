@@ -1,6 +1,7 @@
 """The sandbox's SharePoint: a team site per Microsoft 365 group (its drive is the site's
 default library), the Finance team's channels (a standard "General", a private "Audit"
-with a site of its own), and the "Projects" communication site with two libraries.
+with a site of its own: Alice and Bob, not Frank), and the "Projects" communication site
+with two libraries (Carol owns it, Dave is a member, Grace a visitor who may only read).
 
 Seeded after the directory and the drives (sandbox/seed.py); ids derive from names, so a
 reset gives the same sites.
@@ -130,7 +131,8 @@ def seed_sites() -> None:
             created_at=created,
         )
         projects.owners.set([carol])
-        projects.members.set([users["carol"], users["dave"], users["grace"]])
+        projects.members.set([users["carol"], users["dave"]])
+        projects.visitors.set([users["grace"]])  # reads the site, may not write in it
         for name, paths in PROJECTS_FILES.items():
             _library(batches, projects, name, _files(f"Projects {name}", paths))
     batches.flush()

@@ -120,7 +120,7 @@ def drive(caller: Caller, kind: str, reference: str, permission: Permission) -> 
     if (
         found.site is not None
         and caller.may_reach_beyond_self(permission)
-        and user_reaches_site(caller.user, found.site)
+        and user_reaches_site(caller.user, found.site, write=writes(permission))
     ):
         return found
     raise errors.access_denied(errors.DRIVE)
@@ -136,19 +136,26 @@ def check_site_for_app(caller: Caller, site: Site, permission: Permission) -> No
     """An app-only caller with Sites.Selected alone needs a grant on the site."""
     if not only_selected(caller, permission):
         return
-    reads = {"Files.Read.All", "Sites.Read.All"} & set(permission.application)
-    needed = READ_ROLES if reads else WRITE_ROLES
+    needed = WRITE_ROLES if writes(permission) else READ_ROLES
     for grant in SiteGrant.objects.filter(site=site, app_id=caller.app_id):
         if needed & set(grant.roles):
             return
     raise errors.access_denied(errors.DRIVE)
 
 
-def user_reaches_site(user: DirectoryUser, site: Site) -> bool:
-    """What SharePoint lets a person open: a site whose members or owners they are; a
-    team site also through its group. A channel site only through the channel's own
-    membership (members of the team outside a private channel are not in it)."""
+def writes(permission: Permission) -> bool:
+    """Whether the operation writes (its permission has no read-only form)."""
+    return not {"Files.Read.All", "Sites.Read.All"} & set(permission.application)
+
+
+def user_reaches_site(user: DirectoryUser, site: Site, *, write: bool = False) -> bool:
+    """What SharePoint lets a person open: a site whose members or owners they are (or
+    visitors, to read); a team site also through its group. A channel site only through
+    the channel's own membership (members of the team outside a private channel are not
+    in it)."""
     if site.owners.filter(id=user.id).exists() or site.members.filter(id=user.id).exists():
+        return True
+    if not write and site.visitors.filter(id=user.id).exists():
         return True
     if site.kind == Site.Kind.TEAM and site.group_id is not None:
         return Group.objects.filter(Q(members=user) | Q(owners=user), id=site.group_id).exists()

@@ -34,6 +34,8 @@ class Site(models.Model):
     # Explicit site membership (communication and channel sites; team sites use the group).
     owners = models.ManyToManyField(DirectoryUser, related_name="owned_sites", blank=True)
     members = models.ManyToManyField(DirectoryUser, related_name="member_sites", blank=True)
+    # Visitors may read the site's libraries, not write in them (SharePoint's Visitors group).
+    visitors = models.ManyToManyField(DirectoryUser, related_name="visited_sites", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -169,3 +169,21 @@ def test_site_requests_are_throttled_with_retry_after(sandbox, app):
     assert unavailable.status_code == 200
     assert busy.status_code == 503
     assert busy.headers["Retry-After"] == "2"
+
+
+def test_a_visitor_reads_a_library_but_may_not_write_in_it(sandbox, app):
+    projects = next(s for s in _all(app, "sites?search=Projects"))
+    library = next(
+        d
+        for d in app.ok("GET", f"sites/{projects['id']}/drives")["value"]
+        if d["name"] == "Documents"
+    )
+    grace = Graph(user_token(sandbox, "grace"))
+    upload = grace.post(f"drives/{library['id']}/root:/x.txt:/createUploadSession")
+
+    assert grace.get(f"drives/{library['id']}/root/children").status_code == 200
+    assert upload.status_code == 403
+    assert error_code(upload) == "accessDenied"
+    assert (
+        Graph(user_token(sandbox, "frank")).get(f"drives/{library['id']}/root").status_code == 403
+    )

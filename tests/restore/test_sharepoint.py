@@ -1,0 +1,147 @@
+"""SharePoint sites and Teams files: discovery of every library, incremental backups through
+the OneDrive reader, scope through SharePoint's own permissions, restores as the person."""
+
+from __future__ import annotations
+
+import pytest
+from django.http import Http404
+
+from authflow import flows
+from restore.backup import discovery, runner
+from restore.blobs import blob_store
+from restore.jobs import lifecycle as jobs
+from restore.models import EntityKind, Item, ProtectedObject, RestoreJob, RestorePoint, Workload
+from restore.scope import Scope
+from tests.restore.jobs_support import sign_in
+from tests.restore.test_jobs import run_to_end
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AUDIT = "Finance - Audit / Documents"
+FINDINGS = "Audit findings 2025.docx"
+
+
+def libraries(sandbox) -> dict[str, ProtectedObject]:
+    discovery.discover(sandbox.tenant_id)
+    return {
+        o.name: o
+        for o in ProtectedObject.objects.filter(
+            tenant_id=sandbox.tenant_id, workload=Workload.SHAREPOINT
+        )
+    }
+
+
+def backed_up(obj: ProtectedObject) -> RestorePoint:
+    point = runner.run(obj).point
+    assert point.status == RestorePoint.Status.SUCCEEDED, point.error
+    return point
+
+
+def delete_in_sandbox(obj: ProtectedObject, name: str) -> None:
+    from sandbox.graph import drive as sandbox_drive
+    from sandbox.models import DriveItem
+
+    sandbox_drive.delete_tree(DriveItem.objects.get(drive_id=obj.graph_ref, name=name))
+
+
+def test_discovery_finds_every_library_including_a_private_channels(sandbox):
+    found = libraries(sandbox)
+    again = libraries(sandbox)
+    audit = found[AUDIT]
+
+    assert {"Projects / Documents", "Projects / Plans", AUDIT} <= set(found)
+    assert set(again) == set(found)  # found again, not twice
+    assert audit.entity == EntityKind.SITE
+    assert audit.details["site_kind"] == "channel"
+    assert audit.details["channel"]["name"] == "Audit"
+    assert audit.details["channel"]["membership"] == "private"
+    assert audit.details["site_url"] == "https://contoso.sharepoint.com/sites/finance-Audit"
+    assert [o["upn"] for o in audit.details["owners"]] == ["bob@contoso.example"]
+    assert found["Projects / Plans"].details["site_kind"] == "communication"
+    # A team site's default library stays its group's OneDrive object, once.
+    refs = list(ProtectedObject.objects.values_list("graph_ref", flat=True).exclude(graph_ref=""))
+    assert len(refs) == len(set(refs))
+    assert not any(name.startswith("Finance / ") for name in found)
+
+
+def test_a_library_backs_up_incrementally_by_delta(sandbox):
+    audit = libraries(sandbox)[AUDIT]
+    first = backed_up(audit)
+    delete_in_sandbox(audit, FINDINGS)
+    second = backed_up(audit)
+
+    assert second.delta_state["drive"] != first.delta_state["drive"]
+    at_first = Item.objects.filter(object=audit, first_seq__lte=first.seq)
+    assert FINDINGS in set(at_first.values_list("name", flat=True))
+    live = Item.objects.filter(object=audit, last_seq__isnull=True)
+    assert FINDINGS not in set(live.values_list("name", flat=True))
+
+
+def test_scope_follows_sharepoint_membership(sandbox):
+    found = libraries(sandbox)
+    alice, frank = sign_in(sandbox, "alice"), sign_in(sandbox, "frank")
+
+    assert Scope.for_user(alice).object(found[AUDIT].pk)
+    with pytest.raises(Http404):
+        Scope.for_user(frank).object(found[AUDIT].pk)  # in the team, not in the channel
+    with pytest.raises(Http404):
+        Scope.for_user(alice).object(found["Projects / Documents"].pk)
+
+
+def test_a_member_restores_a_deleted_file_into_the_channel_library_and_it_reads_back(sandbox):
+    from sandbox.models import DriveItem
+
+    audit = libraries(sandbox)[AUDIT]
+    point = backed_up(audit)
+    item = Item.objects.get(object=audit, name=FINDINGS)
+    delete_in_sandbox(audit, FINDINGS)
+    alice = sign_in(sandbox, "alice")
+
+    job = run_to_end(
+        jobs.create_job(Scope.for_user(alice), point, [item.pk], [], "original", "", "skip")
+    )
+
+    assert job.status == RestoreJob.Status.COMPLETED, list(
+        job.log.values_list("message", flat=True)
+    )
+    back = DriveItem.objects.get(drive_id=audit.graph_ref, name=FINDINGS, deleted_at=None)
+    assert back.parent.name == "Findings"
+    with blob_store().open(item.content_sha256) as stream:
+        assert bytes(back.versions.order_by("-number").first().content) == stream.read()
+
+
+def test_a_reader_who_may_not_write_is_refused_and_the_job_says_why(sandbox):
+    from sandbox.models import DriveItem
+
+    documents = libraries(sandbox)["Projects / Documents"]
+    point = backed_up(documents)
+    item = Item.objects.get(object=documents, name="Roadmap.docx")
+    delete_in_sandbox(documents, "Roadmap.docx")
+    grace = sign_in(sandbox, "grace")  # a visitor of Projects: reads, may not write
+
+    job = run_to_end(
+        jobs.create_job(Scope.for_user(grace), point, [item.pk], [], "original", "", "skip")
+    )
+
+    messages = " ".join(job.log.values_list("message", flat=True))
+    assert job.status == RestoreJob.Status.FAILED, messages
+    assert "Microsoft 365 refused (accessDenied)" in messages
+    assert "the right to write in the library Projects / Documents" in messages
+    assert not DriveItem.objects.filter(
+        drive_id=documents.graph_ref, name="Roadmap.docx", deleted_at=None
+    ).exists()
+
+
+def test_sites_selected_without_a_grant_names_the_site(sandbox):
+    from sandbox.models import ServicePrincipal
+
+    ServicePrincipal.objects.filter(tenant_id=sandbox.tenant_id).update(
+        graph_app_roles=["User.Read.All", "GroupMember.Read.All", "Sites.Selected"]
+    )
+    flows.forget_app_only_tokens()
+
+    problems = discovery.check_sites(sandbox.tenant_id)
+
+    assert any("getAllSites" in p and "Sites.Selected" in p for p in problems)
+    assert any("team site of Finance" in p for p in problems), problems
+    assert not ProtectedObject.objects.filter(workload=Workload.SHAREPOINT).exists()
