@@ -145,3 +145,46 @@ def test_sites_selected_without_a_grant_names_the_site(sandbox):
     assert any("getAllSites" in p and "Sites.Selected" in p for p in problems)
     assert any("team site of Finance" in p for p in problems), problems
     assert not ProtectedObject.objects.filter(workload=Workload.SHAREPOINT).exists()
+
+
+def test_a_member_browses_searches_and_downloads_as_in_onedrive_others_get_404(sandbox, client):
+    from django.urls import reverse
+
+    audit = libraries(sandbox)[AUDIT]
+    point = backed_up(audit)
+    item = Item.objects.get(object=audit, name=FINDINGS)
+    urls = [
+        reverse("restore:object", args=[audit.pk]),
+        reverse("restore:point", args=[point.pk]) + f"?folder={item.folder_id}",
+        reverse("restore:item", args=[item.pk]),
+        reverse("restore:item-download", args=[item.pk]),
+        reverse("restore:search") + f"?object={audit.pk}&q=findings",
+    ]
+    alice, frank = sign_in(sandbox, "alice"), sign_in(sandbox, "frank")
+
+    client.force_login(alice)
+    answers = {url: client.get(url) for url in urls}
+    listing = client.get(reverse("restore:my-backups")).content.decode()
+    client.force_login(frank)
+    refused = {url: client.get(url).status_code for url in urls}
+
+    assert {url: a.status_code for url, a in answers.items()} == dict.fromkeys(urls, 200)
+    assert FINDINGS in answers[urls[-1]].content.decode()
+    with blob_store().open(item.content_sha256) as stream:
+        assert b"".join(answers[urls[3]].streaming_content) == stream.read()
+    assert AUDIT in listing
+    assert refused == dict.fromkeys(urls, 404)
+
+
+def test_the_demo_deletes_a_document_of_the_private_channel_between_its_backups(sandbox):
+    from sandbox import demo
+
+    audit = libraries(sandbox)[AUDIT]
+    first = backed_up(audit)
+    changes = demo.apply_demo_changes()
+    second = backed_up(audit)
+
+    assert changes["deleted site document"] == f"Finance / Audit: {FINDINGS}"
+    findings = Item.objects.get(object=audit, name=FINDINGS)
+    assert findings.first_seq <= first.seq
+    assert findings.last_seq == first.seq < second.seq
