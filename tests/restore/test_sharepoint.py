@@ -109,6 +109,36 @@ def test_a_member_restores_a_deleted_file_into_the_channel_library_and_it_reads_
     with blob_store().open(item.content_sha256) as stream:
         assert bytes(back.versions.order_by("-number").first().content) == stream.read()
 
+    scope = Scope.for_user(alice)
+    for collision in ("skip", "keep-both", "overwrite"):
+        again = run_to_end(jobs.create_job(scope, point, [item.pk], [], "original", "", collision))
+        assert again.status == RestoreJob.Status.COMPLETED, collision
+    names = set(
+        DriveItem.objects.filter(parent=back.parent, deleted_at=None).values_list("name", flat=True)
+    )
+    assert {FINDINGS, "Audit findings 2025 1.docx"} <= names
+    assert DriveItem.objects.get(pk=back.pk).versions.count() == 2  # overwritten in place
+    into_folder = run_to_end(
+        jobs.create_job(scope, point, [item.pk], [], "folder", "Restored", "skip")
+    )
+    assert into_folder.status == RestoreJob.Status.COMPLETED
+    assert DriveItem.objects.filter(
+        drive_id=audit.graph_ref, name=FINDINGS, parent__name="Findings",
+        parent__parent__name="Restored", deleted_at=None,
+    ).exists()  # fmt: skip
+
+
+def test_throttled_site_requests_are_retried_after_retry_after(sandbox):
+    from sandbox.models import Fault
+
+    sandbox.fault("/sites/getAllSites", 429, retry_after=1)
+    sandbox.fault("/sites/getAllSites", 503, retry_after=1)
+
+    found = libraries(sandbox)
+
+    assert AUDIT in found
+    assert not Fault.objects.filter(remaining__gt=0).exists()  # both answered, then retried
+
 
 def test_a_reader_who_may_not_write_is_refused_and_the_job_says_why(sandbox):
     from sandbox.models import DriveItem
