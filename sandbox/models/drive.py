@@ -31,7 +31,7 @@ class Drive(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
-        return f"{self.name} of {self.owner_user or self.owner_group}"
+        return f"{self.name} of {self.owner_user or self.owner_group or self.site}"
 
 
 class DriveItem(models.Model):
