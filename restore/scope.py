@@ -10,7 +10,8 @@ Every catalog query of the web pages and the API goes through `Scope`. It is bui
 - SharePoint libraries: a team site's through its group (their `owner_id`), the others
   (communication sites, private and shared channels' sites) when Graph, asked with the
   identity's own token, lets it open the library (`drives/{id}/root`, 20 per `$batch`):
-  SharePoint's own permissions decide, as they will when it restores there.
+  SharePoint's own permissions decide, as they will when it restores there. An operator
+  scope on a team covers its channels' libraries too.
 
 Anything outside the scope is `Http404`, whichever id reaches it: the same answer as an
 id that does not exist, so ids cannot be probed.
@@ -96,9 +97,11 @@ def resolve_object_ids(user: User, group_ids: Iterable[str]) -> tuple[list[int],
     grants = OperatorScope.objects.filter(tenant_id=tenant).filter(
         Q(grantee_user=user) | Q(grantee_group_id__in=groups)
     )
+    teams: set[str] = set()
     for grant in grants:
         owners.add(str(grant.principal_id))
         if grant.principal_kind == OperatorScope.PrincipalKind.GROUP:
+            teams.add(str(grant.principal_id))
             try:
                 owners.update(members_of(tenant, str(grant.principal_id)))
             except (tokens.TokensUnavailable, GraphError) as error:
@@ -108,6 +111,12 @@ def resolve_object_ids(user: User, group_ids: Iterable[str]) -> tuple[list[int],
         ProtectedObject.objects.filter(tenant_id=tenant, owner_id__in=owners).values_list(
             "id", flat=True
         )
+    )
+    # An operator scope on a team also covers its private and shared channels' libraries.
+    ids.update(
+        ProtectedObject.objects.filter(
+            tenant_id=tenant, workload=Workload.SHAREPOINT, details__group_id__in=sorted(teams)
+        ).values_list("id", flat=True)
     )
     libraries = dict(
         ProtectedObject.objects.filter(tenant_id=tenant, workload=Workload.SHAREPOINT)

@@ -218,3 +218,24 @@ def test_the_demo_deletes_a_document_of_the_private_channel_between_its_backups(
     findings = Item.objects.get(object=audit, name=FINDINGS)
     assert findings.first_seq <= first.seq
     assert findings.last_seq == first.seq < second.seq
+
+
+def test_an_operator_scope_on_a_team_covers_its_private_channels_library(sandbox):
+    from restore.models import OperatorScope
+    from restore.scope import expire_sessions
+
+    audit = libraries(sandbox)[AUDIT]
+    frank = sign_in(sandbox, "frank")  # in the team, not in its private channel
+    with pytest.raises(Http404):
+        Scope.for_user(frank).object(audit.pk)
+    grant = OperatorScope.objects.create(
+        tenant_id=frank.tenant_id,
+        grantee_user=frank,
+        grantee_name=frank.upn,
+        principal_kind=OperatorScope.PrincipalKind.GROUP,
+        principal_id=audit.details["group_id"],
+        principal_name="Finance",
+    )
+    expire_sessions(grant)
+
+    assert Scope.for_user(frank).object(audit.pk) == audit
