@@ -28,7 +28,7 @@ run: $(VENV)/.run-installed
 	@# A demo from before encryption at rest: seal its plaintext blobs (nothing to do after).
 	$(PY) manage.py encrypt_blobs
 	$(PY) manage.py seed_demo
-	@echo "Lifeboat is starting at http://127.0.0.1:8000 (Ctrl-C stops everything)"
+	@$(PY) scripts/run_banner.py
 	@exec $(BIN)/honcho --env /dev/null --procfile Procfile start
 
 # Python files django-upgrade looks at (migrations stay as they were written).

@@ -39,7 +39,7 @@ def scope_of(request: HttpRequest) -> Scope:
 
 class ObjectOut(Schema):
     id: int
-    workload: str = Field(description="mail, onedrive or sharepoint")
+    workload: str = Field(description="mail, onedrive, calendar, contacts or sharepoint")
     entity: str = Field(description="user or group")
     owner_id: UUID
     name: str

@@ -152,6 +152,11 @@ class RestoreJobOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     download_url: str | None = Field(description="For target kind download.")
+    download_expires_at: datetime | None = Field(
+        None,
+        description="For target kind download: it is prepared at once (status completed, or "
+        "partially-failed when some items' content is lost) and can be fetched until then.",
+    )
 
 
 class RestoreJobsOut(Schema):
@@ -200,6 +205,7 @@ def job_out(job: RestoreJob) -> RestoreJobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         download_url=f"/api/v1/restore-jobs/{job.pk}/download" if download else None,
+        download_expires_at=job.download_expires_at,
     )
 
 
@@ -355,4 +361,6 @@ def job_download(request: HttpRequest, id: Path[UUID]) -> StreamingHttpResponse:
         raise ApiError(404, "not_found", "This restore job is not a download.")
     if job.status == RestoreJob.Status.CANCELLED:
         raise ApiError(410, "gone", "This download was cancelled.")
+    if job.download_expired or not job.items_done:
+        raise ApiError(410, "gone", downloads.gone(job))
     return downloads.response(job, request)

@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from authflow import flows, principals, signins
@@ -42,13 +44,24 @@ def logged_in_users(request: PortalRequest) -> HttpResponse:
     )
 
 
+def _back_to_list(request: PortalRequest) -> HttpResponse:
+    """The list as it was (filters, sort, page): the form's `next`, if it is that list."""
+    back = request.POST.get("next", "")
+    listing = reverse("console:logged-in-users")
+    if back.startswith(f"{listing}?") and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    ):
+        return redirect(back)
+    return redirect(listing)
+
+
 @require_POST
 @role_required(Role.ADMIN)
 def revoke(request: PortalRequest, identity: str) -> HttpResponse:
     user = get_object_or_404(User, username=identity)
     if revoke_identity(user, by=request.user, request=request):
         messages.success(request, f"Revoked the tokens of {user}. They must sign in again.")
-    return redirect("console:logged-in-users")
+    return _back_to_list(request)
 
 
 @require_POST
@@ -61,5 +74,5 @@ def re_login(request: PortalRequest, identity: str) -> HttpResponse:
         sign_in = signins.start_helpdesk_sign_in(expected, started_by=request.user, request=request)
     except flows.FlowError as exc:
         messages.error(request, f"Microsoft did not give a code: {exc}")
-        return redirect("console:logged-in-users")
+        return _back_to_list(request)
     return redirect("helpdesk:sign-in", code=sign_in.code)

@@ -63,12 +63,19 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     # Finding every site: getAllSites is application-only and doesn't support
     # Sites.Selected (with it alone, discovery finds the groups' team sites it was granted).
     ("sharepoint", "tenant", "discover"): Requirement(A, ("Sites.Read.All",)),
+    # Contacts and calendars: backup application (contacts/delta, events, instances and
+    # calendarView all allow Contacts.Read / Calendars.Read as application permissions);
+    # restore as the person, like mail, so Microsoft enforces what they may write.
     ("contacts", "user", "backup"): Requirement(A, ("Contacts.Read",)),
-    ("contacts", "user", "restore"): Requirement(A, ("Contacts.ReadWrite",)),
-    # Calendars: user calendars application; group calendars only delegated (Graph has no
-    # application permission for /groups/{id}/events).
+    ("contacts", "user", "restore"): Requirement(
+        D, ("Contacts.ReadWrite",), "restores run as the person"
+    ),
+    # Group calendars only delegated (Graph has no application permission for
+    # /groups/{id}/events).
     ("calendar", "user", "backup"): Requirement(A, ("Calendars.Read",)),
-    ("calendar", "user", "restore"): Requirement(A, ("Calendars.ReadWrite",)),
+    ("calendar", "user", "restore"): Requirement(
+        D, ("Calendars.ReadWrite",), "restores run as the person"
+    ),
     ("calendar", "group", "backup"): Requirement(D, ("Group.Read.All",)),
     ("calendar", "group", "restore"): Requirement(D, ("Group.ReadWrite.All",)),
     # Chats: backup application; restoring into Microsoft 365 chats only as a person.
@@ -107,11 +114,13 @@ def requirement(workload: str, entity: str, operation: str) -> Requirement:
         raise LookupError(f"No permission rule for {operation} of {workload} ({entity})") from None
 
 
-def delegated_scopes(workloads: tuple[str, ...] = ("mail", "onedrive")) -> list[str]:
-    """The delegated Graph scopes a sign-in requests so those workloads can be restored."""
+def delegated_scopes(workloads: tuple[str, ...] | None = None) -> list[str]:
+    """The delegated Graph scopes a sign-in requests so those workloads can be restored;
+    by default, what the rules in use (IN_USE) need."""
     scopes = set(SIGN_IN_SCOPES)
-    for (workload, _entity, _operation), rule in TABLE.items():
-        if workload in workloads and rule.is_delegated:
+    for key, rule in TABLE.items():
+        wanted = key in IN_USE if workloads is None else key[0] in workloads
+        if wanted and rule.is_delegated:
             scopes.update(rule.scopes)
     return sorted(scopes)
 
@@ -159,6 +168,10 @@ IN_USE: tuple[tuple[str, str, str], ...] = (
     # ("sharepoint", "site", "backup") is met by Files.Read.All above; its Sites.Selected is
     # the least-privileged alternative for tenants that grant sites one by one (docs).
     ("sharepoint", "site", "restore"),
+    ("calendar", "user", "backup"),
+    ("calendar", "user", "restore"),
+    ("contacts", "user", "backup"),
+    ("contacts", "user", "restore"),
 )
 # OpenID Connect scopes every sign-in asks for besides Graph's.
 OIDC_SCOPES: tuple[str, ...] = ("openid", "profile", "offline_access")

@@ -464,6 +464,8 @@ RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minim
 RESTORE_RETRY_BUDGET_SECONDS = env.integer("RESTORE_RETRY_BUDGET_SECONDS", 30 * 60, minimum=1)
 # A restore into another person's mailbox or drive waits this long for them to agree.
 RESTORE_CONSENT_HOURS = env.integer("RESTORE_CONSENT_HOURS", 72, minimum=1)
+# A download job can be fetched (again and again) for this long after it was prepared.
+RESTORE_DOWNLOAD_HOURS = env.integer("RESTORE_DOWNLOAD_HOURS", 24, minimum=1)
 
 # --- The REST API (/api/v1/) --------------------------------------------------------
 

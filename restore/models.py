@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 class Workload(models.TextChoices):
     MAIL = "mail", "Mailbox"
     ONEDRIVE = "onedrive", "OneDrive"
+    CALENDAR = "calendar", "Calendar"
+    CONTACTS = "contacts", "Contacts"
     # A SharePoint site's document library (a team's, a channel's, a communication site's).
     SHAREPOINT = "sharepoint", "SharePoint"
 
@@ -156,6 +158,8 @@ class Item(models.Model):
     class Kind(models.TextChoices):
         MESSAGE = "message", "Message"
         FILE = "file", "File"
+        EVENT = "event", "Event"
+        CONTACT = "contact", "Contact"
 
     object = models.ForeignKey(ProtectedObject, on_delete=models.CASCADE, related_name="items")
     folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="items")
@@ -339,6 +343,8 @@ class RestoreJob(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     waiting_reason = models.CharField(max_length=500, blank=True)  # what sign-in is missing
     download_sha256 = models.CharField(max_length=64, blank=True)  # finished download
+    # A download job: ready to fetch (as often as needed) until then.
+    download_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -367,6 +373,11 @@ class RestoreJob(models.Model):
     def acting_user(self) -> User:
         """Whose delegated token writes: the other person's for target=another."""
         return self.writer or self.user
+
+    @property
+    def download_expired(self) -> bool:
+        expires = self.download_expires_at
+        return expires is not None and expires <= timezone.now()
 
     @property
     def into_new_folder(self) -> bool:

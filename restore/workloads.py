@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from portal import permissions
 from restore.models import Item, RestoreJob, Workload
 
-C = RestoreJob.Collision
+# Outlook items (messages, events, contacts) offer skip / keep both: Exchange can't replace
+# an item in place (a new one gets a new id), and deleting someone's current item to put
+# an old copy back loses what changed since. Veeam's portal offers the same two for mail.
+OUTLOOK_COLLISIONS = (RestoreJob.Collision.SKIP, RestoreJob.Collision.KEEP_BOTH)
 
 
 @dataclass(frozen=True)
@@ -23,19 +26,25 @@ class WorkloadInfo:
     workload: str
     label: str
     item_kind: str  # Item.Kind of its items
-    item_label: str  # "message", "file"
-    folder_label: str  # "folder"
+    item_label: str  # "message", "file", "event", "contact"
+    folder_label: str  # "folder", "calendar"
     # A function Context -> Iterator[Change] (restore/backup/base.py).
     reader: str
     # A class (job, graph) -> Restorer (restore/jobs/restorers/__init__.py).
     restorer: str
     # The partial of the item page that shows one of its items (templates/restore/items/).
     item_template: str
-    # What a restore may do when the item is already there (restore/jobs/lifecycle.py
-    # refuses the rest; the restore form offers only these).
-    collisions: tuple[str, ...] = (C.SKIP, C.KEEP_BOTH)
-    # The sort orders its folder pages offer (restore/catalog/browse.py SORTS).
-    sorts: tuple[str, ...] = ("date", "date-asc", "name", "size")
+    # The collision policies a restore may choose (RestoreJob.Collision), the first the default.
+    collisions: tuple[str, ...] = OUTLOOK_COLLISIONS
+    # How its items download when the stored content is not itself the file: a key of
+    # restore/catalog/exports.EXPORTS ("ics", "vcf"), one file for one item or many.
+    export: str = ""
+    # The listing's column for `Item.sender`, and what a restore page tells beforehand.
+    sender_label: str = "From"
+    restore_note: str = ""
+    # The sort orders its folder pages offer (restore/catalog/browse.py SORTS; "sender"
+    # sorts by the column `sender_label` names).
+    sorts: tuple[str, ...] = ("date", "date-asc", "name", "size", "sender")
 
     def requirement(self, entity: str, operation: str) -> permissions.Requirement:
         return permissions.requirement(self.workload, entity, operation)
@@ -51,11 +60,6 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.mail.read",
         restorer="restore.jobs.restorers.mail.MailRestorer",
         item_template="restore/items/message.html",
-        # No overwrite: Exchange can't replace a message in place (a new one gets a new id
-        # and PR_MESSAGE_FLAGS can't be rewritten), and deleting someone's current mail to
-        # put an old copy back loses what changed since. Veeam's portal offers the same two.
-        collisions=(C.SKIP, C.KEEP_BOTH),
-        sorts=("date", "date-asc", "name", "size", "sender"),
     ),
     Workload.ONEDRIVE: WorkloadInfo(
         Workload.ONEDRIVE,
@@ -66,7 +70,37 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.onedrive.read",
         restorer="restore.jobs.restorers.onedrive.DriveRestorer",
         item_template="restore/items/file.html",
-        collisions=(C.SKIP, C.KEEP_BOTH, C.OVERWRITE),
+        collisions=(*OUTLOOK_COLLISIONS, RestoreJob.Collision.OVERWRITE),
+        sender_label="Modified by",
+        sorts=("date", "date-asc", "name", "size"),
+    ),
+    Workload.CALENDAR: WorkloadInfo(
+        Workload.CALENDAR,
+        "Calendar",
+        Item.Kind.EVENT,
+        "event",
+        "calendar",
+        reader="restore.backup.calendar.read",
+        restorer="restore.jobs.restorers.calendar.CalendarRestorer",
+        item_template="restore/items/event.html",
+        export="ics",
+        sender_label="Organizer",
+        restore_note=(
+            "Restored meetings invite no one: their attendees are listed at the end of the "
+            "event's text instead, and you become the organizer."
+        ),
+    ),
+    Workload.CONTACTS: WorkloadInfo(
+        Workload.CONTACTS,
+        "Contacts",
+        Item.Kind.CONTACT,
+        "contact",
+        "folder",
+        reader="restore.backup.contacts.read",
+        restorer="restore.jobs.restorers.contacts.ContactsRestorer",
+        item_template="restore/items/contact.html",
+        export="vcf",
+        sender_label="Company",
     ),
     # A site's document library is a drive: the OneDrive reader and restorer serve it
     # (graph_ref = the drive id), with the person's delegated token on restore.
@@ -79,7 +113,9 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         reader="restore.backup.onedrive.read",
         restorer="restore.jobs.restorers.onedrive.DriveRestorer",
         item_template="restore/items/file.html",
-        collisions=(C.SKIP, C.KEEP_BOTH, C.OVERWRITE),
+        collisions=(*OUTLOOK_COLLISIONS, RestoreJob.Collision.OVERWRITE),
+        sender_label="Modified by",
+        sorts=("date", "date-asc", "name", "size"),
     ),
 }
 

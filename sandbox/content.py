@@ -1,7 +1,8 @@
 """The sandbox tenant's mailboxes and drives, seeded from sandbox.generator.
 
 `seed_content(scale=1)` runs inside sandbox.seed.reset(), after the directory: a few
-hundred messages and about a hundred files for the demo people, a drive for each
+hundred messages and about a hundred files for the demo people, their calendars and
+contacts (sandbox/calendar_content.py), a drive for each
 Microsoft 365 group, and Alice's "Q3 budget — final" (the demo deletes it between two
 backups). scale=N adds N-1 synthetic users with 1,000 messages and 20 files each, so
 scale≈1,000 gives a million messages for benchmarks. Rows go in with bulk inserts, in
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.db import models
 
-from sandbox import constants, generator
+from sandbox import calendar_content, constants, generator
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
 from sandbox.graph.drive import mime_type
@@ -287,6 +288,8 @@ def seed_content(scale: int = 1) -> None:
         )
         batches.add(drive)
         seed_drive(batches, drive, user, generator.drive_files(owner_of(user), FILES_PER_PERSON))
+        tenant_people = [u for u in people if u.tenant_id == user.tenant_id]
+        calendar_content.seed_person(user, tenant_people)
     for group in Group.objects.filter(group_types__icontains="Unified"):
         drive = Drive(
             id=ids.drive_id(f"group:{group.id}"),

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,12 +22,14 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from sandbox import generator, seed
+from sandbox import calendar_content, generator, seed
 from sandbox.content import owner_of
+from sandbox.graph import calendar as calendar_api
+from sandbox.graph import contacts as contacts_api
 from sandbox.graph import drive as drive_api
 from sandbox.graph import ids
 from sandbox.graph import mail as mail_api
-from sandbox.models import DirectoryUser, DriveItem, MailFolder, Message
+from sandbox.models import Contact, DirectoryUser, DriveItem, Event, MailFolder, Message
 from sandbox.sharepoint import AUDIT_FINDINGS
 
 BUDGET_SUBJECT = "Q3 budget — final"
@@ -80,7 +83,8 @@ def files_of(owner: DirectoryUser) -> list[DriveItem]:
 @transaction.atomic
 def apply_demo_changes() -> dict[str, str]:
     """Between the demo's two backups: Alice deletes "Q3 budget — final", gets a new
-    message, files one away in Archive, edits one file and deletes another; in the
+    message, files one away in Archive, edits one file and deletes another, cancels one
+    occurrence of "Quarterly planning" and deletes her contact "Dana Whitfield"; in the
     Finance team's private channel Audit, "Audit findings 2025.docx" is deleted."""
     alice, carol = user("alice"), user("carol")
     budget = Message.objects.get(mailbox=alice, subject=BUDGET_SUBJECT)
@@ -111,13 +115,29 @@ def apply_demo_changes() -> dict[str, str]:
     ).first()
     if findings is not None:
         drive_api.delete_tree(findings)
+    dropped = drop_an_occurrence(alice)
+    dana = Contact.objects.get(owner=alice, data__displayName=calendar_content.DANA)
+    contacts_api.delete(dana)
     return {
+        "cancelled occurrence": f"{calendar_content.QUARTERLY} on {dropped:%Y-%m-%d}",
+        "deleted contact": calendar_content.DANA,
         "deleted message": BUDGET_SUBJECT,
         "moved message": moved.subject if moved else "",
         "edited file": edited.name,
         "deleted file": deleted.name,
         "deleted site document": f"Finance / Audit: {AUDIT_FINDINGS}" if findings else "",
     }
+
+
+def drop_an_occurrence(owner: DirectoryUser) -> Any:
+    """Cancel the third occurrence of the owner's "Quarterly planning" (as a DELETE of the
+    occurrence over Graph does); returns its original start."""
+    master = Event.objects.get(owner=owner, data__subject=calendar_content.QUARTERLY)
+    third = sorted(calendar_api._occurrence_starts(master))[2]
+    master.cancelled = [*master.cancelled, calendar_api._stamp(third)]
+    calendar_api._touch(master)
+    master.save(update_fields=["cancelled", "change_key", "modified_at"])
+    return third
 
 
 def changes_applied() -> bool:

@@ -87,6 +87,8 @@ PORTAL_DELEGATED_SCOPES = [
     "Mail.ReadWrite",
     "Files.ReadWrite",
     "Files.ReadWrite.All",
+    "Calendars.ReadWrite",
+    "Contacts.ReadWrite",
     "GroupMember.Read.All",
     "User.ReadBasic.All",
 ]
@@ -98,6 +100,8 @@ PORTAL_APPLICATION_ROLES = [
     "Mail.ReadWrite",
     "Files.ReadWrite.All",
     "Sites.Read.All",
+    "Calendars.Read",
+    "Contacts.Read",
 ]
 PORTAL_APP_ROLES = [
     {"value": "Lifeboat.Admin", "displayName": "Lifeboat admin", "allowedMemberTypes": ["User"]},

@@ -1,6 +1,7 @@
 """What to protect: ProtectedObjects from the tenant's directory (application permissions).
 
-Every user with a mailbox (Graph gives such users a `mail` address) gets a mail object;
+Every user with a mailbox (Graph gives such users a `mail` address) gets a mail, a
+calendar and a contacts object (MAILBOX_WORKLOADS);
 every user's OneDrive and every Microsoft 365 group's drive gets a onedrive object
 (`graph_ref` = the drive id). Drives are asked for with `$batch`, 20 at a time; a user
 without a OneDrive answers 404 and gets none. Running it again updates names and
@@ -33,6 +34,9 @@ from portal import permissions
 from portal.graph import GraphClient, GraphError
 from restore.backup.base import BackupError
 from restore.models import EntityKind, ProtectedObject, Workload
+
+# What every mailbox holds, each backed up as an object of its own.
+MAILBOX_WORKLOADS = (Workload.MAIL, Workload.CALENDAR, Workload.CONTACTS)
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,15 @@ def _find(graph: GraphClient) -> tuple[list[Found], list[str]]:
     )
     for user in users:
         if user.get("mail"):
-            found.append(
+            found.extend(
                 Found(
-                    Workload.MAIL,
+                    workload,
                     EntityKind.USER,
                     user["id"],
                     user.get("displayName") or user["userPrincipalName"],
                     user.get("userPrincipalName", ""),
                 )
+                for workload in MAILBOX_WORKLOADS
             )
     groups = list(
         graph.iterate(

@@ -123,6 +123,10 @@ def _refetch(graph: GraphClient, item: Item) -> Iterator[bytes] | None:
             if not item.meta.get("changeKey") or now.get("changeKey") != item.meta["changeKey"]:
                 return None
             response = graph.request("GET", f"{path}/$value", stream=True)
+        elif obj.workload != Workload.ONEDRIVE:
+            # Events and contacts are stored as the JSON a run assembled (with the
+            # series' instances): a new backup run rebuilds it, a repair cannot.
+            return None
         else:
             path = f"drives/{obj.graph_ref}/items/{item.graph_id}"
             now = graph.get(path)

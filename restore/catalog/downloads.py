@@ -4,6 +4,7 @@ streamed from its blob, audited. Downloads of a restore job are restore/jobs/dow
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -16,7 +17,9 @@ from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
 from restore.blobs import BlobCorrupt, BlobNotFound, BlobStoreUnavailable, blob_store, iter_chunks
+from restore.catalog.exports import EXPORTS, Export
 from restore.models import ContentStatus, Item
+from restore.workloads import info
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,15 @@ def item_name(item: Item) -> str:
     """The file name one item downloads as: the subject + .eml, or the file's name."""
     if item.kind == Item.Kind.MESSAGE:
         return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
+    if export := export_of(item):
+        return filenames.file_name(item.name[:150], suffix=export.suffix, fallback=item.kind)
     return filenames.file_name(item.name, fallback="file")
+
+
+def export_of(item: Item) -> Export | None:
+    """How the item's workload exports its items (.ics, .vcf), or None: the blob as is."""
+    key = info(item.object.workload).export
+    return EXPORTS[key] if key else None
 
 
 class ContentUnavailable(Exception):
@@ -57,6 +68,11 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
     except BlobStoreUnavailable as error:
         raise ContentUnavailable(503, f"The backup store cannot be reached: {error}.") from None
     name = item_name(item)
+    export = export_of(item)
+    if export is not None:  # rendered from the stored JSON (and photos, attachments)
+        stream.close()
+        rendered = export.render([item])
+        stream, size = io.BytesIO(rendered), len(rendered)
     audit.record(
         "restore.download",
         request=request,
@@ -66,6 +82,8 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
     )
     is_message = item.kind == Item.Kind.MESSAGE
     content_type = "message/rfc822" if is_message else "application/octet-stream"
+    if export is not None:
+        content_type = export.content_type
     body = until_access_ends(_closing(stream), request.user)
     # An iterator, not the file, so that a Revoke stops it: FileResponse then sets no
     # length or disposition of its own.

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from portal.http import PortalRequest
-from restore.catalog import basket, browse, downloads, preview, search
+from restore.catalog import basket, browse, downloads, events, preview, search
 from restore.models import EntityKind, Folder, Item, ProtectedObject, RestoreJob
 from restore.scope import Scope
 from restore.workloads import info
@@ -193,6 +193,10 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
         # A restore the form sent that was refused: its ticks and choices, shown again.
         "draft": draft,
         **restore_options(scope, point.object),
+        "workload": info(point.object.workload),
+        # Events are listed under a heading for each day when listed by date.
+        "by_day": info(point.object.workload).item_kind == Item.Kind.EVENT
+        and found.sort in ("date", "date-asc"),
     }
     # Items deleted or changed since this point, and when (the person sees what is gone).
     marks = browse.since(found.items, scope.restore_points())
@@ -337,6 +341,10 @@ def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
     if item.kind == Item.Kind.MESSAGE:
         parsed = preview.parse(item)
         context |= {"headers": parsed.headers, "attachments": parsed.attachments}
+    elif item.kind == Item.Kind.EVENT:
+        context |= events.event_context(item)
+    elif item.kind == Item.Kind.CONTACT:
+        context |= events.contact_context(item)
     else:
         context["versions"] = file_versions(item)
     return render(request, "restore/item.html", context)

@@ -10,8 +10,9 @@ needed), so the archive is never held whole; only its central directory, about a
 bytes per entry, grows with the number of items.
 
 One message is its .eml (the MIME as backed up); one file is the file; more are a .zip
-whose folders mirror the backup. The job's items are marked done as they are written,
-and the job completes when the last byte has gone out. A download can be fetched again.
+whose folders mirror the backup. The job is prepared when it is created
+(lifecycle._prepare_download: finished, its items in or left out, an expiry); fetching it
+changes no state, so it can be fetched again until it expires.
 (One item downloaded from its page is restore/catalog/downloads.py.)
 """
 
@@ -23,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, QuerySet
+from django.db.models import F, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -32,11 +33,14 @@ from authflow.access import until_access_ends
 from portal import audit
 from restore import filenames
 from restore.blobs import BlobCorrupt, BlobNotFound, blob_store, iter_chunks
+from restore.catalog.downloads import export_of, item_name
 from restore.jobs import lifecycle
 from restore.models import ContentStatus, Item, RestoreJob, RestoreJobItem, RestoreJobLog
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
+
+    from restore.catalog.exports import Export
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +49,16 @@ MARK_EVERY = 200
 
 
 def file_name(item: Item) -> str:
-    """A safe file name for the item: the file's name, or the subject + .eml."""
-    if item.kind == Item.Kind.MESSAGE:
-        return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
-    return filenames.file_name(item.name, fallback="file")
+    """A safe file name for the item: the file's name, or the subject + .eml (or the
+    workload's export suffix, .ics or .vcf)."""
+    return item_name(item)
 
 
 def _content_type(item: Item) -> str:
     if item.kind == Item.Kind.MESSAGE:
         return "message/rfc822"
+    if export := export_of(item):
+        return export.content_type
     return (
         str((item.meta or {}).get("mimeType") or "")
         or mimetypes.guess_type(item.name)[0]
@@ -89,80 +94,37 @@ class _Sink:
 
 
 def _job_items(job: RestoreJob) -> QuerySet[RestoreJobItem]:
+    """The items in the download: those its preparation found content for."""
     return (
-        RestoreJobItem.objects.filter(job=job)
+        RestoreJobItem.objects.filter(job=job, status=RestoreJobItem.Status.DONE)
         .select_related("item", "item__folder")
         .order_by("item__folder__path", "item__dated_at", "id")
     )
 
 
 class _Progress:
-    """Marks items done or failed in batches while the download runs."""
+    """What a fetch finds that the preparation could not know: content the store no
+    longer gives. Such an item is left out of this and later fetches, and said so."""
 
     def __init__(self, job: RestoreJob) -> None:
         self.job = job
-        self.done: list[int] = []
 
     def item_done(self, job_item: RestoreJobItem) -> None:
-        self.done.append(job_item.pk)
-        if len(self.done) >= MARK_EVERY:
-            self.flush()
+        """Written into the response (it was counted as done when prepared)."""
 
     def item_failed(self, job_item: RestoreJobItem, message: str) -> None:
-        RestoreJobItem.objects.filter(pk=job_item.pk).exclude(
-            status=RestoreJobItem.Status.DONE
+        changed = RestoreJobItem.objects.filter(
+            pk=job_item.pk, status=RestoreJobItem.Status.DONE
         ).update(status=RestoreJobItem.Status.FAILED, error=message, finished_at=timezone.now())
+        if changed:
+            RestoreJob.objects.filter(pk=self.job.pk).update(
+                items_done=F("items_done") - 1,
+                items_failed=F("items_failed") + 1,
+                bytes_done=F("bytes_done") - job_item.item.size,
+            )
         lifecycle.log(
             self.job, f"Left out: “{job_item.item.name}”. {message}", RestoreJobLog.Level.ERROR
         )
-
-    def flush(self) -> None:
-        if self.done:
-            RestoreJobItem.objects.filter(pk__in=self.done).update(
-                status=RestoreJobItem.Status.DONE, error="", finished_at=timezone.now()
-            )
-            self.done.clear()
-        counts = dict(
-            RestoreJobItem.objects.filter(job=self.job)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        done = counts.get(RestoreJobItem.Status.DONE, 0)
-        RestoreJob.objects.filter(pk=self.job.pk).update(
-            items_done=done,
-            items_failed=counts.get(RestoreJobItem.Status.FAILED, 0),
-            bytes_done=sum(
-                RestoreJobItem.objects.filter(
-                    job=self.job, status=RestoreJobItem.Status.DONE
-                ).values_list("item__size", flat=True)
-            )
-            if done
-            else 0,
-        )
-
-    def finish(self) -> None:
-        self.flush()
-        self.job.refresh_from_db()
-        if self.job.status != S.RUNNING:
-            return
-        status = S.COMPLETED if self.job.items_failed == 0 else S.PARTIAL
-        if self.job.items_done == 0:
-            status = S.FAILED
-        if lifecycle.transition(self.job, status):
-            lifecycle.log(
-                self.job,
-                f"Downloaded: {self.job.items_done} of {self.job.items_total} items.",
-            )
-
-    def interrupted(self) -> None:
-        self.flush()
-        if lifecycle.transition(self.job, S.QUEUED, when=None):
-            lifecycle.log(
-                self.job,
-                "The download was interrupted; open the download link again to restart it.",
-                RestoreJobLog.Level.WARNING,
-            )
 
 
 def _guarded(chunks: Iterator[bytes], progress: _Progress) -> Iterator[bytes]:
@@ -171,10 +133,12 @@ def _guarded(chunks: Iterator[bytes], progress: _Progress) -> Iterator[bytes]:
         yield from chunks
         finished = True
     finally:
-        if finished:
-            progress.finish()
-        else:
-            progress.interrupted()
+        if not finished:
+            lifecycle.log(
+                progress.job,
+                "A download was interrupted; open the download link again to fetch it whole.",
+                RestoreJobLog.Level.WARNING,
+            )
 
 
 def _single(job_item: RestoreJobItem, progress: _Progress) -> Iterator[bytes]:
@@ -227,6 +191,26 @@ def _zip(job: RestoreJob, progress: _Progress) -> Iterator[bytes]:
     yield sink.take()
 
 
+def _exported(job: RestoreJob, export: Export, progress: _Progress) -> Iterator[bytes]:
+    """The job's items in one file of the workload's export format, EXPORT_BATCH at a time
+    (a calendar's VEVENTs or a vCard file's cards, each batch a whole file's worth: the
+    parts concatenate for vCards; an .ics is rendered whole, since it is one VCALENDAR)."""
+    usable: list[RestoreJobItem] = []
+    for job_item in _job_items(job).iterator(chunk_size=500):
+        if job_item.item.content_status == ContentStatus.LOST or not job_item.item.content_sha256:
+            progress.item_failed(job_item, "Content lost (found by verify_blobs).")
+            continue
+        usable.append(job_item)
+    try:
+        yield export.render([ji.item for ji in usable])
+    except (BlobNotFound, BlobCorrupt):
+        for job_item in usable:
+            progress.item_failed(job_item, "Its content could not be read from the backup store.")
+        return
+    for job_item in usable:
+        progress.item_done(job_item)
+
+
 # Formats that are compressed already: deflating them again costs most of a download's CPU
 # (bench/download.py: 6.5 MB/s deflating random bytes vs 61 MB/s storing) for no gain.
 _COMPRESSED = frozenset(
@@ -271,14 +255,23 @@ def _zip_time(item: Item) -> tuple[int, int, int, int, int, int]:
     return (when.year, when.month, when.day, when.hour, when.minute, when.second)
 
 
+def gone(job: RestoreJob) -> str:
+    """Why a download job can't be fetched (expired, or nothing could go in it)."""
+    if job.download_expires_at is not None and job.download_expired:
+        when = timezone.localtime(job.download_expires_at)
+        return (
+            f"This download expired at {when:%Y-%m-%d %H:%M %Z}; start it again from the "
+            "backup (nothing was lost: the backup still holds the items)."
+        )
+    return "None of its items could go in it: see its log."
+
+
 def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHttpResponse:
     """The download of a job (its items already checked against the person's scope).
 
     Raises BlobStoreUnavailable, before anything is recorded, when the store cannot be
     read (a store that fails later, mid-stream, leaves the job queued to be opened again)."""
     blob_store().manifest()  # one small read: is the store there at all?
-    if job.status in (S.QUEUED,):
-        lifecycle.transition(job, S.RUNNING, started_at=job.started_at or timezone.now())
     audit.record(
         "restore.downloaded",
         request=request,
@@ -288,7 +281,19 @@ def response(job: RestoreJob, request: HttpRequest | None = None) -> StreamingHt
     )
     progress = _Progress(job)
     first = list(_job_items(job)[:2])
-    if len(first) == 1 and first[0].item.content_sha256:
+    export = export_of(first[0].item) if first else None
+    if export is not None:  # events: one calendar (.ics); contacts: one vCard file (.vcf)
+        answer = StreamingHttpResponse(
+            until_access_ends(_guarded(_exported(job, export, progress), progress), job.user),
+            content_type=export.content_type,
+        )
+        when = timezone.localtime(job.created_at)
+        filename = (
+            file_name(first[0].item)
+            if len(first) == 1
+            else f"Restored items {when:%Y-%m-%d %H.%M}{export.suffix}"
+        )
+    elif len(first) == 1 and first[0].item.content_sha256:
         item = first[0].item
         body = until_access_ends(_guarded(_single(first[0], progress), progress), job.user)
         answer = StreamingHttpResponse(body, content_type=_content_type(item))

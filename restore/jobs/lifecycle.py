@@ -37,6 +37,7 @@ from authflow import accounts, principals
 from portal import audit
 from restore.jobs.signals import job_queued
 from restore.models import (
+    ContentStatus,
     EntityKind,
     Folder,
     Item,
@@ -47,7 +48,7 @@ from restore.models import (
     RestoreJobLog,
     RestorePoint,
 )
-from restore.workloads import WORKLOADS
+from restore.workloads import WORKLOADS, info
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -280,9 +281,7 @@ def _options(
             "or download."
         )
     workload = point.object.workload
-    allowed = (
-        WORKLOADS[workload].collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
-    )
+    allowed = info(workload).collisions if workload in WORKLOADS else (RestoreJob.Collision.SKIP,)
     if target == RestoreJob.Target.DOWNLOAD:
         collision = RestoreJob.Collision.KEEP_BOTH
     elif collision not in RestoreJob.Collision.values:
@@ -360,6 +359,8 @@ def queue(scope: Scope, asked: Request, *, request: HttpRequest | None = None) -
             (RestoreJobItem(job=job, item_id=i) for i in ids), batch_size=1000
         )
         log(job, _describe(job))
+        if target == RestoreJob.Target.DOWNLOAD:
+            _prepare_download(job)
         audit.record(
             "restore.requested",
             request=request,
@@ -381,6 +382,50 @@ def queue(scope: Scope, asked: Request, *, request: HttpRequest | None = None) -
         if target != RestoreJob.Target.DOWNLOAD and job.status == S.QUEUED:
             enqueue(job)
     return job
+
+
+# Why an item can't be in a download, from what the catalog knows (no store reads here).
+_LEFT_OUT = {
+    ContentStatus.LOST: "Content lost (found by verify_blobs).",
+    ContentStatus.MISSING: "Its content is missing from the backup store.",
+    ContentStatus.CORRUPT: "Its content failed its integrity check.",
+}
+
+
+def _prepare_download(job: RestoreJob) -> None:
+    """A download is prepared at once: the items whose content the catalog holds are in
+    it (done), the others are left out with the reason (failed); the job is finished —
+    completed, partially failed or failed — and ready to download until it expires. The
+    file itself is streamed when fetched (restore/jobs/downloads.py), as often as asked."""
+    now = timezone.now()
+    rows = RestoreJobItem.objects.filter(job=job)
+    for content, reason in _LEFT_OUT.items():
+        rows.filter(item__content_status=content).update(
+            status=RestoreJobItem.Status.FAILED, error=reason, finished_at=now
+        )
+    rows.filter(item__content_sha256="", status=RestoreJobItem.Status.PENDING).update(
+        status=RestoreJobItem.Status.FAILED, error="Nothing was backed up for it.", finished_at=now
+    )
+    included = rows.filter(status=RestoreJobItem.Status.PENDING)
+    bytes_done = included.aggregate(s=Sum("item__size"))["s"] or 0
+    done = included.update(status=RestoreJobItem.Status.DONE, finished_at=now)
+    failed = job.items_total - done
+    for row in rows.filter(status=RestoreJobItem.Status.FAILED).select_related("item")[:100]:
+        log(job, f"Left out: “{row.item.name}”. {row.error}", RestoreJobLog.Level.ERROR)
+    status = S.COMPLETED if not failed else S.PARTIAL if done else S.FAILED
+    expires = now + timedelta(hours=settings.RESTORE_DOWNLOAD_HOURS)
+    RestoreJob.objects.filter(pk=job.pk).update(
+        status=status,
+        items_done=done,
+        items_failed=failed,
+        bytes_done=bytes_done,
+        started_at=now,
+        finished_at=now,
+        download_expires_at=expires,
+    )
+    job.refresh_from_db()
+    if done:
+        log(job, f"Ready to download until {timezone.localtime(expires):%Y-%m-%d %H:%M %Z}.")
 
 
 def _person_of(destination: ProtectedObject) -> User:
@@ -459,15 +504,18 @@ def _describe(job: RestoreJob) -> str:
     point = job.restore_point
     when = f"{timezone.localtime(point.started_at):%Y-%m-%d %H:%M}"
     if job.target == RestoreJob.Target.DOWNLOAD:
-        return f"Download of {what} from the backup of {when} is ready."
+        return f"Download of {what} from the backup of {when} prepared."
+    folder = (
+        info(job.object.workload).folder_label if job.object.workload in WORKLOADS else "folder"
+    )
     if job.target == RestoreJob.Target.ORIGINAL:
         where = "their original location"
     elif job.target == RestoreJob.Target.ANOTHER:
-        where = f"a new folder, “{job.target_name}”, of {job.acting_user}'s " + (
+        where = f"a new {folder}, “{job.target_name}”, of {job.acting_user}'s " + (
             job.destination.get_workload_display().lower()
         )
     else:
-        where = f"a new folder, “{job.target_name}”"
+        where = f"a new {folder}, “{job.target_name}”"
     policy = {
         RestoreJob.Collision.SKIP: "items already there are skipped",
         RestoreJob.Collision.KEEP_BOTH: "items already there are kept and a copy is added",

@@ -210,6 +210,8 @@ def download(request: PortalRequest, job_id: object) -> HttpResponse | Streaming
         return _problem(request, 404, "Not a download", "This restore is not a download.")
     if job.status == RestoreJob.Status.CANCELLED:
         return _problem(request, 410, "Download cancelled", "This download was cancelled.")
+    if job.download_expired or not job.items_done:
+        return _problem(request, 410, "Download no longer available", downloads.gone(job))
     try:
         return downloads.response(job, request)
     except BlobStoreUnavailable as error:

@@ -147,3 +147,22 @@ CHANNEL_FILES = Permission(
 
 # $batch itself needs nothing: each inner request is authorized on its own.
 NONE = Permission(DIRECTORY, delegated=(), application=())
+
+# Calendars: calendars, events, instances, calendarView, event attachments.
+CALENDARS_READ = Permission(
+    MAIL,
+    delegated=("Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"),
+    application=("Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite"),
+)
+CALENDARS_WRITE = Permission(
+    MAIL, delegated=("Calendars.ReadWrite",), application=("Calendars.ReadWrite",)
+)
+# Contacts: contact folders, contacts, delta, photos.
+CONTACTS_READ = Permission(
+    MAIL,
+    delegated=("Contacts.Read", "Contacts.ReadWrite"),
+    application=("Contacts.Read", "Contacts.ReadWrite"),
+)
+CONTACTS_WRITE = Permission(
+    MAIL, delegated=("Contacts.ReadWrite",), application=("Contacts.ReadWrite",)
+)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.graph import batch, directory, drive, mail, sites
+from sandbox.graph import batch, calendar, contacts, directory, drive, mail, sites
 from sandbox.graph import permissions as p
 from sandbox.graph.permissions import Permission
 
@@ -25,6 +25,10 @@ DRIVE = r"(?P<drive>me/drive|users/[^/]+/drive|groups/[^/]+/drive|sites/[^/]+/dr
 # root, items/{id}, and either followed by :/relative/path: (the colon syntax).
 ITEM = rf"{DRIVE}/(?P<item>root|items/[^/:]+)(?::(?P<path>[^:]*):?)?"
 USER = r"(?P<user>me|users/[^/]+)"
+CALENDAR = r"(?:calendar|calendars/(?P<calendar>[^/]+))"
+EVENT = rf"{MAILBOX}/(?:{CALENDAR}/)?events/(?P<event>[^/]+)"
+CONTACT_FOLDER = r"contactFolders/(?:[^/]+/childFolders/)*(?P<folder>[^/]+)"
+CONTACT = rf"{MAILBOX}/(?:{CONTACT_FOLDER}/)?contacts/(?P<contact>[^/]+)"
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,42 @@ ROUTES = [
           mail.delete_attachment, p.MAIL_WRITE),
     route("GET", rf"{MAILBOX}/{MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value",
           mail.attachment_content, p.MAIL_READ),
+    # Calendars and events
+    route("GET", rf"{MAILBOX}/calendars", calendar.list_calendars, p.CALENDARS_READ),
+    route("POST", rf"{MAILBOX}/calendars", calendar.create_calendar, p.CALENDARS_WRITE),
+    route("GET", rf"{MAILBOX}/{CALENDAR}", calendar.get_calendar, p.CALENDARS_READ),
+    route("GET", rf"{MAILBOX}/(?:{CALENDAR}/)?calendarView", calendar.calendar_view,
+          p.CALENDARS_READ),
+    route("GET", rf"{MAILBOX}/(?:{CALENDAR}/)?events", calendar.list_events, p.CALENDARS_READ),
+    route("POST", rf"{MAILBOX}/(?:{CALENDAR}/)?events", calendar.create_event,
+          p.CALENDARS_WRITE),
+    route("GET", rf"{EVENT}", calendar.get_event, p.CALENDARS_READ),
+    route("PATCH", rf"{EVENT}", calendar.update_event, p.CALENDARS_WRITE),
+    route("DELETE", rf"{EVENT}", calendar.delete_event, p.CALENDARS_WRITE),
+    route("GET", rf"{EVENT}/instances", calendar.instances, p.CALENDARS_READ),
+    route("GET", rf"{EVENT}/attachments", calendar.list_attachments, p.CALENDARS_READ),
+    route("POST", rf"{EVENT}/attachments", calendar.add_attachment, p.CALENDARS_WRITE),
+    route("GET", rf"{EVENT}/attachments/(?P<attachment>[^/]+)/\$value",
+          calendar.attachment_content, p.CALENDARS_READ),
+    # Contact folders and contacts
+    route("GET", rf"{MAILBOX}/contactFolders", contacts.list_folders, p.CONTACTS_READ),
+    route("POST", rf"{MAILBOX}/contactFolders", contacts.create_folder, p.CONTACTS_WRITE),
+    route("GET", rf"{MAILBOX}/{CONTACT_FOLDER}", contacts.get_folder, p.CONTACTS_READ),
+    route("GET", rf"{MAILBOX}/{CONTACT_FOLDER}/childFolders", contacts.list_folders,
+          p.CONTACTS_READ),
+    route("POST", rf"{MAILBOX}/{CONTACT_FOLDER}/childFolders", contacts.create_folder,
+          p.CONTACTS_WRITE),
+    route("GET", rf"{MAILBOX}/(?:{CONTACT_FOLDER}/)?contacts/delta", contacts.delta,
+          p.CONTACTS_READ),
+    route("GET", rf"{MAILBOX}/(?:{CONTACT_FOLDER}/)?contacts", contacts.list_contacts,
+          p.CONTACTS_READ),
+    route("POST", rf"{MAILBOX}/(?:{CONTACT_FOLDER}/)?contacts", contacts.create_contact,
+          p.CONTACTS_WRITE),
+    route("GET", rf"{CONTACT}", contacts.get_contact, p.CONTACTS_READ),
+    route("PATCH", rf"{CONTACT}", contacts.update_contact, p.CONTACTS_WRITE),
+    route("DELETE", rf"{CONTACT}", contacts.delete_contact, p.CONTACTS_WRITE),
+    route("GET", rf"{CONTACT}/photo/\$value", contacts.get_photo, p.CONTACTS_READ),
+    route("PUT", rf"{CONTACT}/photo/\$value", contacts.put_photo, p.CONTACTS_WRITE),
     # OneDrive
     route("GET", rf"{DRIVE}", drive.get_drive, p.FILES_READ),
     route("GET", rf"{DRIVE}/root/delta", drive.delta, p.FILES_READ),

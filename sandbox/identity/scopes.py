@@ -40,7 +40,8 @@ GRAPH_APPLICATION = frozenset(
         "User.Read.All", "User.ReadWrite.All", "Group.Read.All", "GroupMember.Read.All",
         "Directory.Read.All", "Mail.Read", "Mail.ReadWrite", "Files.Read.All",
         "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All",
-        "Calendars.ReadWrite", "Contacts.ReadWrite", "Tasks.ReadWrite.All",
+        "Calendars.Read", "Calendars.ReadWrite", "Contacts.Read", "Contacts.ReadWrite",
+        "Tasks.ReadWrite.All",
     }
 )  # fmt: skip
 

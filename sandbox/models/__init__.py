@@ -4,11 +4,22 @@
 - identity: signing keys, device codes, authorization codes, refresh tokens, consents;
 - mail: mailboxes (folders, messages, attachments, extended properties, change journal);
 - drive: OneDrive drives, items, versions, upload sessions, change journal;
+- calendar: calendars, events, contact folders, contacts, invitations "sent";
 - sites: SharePoint sites, Teams channels, Sites.Selected grants.
 """
 
 from __future__ import annotations
 
+from sandbox.models.calendar import (
+    Calendar,
+    Contact,
+    ContactChange,
+    ContactFolder,
+    Event,
+    EventAttachment,
+    Invitation,
+    ItemProperty,
+)
 from sandbox.models.directory import (
     Application,
     DirectoryUser,
@@ -47,17 +58,25 @@ __all__ = [
     "Application",
     "Attachment",
     "AuthorizationCode",
+    "Calendar",
     "Channel",
     "Consent",
+    "Contact",
+    "ContactChange",
+    "ContactFolder",
     "DeviceCode",
     "DirectoryUser",
     "Drive",
     "DriveChange",
     "DriveItem",
     "DriveItemVersion",
+    "Event",
+    "EventAttachment",
     "ExtendedProperty",
     "Fault",
     "Group",
+    "Invitation",
+    "ItemProperty",
     "MailChange",
     "MailFolder",
     "Message",

@@ -13,6 +13,12 @@
     });
   });
 
+  // <form data-confirm="question"> asks before it is sent (Revoke and the like).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+
   // <span data-expires-at="ISO-8601"> shows the time left, updated every second.
   function tick() {
     document.querySelectorAll("[data-expires-at]").forEach(function (el) {

@@ -180,6 +180,9 @@ def test_a_download_job_streams_a_zip_and_completes(call, drive):
     }
     job = call("post", "/restore-jobs", body).json()
     assert job["download_url"] == f"/api/v1/restore-jobs/{job['id']}/download"
+    # Prepared at once: completed before anything is fetched, with an expiry.
+    assert (job["status"], job["items_done"]) == ("completed", 3)
+    assert job["download_expires_at"]
     answer = call("get", f"/restore-jobs/{job['id']}/download")
     assert answer.status_code == 200
     assert answer["Content-Type"] == "application/zip"

@@ -73,12 +73,15 @@ def test_every_route_with_an_id_is_checked(client):
 @pytest.mark.parametrize("owner", ["bob@contoso.example", "carol@fabrikam.example"])
 def test_another_persons_id_is_404(client, world, method, route, owner):
     foreign = world["others"][owner][ROUTES[(method, route)]]
+    theirs = RestoreJob.objects.get(pk=world["others"][owner]["job"])
     answer = getattr(client, method.lower())(
         route.replace("{id}", str(foreign)), headers=bearer_of(world["alice"])
     )
     assert_not_found(answer)
     assert not RestoreJob.objects.filter(user=world["alice"]).exists()
-    assert RestoreJob.objects.get(pk=world["others"][owner]["job"]).status == "queued"
+    # Their job untouched (a probe of the cancel route must not cancel it).
+    after = RestoreJob.objects.get(pk=theirs.pk)
+    assert (after.status, after.cancel_requested) == (theirs.status, theirs.cancel_requested)
 
 
 @pytest.mark.parametrize("owner", ["bob@contoso.example", "carol@fabrikam.example"])

@@ -102,3 +102,13 @@ def add_messages(alias: str, count: int, folder: str = "inbox") -> None:
         properties.extend(props)
     Message.objects.bulk_create(messages)
     ExtendedProperty.objects.bulk_create(properties)
+
+
+def back_up_calendar(alias: str) -> RestorePoint:
+    """Restore point 1 of the person's calendars, by the backup engine."""
+    return _backed_up_object(alias, Workload.CALENDAR)
+
+
+def back_up_contacts(alias: str) -> RestorePoint:
+    """Restore point 1 of the person's contacts, by the backup engine."""
+    return _backed_up_object(alias, Workload.CONTACTS)

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from authflow.models import Role, User
 from portal.health import live_workers
+from portal.models import AuditEvent
 from restore.backup import runner as backup_runner
 from restore.blobs import blob_store, sealing
 from restore.blobs.store import legacy_name, sealed_name
@@ -258,6 +259,7 @@ def test_a_download_while_the_store_is_unreachable_says_so_and_records_nothing(
     job = jobs.create_job(
         Scope.for_user(alice), point.pk, [i.pk for i in items], [], RestoreJob.Target.DOWNLOAD
     )
+    prepared = (job.status, job.items_done, job.log.count())
     settings.BLOB_STORE_URL = "s3://lifeboat-unreachable/blobs"
     settings.BLOB_S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     client.force_login(alice)
@@ -265,5 +267,6 @@ def test_a_download_while_the_store_is_unreachable_says_so_and_records_nothing(
     assert answer.status_code == 503
     assert "cannot be reached" in answer.content.decode()
     job.refresh_from_db()
-    assert job.status == RestoreJob.Status.QUEUED
-    assert job.items_done == 0
+    # Nothing recorded: still ready to download as prepared, no item left out, no fetch.
+    assert (job.status, job.items_done, job.log.count()) == prepared
+    assert not AuditEvent.objects.filter(action="restore.downloaded", target=str(job.pk))

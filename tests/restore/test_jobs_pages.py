@@ -12,11 +12,12 @@ import zipfile
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from authflow.models import User
 from portal.models import AuditEvent
 from restore.jobs import urls as job_urls
-from restore.models import Folder, Item, RestoreJob
+from restore.models import Folder, Item, RestoreJob, RestoreJobItem
 from tests.conftest import wait_for
 from tests.restore.jobs_support import back_up_drive, back_up_mailbox
 
@@ -227,13 +228,42 @@ def test_each_poll_updates_the_item_rows_so_none_stays_pending_after_the_job_end
 def test_a_cancelled_jobs_untouched_items_say_not_restored(sandbox, alice, client_as):
     point = back_up_mailbox("alice")
     items = list(Item.objects.filter(object=point.object).order_by("id")[:2])
+    # Made here, not queued: no worker can start it before the cancel.
+    job = RestoreJob.objects.create(
+        user=alice, object=point.object, restore_point=point, target="folder",
+        target_name="Later", items_total=2,
+    )  # fmt: skip
+    RestoreJobItem.objects.bulk_create(RestoreJobItem(job=job, item=i) for i in items)
     client = client_as(alice)
-    start(client, point=point.pk, items=[i.pk for i in items], target="download")
-    job = RestoreJob.objects.get()
     client.post(reverse("restore:job-cancel", args=[job.pk]))
     page = client.get(reverse("restore:job", args=[job.pk])).content.decode()
     assert page.count("Not restored") == 2
     assert ">Pending<" not in page
+
+
+def test_a_download_is_ready_at_once_and_expires(sandbox, alice, client_as, settings):
+    point = back_up_mailbox("alice")
+    item = Item.objects.get(object=point.object, name="Q3 budget — final")
+    client = client_as(alice)
+    start(client, point=point.pk, items=[item.pk], target="download")
+    job = RestoreJob.objects.get()
+    assert job.status == RestoreJob.Status.COMPLETED  # prepared, not yet fetched
+    page = client.get(reverse("restore:job", args=[job.pk])).content.decode()
+    assert ">Ready to download<" in page
+    assert 'data-testid="download-expiry"' in page
+    assert 'data-testid="cancel"' not in page
+    assert ">Pending<" not in page
+    first = client.get(reverse("restore:job-download", args=[job.pk]))
+    assert first.status_code == 200
+    b"".join(first.streaming_content)
+    again = client.get(reverse("restore:job-download", args=[job.pk]))
+    assert again.status_code == 200  # as often as needed
+    b"".join(again.streaming_content)
+    RestoreJob.objects.filter(pk=job.pk).update(download_expires_at=timezone.now())
+    gone = client.get(reverse("restore:job-download", args=[job.pk]))
+    assert gone.status_code == 410
+    assert "This download expired at" in gone.content.decode()
+    assert ">Expired<" in client.get(reverse("restore:job", args=[job.pk])).content.decode()
 
 
 def test_keep_both_says_what_the_copy_was_named(sandbox, alice, client_as):

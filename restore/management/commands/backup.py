@@ -1,4 +1,5 @@
-"""`python manage.py backup [--all | OBJECT] [--workload mail|onedrive] [--full]`: back up now."""
+"""`python manage.py backup [--all | OBJECT] [--workload WORKLOAD] [--full]`: back up now
+(WORKLOAD: mail, onedrive, calendar or contacts)."""
 
 from __future__ import annotations
 
