@@ -48,8 +48,8 @@ def scope_of(request: HttpRequest) -> Scope:
 
 class ObjectOut(Schema):
     id: int
-    workload: str = Field(description="mail, onedrive, calendar or contacts")
-    entity: str = Field(description="user or group")
+    workload: str = Field(description="mail, onedrive, calendar, contacts or sharepoint")
+    entity: str = Field(description="user, group or site (a SharePoint library)")
     owner_id: UUID
     name: str
     address: str

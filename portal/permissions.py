@@ -50,6 +50,19 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     ("onedrive", "group", "restore"): Requirement(D, ("Files.ReadWrite.All",), "a member restores"),
     ("sharepoint", "group", "backup"): Requirement(A, ("Sites.Read.All",)),
     ("sharepoint", "group", "restore"): Requirement(A, ("Sites.ReadWrite.All",)),
+    # A site's document library (restore/backup/discovery.py, workload "sharepoint", entity
+    # "site"). Reading it needs a drive permission; Sites.Selected is the least privileged
+    # (an admin grants the app each site), Files.Read.All / Sites.Read.All reach every site.
+    ("sharepoint", "site", "backup"): Requirement(
+        A, ("Sites.Selected",), "or Sites.Read.All / Files.Read.All for every site"
+    ),
+    # Restores run as the person: Microsoft 365 then checks they may write in the library.
+    ("sharepoint", "site", "restore"): Requirement(
+        D, ("Files.ReadWrite.All",), "a member of the site restores"
+    ),
+    # Finding every site: getAllSites is application-only and doesn't support
+    # Sites.Selected (with it alone, discovery finds the groups' team sites it was granted).
+    ("sharepoint", "tenant", "discover"): Requirement(A, ("Sites.Read.All",)),
     # Contacts and calendars: backup application (contacts/delta, events, instances and
     # calendarView all allow Contacts.Read / Calendars.Read as application permissions);
     # restore as the person, like mail, so Microsoft enforces what they may write.
@@ -121,10 +134,20 @@ def delegated_scopes(workloads: tuple[str, ...] | None = None) -> list[str]:
     return sorted(scopes)
 
 
+# Permissions that reach every site, and so include a Sites.Selected grant on any one.
+BROADER: dict[str, frozenset[str]] = {
+    "Sites.Selected": frozenset(
+        {"Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All", "Files.Read.All",
+         "Files.ReadWrite.All"}
+    ),
+}  # fmt: skip
+
+
 def satisfied_by(scope: str) -> set[str]:
     """Permissions that include `scope`: itself and its ReadWrite form (Graph's rule that
-    X.ReadWrite[.All] grants everything X.Read[.All] does)."""
-    broader = {scope}
+    X.ReadWrite[.All] grants everything X.Read[.All] does), and for Sites.Selected the
+    permissions that reach every site."""
+    broader = {scope, *BROADER.get(scope, ())}
     if ".Read" in scope and ".ReadWrite" not in scope:
         broader.add(scope.replace(".Read", ".ReadWrite", 1))
     return broader
@@ -152,6 +175,10 @@ IN_USE: tuple[tuple[str, str, str], ...] = (
     ("onedrive", "user", "restore"),
     ("onedrive", "group", "backup"),
     ("onedrive", "group", "restore"),
+    ("sharepoint", "tenant", "discover"),
+    # ("sharepoint", "site", "backup") is met by Files.Read.All above; its Sites.Selected is
+    # the least-privileged alternative for tenants that grant sites one by one (docs).
+    ("sharepoint", "site", "restore"),
     ("calendar", "user", "backup"),
     ("calendar", "user", "restore"),
     ("contacts", "user", "backup"),

@@ -31,24 +31,34 @@ class Workload(models.TextChoices):
     ONEDRIVE = "onedrive", "OneDrive"
     CALENDAR = "calendar", "Calendar"
     CONTACTS = "contacts", "Contacts"
+    # A SharePoint site's document library (a team's, a channel's, a communication site's).
+    SHAREPOINT = "sharepoint", "SharePoint"
 
 
 class EntityKind(models.TextChoices):
     USER = "user", "User"
     GROUP = "group", "Group"
+    SITE = "site", "Site"
 
 
 class ProtectedObject(models.Model):
-    """One thing that is backed up: a user's mailbox, a user's or group's OneDrive."""
+    """One thing that is backed up: a user's mailbox, a user's or group's OneDrive, one
+    document library of a SharePoint site."""
 
     tenant_id = models.UUIDField()
     workload = models.CharField(max_length=16, choices=Workload)
     entity = models.CharField(max_length=8, choices=EntityKind, default=EntityKind.USER)
+    # Whose membership opens it: the user or group; for a site library, the team's group,
+    # or the site's own id (web id) for a communication or channel site.
     owner_id = models.UUIDField(help_text="Entra object id of the owning user or group")
     name = models.CharField(max_length=256)  # display name of the owner
-    address = models.CharField(max_length=320, blank=True)  # UPN or group mail
-    # Where Graph finds it: the drive id for OneDrive; empty for mailboxes (owner_id).
+    address = models.CharField(max_length=320, blank=True)  # UPN, group mail, library URL
+    # Where Graph finds it: the drive id for OneDrive and site libraries; empty for mailboxes.
     graph_ref = models.CharField(max_length=200, blank=True)
+    # What discovery learnt about it beyond the name: for a site library, the site's id,
+    # title, URL, kind, group and owners, the library's name and URL (restore/backup/
+    # discovery.py writes it; empty for mailboxes and OneDrives).
+    details = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     # Left out by the tenant's "what to protect" (an exclusion, or not selected): neither
     # backed up nor restorable (restore/scope.py); set by discovery, audited there.
@@ -58,9 +68,17 @@ class ProtectedObject(models.Model):
 
     class Meta:
         constraints = [
+            # One mailbox and one OneDrive per owner; a site has one object per library.
             models.UniqueConstraint(
-                fields=["tenant_id", "workload", "owner_id"], name="one_object_per_owner"
-            )
+                fields=["tenant_id", "workload", "owner_id"],
+                condition=~Q(workload="sharepoint"),
+                name="one_object_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant_id", "graph_ref"],
+                condition=Q(workload="sharepoint"),
+                name="one_object_per_library",
+            ),
         ]
         ordering = ["name", "workload"]
 

@@ -6,7 +6,12 @@ Every catalog query of the web pages and the API goes through `Scope`. It is bui
 - objects the identity owns (its oid, in its tenant);
 - objects of the groups it owns or belongs to, asked of Graph with its delegated token;
 - objects an admin put in its restore-operator scope (`OperatorScope`), granted to it or
-  to one of its groups: a user's objects, or a group's objects and its members'.
+  to one of its groups: a user's objects, or a group's objects and its members';
+- SharePoint libraries: a team site's through its group (their `owner_id`), the others
+  (communication sites, private and shared channels' sites) when Graph, asked with the
+  identity's own token, lets it open the library (`drives/{id}/root`, 20 per `$batch`):
+  SharePoint's own permissions decide, as they will when it restores there. An operator
+  scope on a team covers its channels' libraries too.
 
 Anything outside the scope is `Http404`, whichever id reaches it: the same answer as an
 id that does not exist, so ids cannot be probed.
@@ -28,6 +33,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from authflow import tokens
+from portal import permissions
 from portal.graph import GraphError
 from restore.models import (
     Folder,
@@ -37,6 +43,7 @@ from restore.models import (
     RestoreJob,
     RestorePoint,
     RestoreSession,
+    Workload,
     valid_at,
 )
 
@@ -90,18 +97,58 @@ def resolve_object_ids(user: User, group_ids: Iterable[str]) -> tuple[list[int],
     grants = OperatorScope.objects.filter(tenant_id=tenant).filter(
         Q(grantee_user=user) | Q(grantee_group_id__in=groups)
     )
+    teams: set[str] = set()
     for grant in grants:
         owners.add(str(grant.principal_id))
         if grant.principal_kind == OperatorScope.PrincipalKind.GROUP:
+            teams.add(str(grant.principal_id))
             try:
                 owners.update(members_of(tenant, str(grant.principal_id)))
             except (tokens.TokensUnavailable, GraphError) as error:
                 logger.info("Members of %s unavailable: %s", grant.principal_id, error)
                 notes.append(f"Members of {grant.principal_name} could not be read just now.")
-    ids = ProtectedObject.objects.filter(
-        tenant_id=tenant, owner_id__in=owners, excluded=False
-    ).values_list("id", flat=True)
+    ids = set(
+        ProtectedObject.objects.filter(
+            tenant_id=tenant, owner_id__in=owners, excluded=False
+        ).values_list("id", flat=True)
+    )
+    # An operator scope on a team also covers its private and shared channels' libraries.
+    ids.update(
+        ProtectedObject.objects.filter(
+            tenant_id=tenant,
+            workload=Workload.SHAREPOINT,
+            details__group_id__in=sorted(teams),
+            excluded=False,
+        ).values_list("id", flat=True)
+    )
+    libraries = dict(
+        ProtectedObject.objects.filter(
+            tenant_id=tenant, workload=Workload.SHAREPOINT, excluded=False
+        )
+        .exclude(id__in=ids)
+        .values_list("id", "graph_ref")
+    )
+    if libraries:
+        readable, site_notes = _libraries_readable(user, libraries)
+        ids.update(readable)
+        notes += site_notes
     return sorted(ids), notes
+
+
+def _libraries_readable(user: User, libraries: dict[int, str]) -> tuple[set[int], list[str]]:
+    """The site libraries (object id -> drive id) Graph lets the identity open."""
+    scopes = list(permissions.requirement(Workload.SHAREPOINT, "site", "restore").scopes)
+    try:
+        graph = tokens.graph_as(user, scopes)
+        answers = graph.get_many(
+            {str(pk): f"/drives/{drive}/root?$select=id" for pk, drive in libraries.items()}
+        )
+    except tokens.SignInRequired:
+        return set(), ["Sign in again to see your SharePoint sites' backups."]
+    except (tokens.TokensUnavailable, GraphError) as error:
+        logger.info("Sites of %s unavailable: %s", user.identity, error)
+        return set(), ["Your SharePoint sites could not be checked just now."]
+    return {int(key) for key, (status, _body) in answers.items() if status == 200}, []
 
 
 def open_session(user: User, *, refresh: bool = False) -> RestoreSession:

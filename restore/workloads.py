@@ -102,6 +102,21 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         export="vcf",
         sender_label="Company",
     ),
+    # A site's document library is a drive: the OneDrive reader and restorer serve it
+    # (graph_ref = the drive id), with the person's delegated token on restore.
+    Workload.SHAREPOINT: WorkloadInfo(
+        Workload.SHAREPOINT,
+        "SharePoint library",
+        Item.Kind.FILE,
+        "file",
+        "folder",
+        reader="restore.backup.onedrive.read",
+        restorer="restore.jobs.restorers.onedrive.DriveRestorer",
+        item_template="restore/items/file.html",
+        collisions=(*OUTLOOK_COLLISIONS, RestoreJob.Collision.OVERWRITE),
+        sender_label="Modified by",
+        sorts=("date", "date-asc", "name", "size"),
+    ),
 }
 
 

@@ -40,6 +40,7 @@ from sandbox.models import (
     Message,
     Tenant,
 )
+from sandbox.sharepoint import AUDIT_FINDINGS
 
 BUDGET_SUBJECT = "Q3 budget — final"
 NEW_MESSAGE_SUBJECT = "Q4 planning kickoff"
@@ -99,7 +100,8 @@ def files_of(owner: DirectoryUser) -> list[DriveItem]:
 def apply_demo_changes() -> dict[str, str]:
     """Between the demo's two backups: Alice deletes "Q3 budget — final", gets a new
     message, files one away in Archive, edits one file and deletes another, cancels one
-    occurrence of "Quarterly planning" and deletes her contact "Dana Whitfield"."""
+    occurrence of "Quarterly planning" and deletes her contact "Dana Whitfield"; in the
+    Finance team's private channel Audit, "Audit findings 2025.docx" is deleted."""
     alice, carol = user("alice"), user("carol")
     budget = Message.objects.get(mailbox=alice, subject=BUDGET_SUBJECT)
     mail_api.soft_delete(budget)
@@ -123,6 +125,12 @@ def apply_demo_changes() -> dict[str, str]:
     edited, deleted = files[0], files[-1]
     drive_api.write_content(edited, b"Edited for the demo: new figures.\n", alice)
     drive_api.delete_tree(deleted)
+    # In the Finance team's private channel Audit (its own site's library).
+    findings = DriveItem.objects.filter(
+        drive__site__channel__display_name="Audit", name=AUDIT_FINDINGS, deleted_at__isnull=True
+    ).first()
+    if findings is not None:
+        drive_api.delete_tree(findings)
     dropped = drop_an_occurrence(alice)
     dana = Contact.objects.get(owner=alice, data__displayName=calendar_content.DANA)
     contacts_api.delete(dana)
@@ -133,6 +141,7 @@ def apply_demo_changes() -> dict[str, str]:
         "moved message": moved.subject if moved else "",
         "edited file": edited.name,
         "deleted file": deleted.name,
+        "deleted site document": f"Finance / Audit: {AUDIT_FINDINGS}" if findings else "",
     }
 
 

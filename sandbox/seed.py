@@ -26,6 +26,7 @@ from sandbox.models import (
     TenantDomain,
 )
 from sandbox.models.directory import hash_secret
+from sandbox.sharepoint import seed_sites
 
 
 @dataclass(frozen=True)
@@ -224,8 +225,9 @@ def _seed_directory() -> None:
 
 
 def _seed_content(scale: int) -> None:
-    """Mailboxes and drives."""
+    """Mailboxes and drives; SharePoint sites and Teams channels."""
     seed_content(scale=scale)
+    seed_sites()
 
 
 @transaction.atomic

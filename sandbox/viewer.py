@@ -76,7 +76,7 @@ def message(request: HttpRequest, user_id: str, message_id: str) -> HttpResponse
 @require_GET
 def drive(request: HttpRequest, drive_id: str, item_id: str = "") -> HttpResponse:
     found = get_object_or_404(
-        Drive.objects.select_related("owner_user", "owner_group"), pk=drive_id
+        Drive.objects.select_related("owner_user", "owner_group", "site"), pk=drive_id
     )
     items = DriveItem.objects.filter(drive=found, deleted_at__isnull=True)
     folder = (

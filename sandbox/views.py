@@ -50,6 +50,10 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "users": users,
             "group_drives": group_drives.order_by("owner_group__display_name"),
+            "site_libraries": Drive.objects.filter(owner_user=None, owner_group=None)
+            .exclude(site=None)
+            .select_related("site")
+            .order_by("site__display_name", "name"),
             "tenant_id": constants.TENANT_ID,
             "domain": constants.TENANT_DOMAIN,
         },

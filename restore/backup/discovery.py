@@ -6,13 +6,25 @@ every user's OneDrive and every Microsoft 365 group's drive gets a onedrive obje
 (`graph_ref` = the drive id). Drives are asked for with `$batch`, 20 at a time; a user
 without a OneDrive answers 404 and gets none. Running it again updates names and
 addresses and adds what is new; it never deletes (backups of people who left stay).
+
+SharePoint: every document library of every site (`sites/getAllSites`, then each site's
+`drives`) gets a sharepoint object (entity "site", `graph_ref` = the drive id, the site
+and library in `details`), except a team site's default library, which is already its
+group's OneDrive object. A team site is its group's (`groups/{id}/sites/root`); a private
+or shared channel's site is found through the channel's `filesFolder`. `owner_id` says
+whose membership opens a library: the team's group, else the site itself (its web id),
+which scope.py then asks Graph about with the person's token. With Sites.Selected alone
+(no getAllSites) only the groups' team sites are looked for, and every site the app was
+not granted is named in `site_problems` (logged, and shown by the onboarding check).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +49,11 @@ class Found:
     name: str
     address: str
     graph_ref: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+logger = logging.getLogger(__name__)
+SITE_FIELDS = "id,name,displayName,webUrl"
 
 
 def tenant_uuid(tenant: str) -> str:
@@ -73,7 +90,9 @@ def discover(tenant: str | None = None) -> list[ProtectedObject]:
             "needed to find the tenant's mailboxes and drives."
         )
     graph = tokens.graph_as_app(tenant)
-    found = _find(graph)
+    found, problems = _find(graph)
+    for problem in problems:
+        logger.warning("Discovery of tenant %s: %s", tenant, problem)
     keep = _protected(graph, tenant, found)
     return _save(tenant, found, keep)
 
@@ -113,7 +132,7 @@ def _protected(graph: GraphClient, tenant: str, found: list[Found]) -> set[tuple
         in_users = ids(include, "user") | _members(graph, in_groups)
     keep = set()
     for f in found:
-        if f.entity == EntityKind.GROUP:
+        if f.entity in (EntityKind.GROUP, EntityKind.SITE):  # a team's libraries: its group
             wanted = in_groups is None or f.owner_id in in_groups
             unwanted = f.owner_id in out_groups
         else:
@@ -124,7 +143,14 @@ def _protected(graph: GraphClient, tenant: str, found: list[Found]) -> set[tuple
     return keep
 
 
-def _find(graph: GraphClient) -> list[Found]:
+def check_sites(tenant: str | None = None) -> list[str]:
+    """What keeps discovery from some SharePoint sites, one sentence each (naming the
+    site): for the onboarding's permission check. Empty when every site is reachable."""
+    tenant = tenant_uuid(tenant or settings.MICROSOFT_TENANT_ID)
+    return _find(tokens.graph_as_app(tenant))[1]
+
+
+def _find(graph: GraphClient) -> tuple[list[Found], list[str]]:
     found: list[Found] = []
     users = list(
         graph.iterate(
@@ -179,7 +205,170 @@ def _find(graph: GraphClient) -> list[Found]:
                     drive_id,
                 )
             )
+    libraries, problems = site_libraries(graph, groups, skip={d for d in group_drives if d})
+    return found + libraries, problems
+
+
+# --- SharePoint sites -----------------------------------------------------------------------
+
+
+def site_owner_id(site_id: str) -> str:
+    """A site's own id as a GUID: the web id of "host,collection id,web id"."""
+    try:
+        return str(uuid.UUID(site_id.split(",")[-1]))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, site_id))
+
+
+def _all_sites(graph: GraphClient, problems: list[str]) -> list[dict[str, Any]] | None:
+    """Every site (getAllSites), or None when the app may not list them (Sites.Selected)."""
+    try:
+        return list(graph.iterate("sites/getAllSites", **{"$select": SITE_FIELDS, "$top": "999"}))
+    except GraphError as error:
+        if error.status != 403:
+            raise
+        problems.append(
+            "The portal app may not list every site (getAllSites needs the application "
+            "permission Sites.Read.All; with Sites.Selected only the groups' team sites an "
+            "admin granted are found)."
+        )
+        return None
+
+
+def _channel_drives(graph: GraphClient, groups: list[dict[str, Any]]) -> dict[str, dict]:
+    """Drive id -> the private or shared channel whose site holds it."""
+    answers = graph.get_many(
+        {str(n): f"/teams/{g['id']}/channels?$select=id,displayName,membershipType"
+         for n, g in enumerate(groups)}
+    )  # fmt: skip
+    channels: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for n, group in enumerate(groups):
+        status, body = answers[str(n)]
+        if status != 200:  # not a team (404), or the app may not read its channels
+            continue
+        for channel in body.get("value", []):
+            if channel.get("membershipType") in ("private", "shared"):
+                channels[f"c{len(channels)}"] = (group, channel)
+    folders = graph.get_many(
+        {
+            key: f"/teams/{g['id']}/channels/{c['id']}/filesFolder"
+            for key, (g, c) in channels.items()
+        }
+    )
+    found: dict[str, dict] = {}
+    for key, (group, channel) in channels.items():
+        status, body = folders[key]
+        if status == 200 and (drive := (body.get("parentReference") or {}).get("driveId")):
+            found[drive] = {
+                "team_id": group["id"],
+                "team": group.get("displayName", ""),
+                "name": channel.get("displayName", ""),
+                "membership": channel.get("membershipType", ""),
+            }
     return found
+
+
+def _owners(graph: GraphClient, group_ids: set[str]) -> dict[str, list[dict[str, str]]]:
+    ids = sorted(group_ids)
+    answers = graph.get_many(
+        {str(n): f"/groups/{g}/owners?$select=id,displayName,userPrincipalName"
+         for n, g in enumerate(ids)}
+    )  # fmt: skip
+    owners: dict[str, list[dict[str, str]]] = {}
+    for n, group_id in enumerate(ids):
+        status, body = answers[str(n)]
+        owners[group_id] = [
+            {"id": o["id"], "name": o.get("displayName", ""), "upn": o.get("userPrincipalName", "")}
+            for o in (body.get("value", []) if status == 200 else [])
+        ]
+    return owners
+
+
+def site_libraries(
+    graph: GraphClient, groups: list[dict[str, Any]], *, skip: set[str]
+) -> tuple[list[Found], list[str]]:
+    """Every library of every site the app may read (but the drives in `skip`), and a
+    sentence for each site it may not."""
+    problems: list[str] = []
+    answers = graph.get_many(
+        {
+            str(n): f"/groups/{g['id']}/sites/root?$select={SITE_FIELDS}"
+            for n, g in enumerate(groups)
+        }
+    )
+    team_sites: dict[str, dict[str, Any]] = {}  # site id -> group
+    sites = _all_sites(graph, problems)
+    listed = sites is not None
+    sites = sites or []
+    for n, group in enumerate(groups):
+        status, body = answers[str(n)]
+        if status == 200:
+            team_sites[body["id"]] = group
+            if not listed:
+                sites.append(body)
+        elif status == 403:
+            problems.append(
+                f"The portal app may not read the team site of {group.get('displayName', '')}: "
+                "with Sites.Selected an admin grants it each site (POST /sites/{id}/permissions)."
+            )
+    channels = _channel_drives(graph, groups)
+    drives = graph.get_many(
+        {
+            str(n): f"/sites/{site['id']}/drives?$select=id,name,webUrl"
+            for n, site in enumerate(sites)
+        }
+    )
+    owners = _owners(
+        graph,
+        {g["id"] for g in team_sites.values()} | {c["team_id"] for c in channels.values()},
+    )
+    found: list[Found] = []
+    for n, site in enumerate(sites):
+        status, body = drives[str(n)]
+        title = site.get("displayName") or site.get("name", "")
+        if status != 200:
+            if status in (403, 404):
+                problems.append(
+                    f"The portal app may not read the libraries of the site {title} "
+                    f"({site.get('webUrl', '')}): grant it the site (Sites.Selected) or "
+                    "Sites.Read.All."
+                )
+                continue
+            raise GraphError(status, str((body or {}).get("error", {}).get("code", "")), title)
+        team = team_sites.get(site["id"])
+        for library in body.get("value", []):
+            if library["id"] in skip:
+                continue
+            channel = channels.get(library["id"])
+            if team is not None:
+                kind, owner_id, site_owners = "team", team["id"], owners.get(team["id"], [])
+            elif channel is not None:
+                kind, owner_id = "channel", site_owner_id(site["id"])
+                site_owners = owners.get(channel["team_id"], [])
+            else:
+                kind, owner_id, site_owners = "communication", site_owner_id(site["id"]), []
+            found.append(
+                Found(
+                    Workload.SHAREPOINT,
+                    EntityKind.SITE,
+                    owner_id,
+                    f"{title} / {library.get('name', '')}",
+                    library.get("webUrl", ""),
+                    library["id"],
+                    {
+                        "site_id": site["id"],
+                        "site_title": title,
+                        "site_url": site.get("webUrl", ""),
+                        "site_kind": kind,
+                        "group_id": team["id"] if team else (channel or {}).get("team_id", ""),
+                        "channel": channel or {},
+                        "library": library.get("name", ""),
+                        "library_url": library.get("webUrl", ""),
+                        "owners": site_owners,
+                    },
+                )
+            )
+    return found, problems
 
 
 def _drives(graph: GraphClient, paths: list[str]) -> list[str]:
@@ -206,15 +395,13 @@ def _save(
     found = list(found)
     keep = {(f.workload, f.owner_id) for f in found} if keep is None else keep
     with transaction.atomic():
-        existing = {
-            (o.workload, str(o.owner_id)): o
-            for o in ProtectedObject.objects.filter(tenant_id=tenant)
-        }
+        existing = {_key(o.workload, str(o.owner_id), o.graph_ref): o
+                    for o in ProtectedObject.objects.filter(tenant_id=tenant)}  # fmt: skip
         new, changed = [], []
         newly_excluded: list[ProtectedObject] = []
         back_in: list[ProtectedObject] = []
         for f in found:
-            obj = existing.get((f.workload, f.owner_id))
+            obj = existing.get(_key(f.workload, f.owner_id, f.graph_ref))
             if (f.workload, f.owner_id) not in keep:
                 if obj is not None and not obj.excluded:
                     newly_excluded.append(obj)
@@ -226,19 +413,17 @@ def _save(
                 "name": f.name[:256],
                 "address": f.address[:320],
                 "graph_ref": f.graph_ref,
+                "details": f.details,
+                "owner_id": uuid.UUID(f.owner_id),
             }
             if obj is None:
-                new.append(
-                    ProtectedObject(
-                        tenant_id=tenant, workload=f.workload, owner_id=f.owner_id, **values
-                    )
-                )
+                new.append(ProtectedObject(tenant_id=tenant, workload=f.workload, **values))
             elif any(getattr(obj, k) != v for k, v in values.items()):
                 for k, v in values.items():
                     setattr(obj, k, v)
                 changed.append(obj)
         ProtectedObject.objects.bulk_create(new, ignore_conflicts=True)
-        ProtectedObject.objects.bulk_update(changed, ["entity", "name", "address", "graph_ref"])
+        ProtectedObject.objects.bulk_update(changed, [*values])
         ProtectedObject.objects.filter(pk__in=[o.pk for o in newly_excluded]).update(
             excluded=True, enabled=False
         )
@@ -256,3 +441,8 @@ def _save(
                 },
             )
     return list(ProtectedObject.objects.filter(tenant_id=tenant, excluded=False))
+
+
+def _key(workload: str, owner_id: str, graph_ref: str) -> tuple[str, str]:
+    """How discovery recognises an object again: its owner; a site library, its drive."""
+    return (workload, graph_ref if workload == Workload.SHAREPOINT else owner_id)

@@ -49,7 +49,7 @@ from restore.blobs import BlobCorrupt, BlobNotFound
 from restore.jobs import faults, lifecycle, throttle
 from restore.jobs.restorers import Outcome, Restorer, Verdict, restorer_for
 from restore.jobs.signals import job_queued
-from restore.models import ContentStatus, RestoreJob, RestoreJobItem, RestoreJobLog
+from restore.models import ContentStatus, EntityKind, RestoreJob, RestoreJobItem, RestoreJobLog
 
 logger = logging.getLogger(__name__)
 
@@ -457,10 +457,14 @@ def graph_problem(job: RestoreJob, error: GraphError) -> str:
     if error.status == 403:
         obj = job.destination
         requirement = permissions.requirement(obj.workload, obj.entity, "restore")
+        where = (
+            f"the right to write in the library {obj.name} (SharePoint says who may)"
+            if obj.entity == EntityKind.SITE
+            else f"access to {obj.name}'s {obj.get_workload_display().lower()}"
+        )
         return (
             f"Microsoft 365 refused ({error.code}): {job.acting_user} needs the delegated "
-            f"permission {', '.join(requirement.scopes)} and access to {obj.name}'s "
-            f"{obj.get_workload_display().lower()}. {error.message}"
+            f"permission {', '.join(requirement.scopes)} and {where}. {error.message}"
         )[:500]
     return f"Microsoft 365 answered {error.status} {error.code}: {error.message}"[:500]
 

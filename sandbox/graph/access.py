@@ -15,7 +15,13 @@ from django.db.models import Q
 from sandbox.graph import errors
 from sandbox.graph.auth import Caller
 from sandbox.graph.permissions import Permission
-from sandbox.models import DirectoryUser, Drive, Group
+from sandbox.models import DirectoryUser, Drive, Group, Site, SiteGrant
+
+SITES_SELECTED = "Sites.Selected"
+# The roles a Sites.Selected grant needs for reading and for writing (Graph's site
+# permission roles: read < write < manage < fullcontrol).
+READ_ROLES = frozenset({"read", "write", "manage", "fullcontrol"})
+WRITE_ROLES = frozenset({"write", "manage", "fullcontrol"})
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:
@@ -73,8 +79,9 @@ def mailbox(caller: Caller, reference: str) -> DirectoryUser:
 
 
 def drive(caller: Caller, kind: str, reference: str, permission: Permission) -> Drive:
-    """The drive of /me, /users/{id}, /groups/{id} or /drives/{id}, if the caller may use it."""
-    drives = Drive.objects.select_related("owner_user", "owner_group").filter(
+    """The drive of /me, /users/{id}, /groups/{id}, /sites/{id} or /drives/{id}, if the
+    caller may use it. A site's library: its members (and a team site's group) may."""
+    drives = Drive.objects.select_related("owner_user", "owner_group", "site").filter(
         tenant_id=caller.tenant_id
     )
     if kind == "me":
@@ -89,12 +96,19 @@ def drive(caller: Caller, kind: str, reference: str, permission: Permission) -> 
     elif kind == "groups":
         gid = _as_uuid(reference)
         found = drives.filter(owner_group_id=gid).first() if gid else None
+    elif kind == "sites":
+        found = drives.filter(site_id=reference).order_by("created_at", "id").first()
     else:
         found = drives.filter(id=reference).first()
     if found is None:
         raise errors.not_found(errors.DRIVE)
     if caller.app_only or caller.user is None:
-        return found
+        if found.site is not None:
+            check_site_for_app(caller, found.site, permission)
+            return found
+        if not only_selected(caller, permission):
+            return found
+        raise errors.access_denied(errors.DRIVE)
     if found.owner_user_id == caller.user.id:
         return found
     if found.owner_group_id and caller.may_reach_beyond_self(permission):
@@ -103,4 +117,59 @@ def drive(caller: Caller, kind: str, reference: str, permission: Permission) -> 
         ).exists()
         if in_group:
             return found
+    if (
+        found.site is not None
+        and caller.may_reach_beyond_self(permission)
+        and user_reaches_site(caller.user, found.site, write=writes(permission))
+    ):
+        return found
+    raise errors.access_denied(errors.DRIVE)
+
+
+def only_selected(caller: Caller, permission: Permission) -> bool:
+    """An app whose only fitting role is Sites.Selected: it reaches granted sites only."""
+    broad = set(permission.application) - {SITES_SELECTED}
+    return caller.app_only and not (caller.roles & broad) and SITES_SELECTED in caller.roles
+
+
+def check_site_for_app(caller: Caller, site: Site, permission: Permission) -> None:
+    """An app-only caller with Sites.Selected alone needs a grant on the site."""
+    if not only_selected(caller, permission):
+        return
+    needed = WRITE_ROLES if writes(permission) else READ_ROLES
+    for grant in SiteGrant.objects.filter(site=site, app_id=caller.app_id):
+        if needed & set(grant.roles):
+            return
+    raise errors.access_denied(errors.DRIVE)
+
+
+def writes(permission: Permission) -> bool:
+    """Whether the operation writes (its permission has no read-only form)."""
+    return not {"Files.Read.All", "Sites.Read.All"} & set(permission.application)
+
+
+def user_reaches_site(user: DirectoryUser, site: Site, *, write: bool = False) -> bool:
+    """What SharePoint lets a person open: a site whose members or owners they are (or
+    visitors, to read); a team site also through its group. A channel site only through
+    the channel's own membership (members of the team outside a private channel are not
+    in it)."""
+    if site.owners.filter(id=user.id).exists() or site.members.filter(id=user.id).exists():
+        return True
+    if not write and site.visitors.filter(id=user.id).exists():
+        return True
+    if site.kind == Site.Kind.TEAM and site.group_id is not None:
+        return Group.objects.filter(Q(members=user) | Q(owners=user), id=site.group_id).exists()
+    return False
+
+
+def site(caller: Caller, reference: str, permission: Permission) -> Site:
+    """/sites/{id} (or a group's root site): the site, if the caller may open it."""
+    found = Site.objects.filter(tenant_id=caller.tenant_id, id=reference).first()
+    if found is None:
+        raise errors.not_found(errors.DRIVE)
+    if caller.app_only or caller.user is None:
+        check_site_for_app(caller, found, permission)
+        return found
+    if user_reaches_site(caller.user, found):
+        return found
     raise errors.access_denied(errors.DRIVE)

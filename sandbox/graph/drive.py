@@ -13,6 +13,7 @@ import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -90,7 +91,20 @@ def drive_json(drive: Drive) -> dict[str, Any]:
         .get("total")
         or 0
     )
-    if drive.owner_user:
+    if drive.site is not None and drive.owner_group_id is None:
+        library_site = drive.site
+        owner = (
+            {
+                "group": {
+                    "id": str(library_site.group.id),
+                    "displayName": library_site.group.display_name,
+                }
+            }
+            if library_site.group
+            else {"user": {"displayName": "System Account"}}
+        )
+        web = f"{library_site.web_url}/{quote(drive.name)}"
+    elif drive.owner_user:
         owner = identity(drive.owner_user)
         site = re.sub(r"[@.]", "_", drive.owner_user.user_principal_name)
         web = f"https://contoso-my.sharepoint.com/personal/{site}/Documents"
@@ -105,7 +119,9 @@ def drive_json(drive: Drive) -> dict[str, Any]:
         web = f"https://contoso.sharepoint.com/sites/{site}/Shared%20Documents"
     return {
         "id": drive.id,
-        "driveType": "business",
+        "driveType": "documentLibrary"
+        if drive.site_id and not drive.owner_group_id
+        else "business",
         "name": drive.name,
         "description": "",
         "createdDateTime": format_time(drive.created_at),

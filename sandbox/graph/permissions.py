@@ -98,16 +98,52 @@ FILES_READ = Permission(
     delegated=("Files.Read", "Files.ReadWrite", "Files.Read.All", "Files.ReadWrite.All",
                "Sites.Read.All", "Sites.ReadWrite.All"),
     application=("Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All",
-                 "Sites.ReadWrite.All"),
+                 "Sites.ReadWrite.All", "Sites.Selected"),
     delegated_all=("Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All",
                    "Sites.ReadWrite.All"),
 )  # fmt: skip
 FILES_WRITE = Permission(
     DRIVE,
     delegated=("Files.ReadWrite", "Files.ReadWrite.All", "Sites.ReadWrite.All"),
-    application=("Files.ReadWrite.All", "Sites.ReadWrite.All"),
+    application=("Files.ReadWrite.All", "Sites.ReadWrite.All", "Sites.Selected"),
     delegated_all=("Files.ReadWrite.All", "Sites.ReadWrite.All"),
 )
+
+# SharePoint sites. Sites.Selected (application) reaches only sites an admin granted the
+# app (sandbox/graph/access.py checks the grant); /sites?search and getAllSites don't
+# support it. getAllSites is application-only.
+SITES_READ = Permission(
+    DRIVE,
+    delegated=("Sites.Read.All", "Sites.ReadWrite.All"),
+    application=("Sites.Read.All", "Sites.ReadWrite.All", "Sites.Selected"),
+)
+SITES_SEARCH = Permission(
+    DRIVE,
+    delegated=("Sites.Read.All", "Sites.ReadWrite.All"),
+    application=("Sites.Read.All", "Sites.ReadWrite.All"),
+)
+ALL_SITES = Permission(DRIVE, delegated=(), application=("Sites.Read.All", "Sites.ReadWrite.All"))
+# /sites/{id}/permissions (the apps granted the site): Sites.FullControl.All both ways.
+SITE_PERMISSIONS = Permission(
+    DRIVE, delegated=("Sites.FullControl.All",), application=("Sites.FullControl.All",)
+)
+# /teams/{id}/channels and a channel's filesFolder.
+CHANNELS = Permission(
+    DIRECTORY,
+    delegated=("Channel.ReadBasic.All", "ChannelSettings.Read.All",
+               "ChannelSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
+               "Directory.Read.All", "Directory.ReadWrite.All"),
+    application=("Channel.ReadBasic.All", "ChannelSettings.Read.All",
+                 "ChannelSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
+                 "Directory.Read.All", "Directory.ReadWrite.All"),
+)  # fmt: skip
+CHANNEL_FILES = Permission(
+    DRIVE,
+    delegated=("Files.Read.All", "Files.Read", "Files.ReadWrite", "Files.ReadWrite.All",
+               "Group.Read.All", "Group.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"),
+    application=("Files.Read.All", "File.Read.Group", "Files.ReadWrite.All", "Group.Read.All",
+                 "Group.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"),
+)  # fmt: skip
 
 # $batch itself needs nothing: each inner request is authorized on its own.
 NONE = Permission(DIRECTORY, delegated=(), application=())

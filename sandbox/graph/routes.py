@@ -21,7 +21,7 @@ from sandbox.graph.permissions import Permission
 MAILBOX = r"(?P<mailbox>me|users/[^/]+)"
 FOLDER = r"mailFolders/(?:[^/]+/childFolders/)*(?P<folder>[^/]+)"
 MESSAGE = rf"(?:{FOLDER}/)?messages/(?P<message>[^/]+)"
-DRIVE = r"(?P<drive>me/drive|users/[^/]+/drive|groups/[^/]+/drive|drives/[^/]+)"
+DRIVE = r"(?P<drive>me/drive|users/[^/]+/drive|groups/[^/]+/drive|sites/[^/]+/drive|drives/[^/]+)"
 # root, items/{id}, and either followed by :/relative/path: (the colon syntax).
 ITEM = rf"{DRIVE}/(?P<item>root|items/[^/:]+)(?::(?P<path>[^:]*):?)?"
 USER = r"(?P<user>me|users/[^/]+)"
@@ -74,11 +74,22 @@ ROUTES = [
           applications.app_role_assignments, p.SERVICE_PRINCIPALS),
     route("GET", r"oauth2PermissionGrants", applications.oauth2_permission_grants,
           p.PERMISSION_GRANTS),
-    # SharePoint team sites (a group's site: its drive's owner is the group)
-    route("GET", r"sites", sites.search, p.SITES_READ),
-    route("GET", r"sites/(?P<host>[^/:]+):/(?P<path>[^:]+):?", sites.get_site, p.SITES_READ),
-    route("GET", r"sites/(?P<site>[^/:]+)/drive", sites.site_drive, p.SITES_READ),
-    route("GET", r"sites/(?P<site>[^/:]+)", sites.get_site, p.SITES_READ),
+    # SharePoint sites and Teams channels' files
+    route("GET", r"sites/getAllSites", sites.all_sites, p.ALL_SITES),
+    route("GET", r"sites", sites.search_sites, p.SITES_SEARCH),
+    route("GET", r"sites/(?P<host>[^/:]+):/(?P<path>[^:]+):?", sites.get_site_by_path,
+          p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/]+)", sites.get_site, p.SITES_READ),
+    route("GET", r"groups/(?P<group>[^/]+)/sites/root", sites.group_site, p.SITES_READ),
+    route("GET", r"sites/(?P<site>[^/]+)/drive", sites.site_drive, p.FILES_READ),
+    route("GET", r"sites/(?P<site>[^/]+)/drives", sites.site_drives, p.FILES_READ),
+    route("GET", r"sites/(?P<site>[^/]+)/permissions", sites.list_permissions,
+          p.SITE_PERMISSIONS),
+    route("POST", r"sites/(?P<site>[^/]+)/permissions", sites.grant_permission,
+          p.SITE_PERMISSIONS),
+    route("GET", r"teams/(?P<group>[^/]+)/channels", sites.list_channels, p.CHANNELS),
+    route("GET", r"teams/(?P<group>[^/]+)/channels/(?P<channel>[^/]+)/filesFolder",
+          sites.files_folder, p.CHANNEL_FILES),
     # Mail folders
     route("GET", rf"{MAILBOX}/mailFolders", mail.list_folders, p.MAIL_READ_BASIC),
     route("POST", rf"{MAILBOX}/mailFolders", mail.create_folder, p.MAIL_WRITE),

@@ -103,7 +103,7 @@ def _resolve(call: Call, route_permission: Permission) -> None:
         call.mailbox = access.mailbox(call.caller, mailbox_ref.removeprefix("users/"))
     if drive_ref := call.params.get("drive"):
         kind, _, rest = drive_ref.partition("/")
-        reference = rest.removesuffix("/drive") if kind in ("users", "groups") else rest
+        reference = rest.removesuffix("/drive") if kind in ("users", "groups", "sites") else rest
         call.drive = access.drive(call.caller, kind.lower(), reference, route_permission)
 
 

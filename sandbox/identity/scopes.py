@@ -25,7 +25,7 @@ GRAPH_DELEGATED = frozenset(
         "Directory.Read.All", "Directory.AccessAsUser.All",
         "Calendars.Read", "Calendars.ReadWrite", "Contacts.Read", "Contacts.ReadWrite",
         "Tasks.Read", "Tasks.ReadWrite", "Notes.Read", "Notes.ReadWrite", "Notes.Create",
-        "MailboxItem.ImportExport",
+        "MailboxItem.ImportExport", "Channel.ReadBasic.All",
     }
 )  # fmt: skip
 GRAPH_ADMIN_ONLY = frozenset(

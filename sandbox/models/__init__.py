@@ -4,7 +4,8 @@
 - identity: signing keys, device codes, authorization codes, refresh tokens, consents;
 - mail: mailboxes (folders, messages, attachments, extended properties, change journal);
 - drive: OneDrive drives, items, versions, upload sessions, change journal;
-- calendar: calendars, events, contact folders, contacts, invitations "sent".
+- calendar: calendars, events, contact folders, contacts, invitations "sent";
+- sites: SharePoint sites, Teams channels, Sites.Selected grants.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ from sandbox.models.mail import (
     MailFolder,
     Message,
 )
+from sandbox.models.sites import Channel, Site, SiteGrant
 
 __all__ = [
     "Application",
     "Attachment",
     "AuthorizationCode",
     "Calendar",
+    "Channel",
     "Consent",
     "Contact",
     "ContactChange",
@@ -81,6 +84,8 @@ __all__ = [
     "RefreshToken",
     "ServicePrincipal",
     "SigningKey",
+    "Site",
+    "SiteGrant",
     "Tenant",
     "TenantDomain",
     "UploadFragment",

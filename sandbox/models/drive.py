@@ -24,10 +24,14 @@ class Drive(models.Model):
         Group, on_delete=models.CASCADE, null=True, blank=True, related_name="drive"
     )
     name = models.CharField(max_length=255, default="OneDrive")
+    # The SharePoint site whose document library this is (a group's drive: its team site).
+    site = models.ForeignKey(
+        "sandbox.Site", on_delete=models.CASCADE, null=True, blank=True, related_name="drives"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
-        return f"{self.name} of {self.owner_user or self.owner_group}"
+        return f"{self.name} of {self.owner_user or self.owner_group or self.site}"
 
 
 class DriveItem(models.Model):

@@ -38,7 +38,10 @@ def test_discovery_finds_mailboxes_user_drives_and_group_drives(sandbox):
     assert sorted(o.pk for o in objects) == sorted(o.pk for o in again)
     contoso = Drive.objects.filter(tenant_id=sandbox.tenant_id)
     drives = {o.graph_ref: o for o in objects if o.workload == "onedrive"}
-    assert set(drives) == {d.id for d in contoso}
+    libraries = {o.graph_ref for o in objects if o.workload == "sharepoint"}
+    # Users' and groups' drives are OneDrive objects; the other site libraries SharePoint's.
+    assert set(drives) == {d.id for d in contoso.exclude(owner_user=None, owner_group=None)}
+    assert libraries == {d.id for d in contoso.filter(owner_user=None, owner_group=None)}
     finance = next(o for o in objects if o.name == "Finance" and o.workload == "onedrive")
     assert finance.entity == "group"
     assert any(o.workload == "mail" and o.address.startswith("alice@") for o in objects)

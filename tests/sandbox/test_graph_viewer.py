@@ -16,6 +16,8 @@ def test_home_links_to_mailboxes_and_drives(sandbox):
     assert f"/sandbox/mail/{alice.id}/" in home.text
     assert "/sandbox/drives/" in home.text
     assert "Finance" in home.text  # a group drive
+    assert "Finance - Audit / Documents" in home.text  # a private channel's library
+    assert "Projects / Plans" in home.text  # a communication site's second library
 
 
 def test_mailbox_shows_folders_messages_and_flags(sandbox):
