@@ -50,6 +50,7 @@ def test_admin_sees_alice_among_logged_in_users_and_revokes_her(alice, page_as):
     expect(row.get_by_test_id("status")).to_have_text("Valid")
     expect(row).to_contain_text("alice@contoso.example")
 
+    admin.once("dialog", lambda dialog: dialog.accept())  # "Revoke …? Their tokens … end"
     row.get_by_test_id("revoke").click()
 
     expect(
