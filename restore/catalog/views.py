@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from portal.http import PortalRequest
-from restore.catalog import basket, browse, downloads, events, preview, search
+from restore.catalog import basket, browse, calendar_view, downloads, events, preview, search
 from restore.models import EntityKind, Folder, Item, ProtectedObject, RestoreJob
 from restore.scope import Scope
 from restore.workloads import info
@@ -201,6 +201,21 @@ def point_detail(request: PortalRequest, point_id: int) -> HttpResponse:
     # Items deleted or changed since this point, and when (the person sees what is gone).
     marks = browse.since(found.items, scope.restore_points())
     context["rows"] = [(item, marks.get(item.pk)) for item in found.items]
+    # A calendar also as a month or a week of occurrences (restore/catalog/calendar_view.py).
+    view = request.GET.get("view", "list")
+    if info(point.object.workload).item_kind == Item.Kind.EVENT and folder is not None:
+        if view not in calendar_view.VIEWS:
+            return _bad_request(request, "“view” must be list, month or week.")
+        context["views"] = calendar_view.VIEWS
+        context["view"] = view
+        if view != "list":
+            try:
+                anchor = calendar_view.parse_anchor(
+                    request.GET.get("at"), timezone.localtime(point.started_at).date()
+                )
+            except ValueError:
+                return _bad_request(request, "“at” must be a day such as 2026-09-07.")
+            context["grid"] = calendar_view.grid(items.filter(folder=folder), view, anchor)
     if request.htmx and request.GET.get("cursor"):
         return render(request, "restore/point.html#item-rows", context)
     context["tree"] = browse.folder_tree(folders, items)

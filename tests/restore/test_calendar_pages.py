@@ -158,3 +158,49 @@ def test_the_first_point_marks_what_the_demo_changed_and_deleted_and_lists_event
     assert 'data-testid="since">deleted' in people
     assert people.count('data-testid="since"') == 1
     assert "Monday, 2025-08-04" in days
+
+
+def _occurrences(html: str, title: str) -> dict[str, list[str]]:
+    """{day: [time and title, …]} of the grid's cells that show `title`."""
+    import re
+
+    cells: dict[str, list[str]] = {}
+    for day, cell in re.findall(r'<td class="[^"]*" data-day="([\d-]+)">(.*?)</td>', html, re.S):
+        found = re.findall(r'data-testid="occurrence">([^<]*)</a>', cell)
+        if shown := [o.strip() for o in found if title in o]:
+            cells[day] = shown
+    return cells
+
+
+def test_the_month_view_shows_each_occurrence_moved_and_cancelled_as_backed_up(sandbox, client):
+    point = back_up_calendar("alice")
+    sync = Item.objects.get(object=point.object, name="Team sync")
+    url = reverse("restore:point", args=[point.pk])
+    august = client.get(url, {"folder": sync.folder_id, "view": "month", "at": "2025-08"})
+    assert august.status_code == 200
+    html = august.content.decode()
+    assert "August 2025" in html
+    # Weekly on Mondays at 10:00 Berlin (08:00 UTC); the third one moved three hours later.
+    assert _occurrences(html, "Team sync") == {
+        "2025-08-04": ["08:00 Team sync"],
+        "2025-08-11": ["08:00 Team sync"],
+        "2025-08-18": ["11:00 Team sync"],
+        "2025-08-25": ["08:00 Team sync"],
+    }
+    september = client.get(url, {"folder": sync.folder_id, "view": "month", "at": "2025-09-01"})
+    days = _occurrences(september.content.decode(), "Team sync")
+    assert "2025-09-08" not in days  # cancelled before the backup
+    assert {"2025-09-01", "2025-09-15", "2025-09-22", "2025-09-29"} <= set(days)
+    week = client.get(url, {"folder": sync.folder_id, "view": "week", "at": "2025-08-20"})
+    assert _occurrences(week.content.decode(), "Team sync") == {"2025-08-18": ["11:00 Team sync"]}
+
+
+def test_bad_calendar_views_are_a_clear_400(sandbox, client):
+    point = back_up_calendar("alice")
+    sync = Item.objects.get(object=point.object, name="Team sync")
+    url = reverse("restore:point", args=[point.pk])
+    bad_view = client.get(url, {"folder": sync.folder_id, "view": "year"})
+    assert bad_view.status_code == 400
+    assert "must be list, month or week" in bad_view.content.decode()
+    bad_day = client.get(url, {"folder": sync.folder_id, "view": "month", "at": "someday"})
+    assert bad_day.status_code == 400
