@@ -73,6 +73,7 @@ def main() -> None:
         count = args.mb // args.item_mb
         tenant = "11111111-1111-1111-1111-111111111111"
         results: dict[str, dict[str, list[float]]] = {}
+        print("S3 server:", s3_server.name())
         print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout)
         for run in range(args.runs):
             items = [os.urandom(args.item_mb * MB) for _ in range(count)]
