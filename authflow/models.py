@@ -77,7 +77,7 @@ class User(AbstractUser):
     @property
     def is_tenant_admin(self) -> bool:
         """Administers only the tenants granted (TenantAdmin rows); authflow.access."""
-        return self.pk is not None and self.tenant_grants.exists()
+        return self.pk is not None and self.tenant_grants.filter(role="admin").exists()
 
 
 class TokenCache(models.Model):
@@ -357,14 +357,22 @@ class Tenant(models.Model):
 
 
 class TenantAdmin(models.Model):
-    """A tenant-admin grant: `user` administers `tenant` (and only the tenants granted).
+    """A tenant grant: `user` administers `tenant` (role admin), or acts as helpdesk there
+    (role helpdesk), and only in the tenants granted.
 
-    A portal admin (Role.ADMIN) without any grant is a global admin and sees every tenant;
-    a person with grants sees and changes only those tenants in every console page.
+    A portal admin (Role.ADMIN) without any admin grant is a global admin and sees every
+    tenant; a person with admin grants sees and changes only those tenants in every console
+    page. A helpdesk person acts in their own tenant plus the tenants granted to them
+    (an admin grant includes helpdesk there); authflow.access.helpdesk_tenant_ids.
     """
+
+    class GrantRole(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        HELPDESK = "helpdesk", "Helpdesk"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tenant_grants")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admins")
+    role = models.CharField(max_length=16, choices=GrantRole.choices, default=GrantRole.ADMIN)
     granted_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -373,4 +381,6 @@ class TenantAdmin(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.role == self.GrantRole.HELPDESK:
+            return f"{self.user} is helpdesk for {self.tenant}"
         return f"{self.user} administers {self.tenant}"

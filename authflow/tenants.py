@@ -40,6 +40,10 @@ class TenantError(Exception):
     """Bad input or a refusal about a tenant; the message is safe to show."""
 
 
+class TenantNotFound(TenantError):
+    """No connected tenant is what was named (or none the person may act in)."""
+
+
 def parse(text: str) -> tuple[str, str]:
     """("id", guid) or ("domain", domain) from what an admin typed. Raises TenantError."""
     value = text.strip().lower()
@@ -139,7 +143,7 @@ def find(text: str) -> Tenant:
             tenant_id = ""
         found = tenants.filter(tenant_id=tenant_id).first() if tenant_id else None
     if found is None:
-        raise TenantError(f"No connected tenant is {value}; `manage.py tenant list` shows them.")
+        raise TenantNotFound(f"No connected tenant is {value}; `manage.py tenant list` shows them.")
     return found
 
 
