@@ -292,7 +292,8 @@ class Tenant(models.Model):
     `tenant_id` is Entra's GUID, the key every other table uses (`ProtectedObject.tenant_id`,
     `User.tenant_id`, `OperatorScope.tenant_id`). `credentials_ref` names where the app's
     client secret or certificate for this tenant is kept (an environment variable or a
-    secret file's name), never the secret itself. `protection` says what to protect:
+    secret file's name), never the secret itself; with `client_id`, an app registered for
+    this tenant alone (authflow/credentials.py). `protection` says what to protect:
     ``{"mode": "all" | "selected", "include": [ids], "exclude": [ids]}``; exclusions win.
     """
 
@@ -309,6 +310,8 @@ class Tenant(models.Model):
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
     status_reason = models.CharField(max_length=500, blank=True)  # safe to show
     credentials_ref = models.CharField(max_length=200, blank=True)
+    # The app registered for this tenant ("one per tenant"); empty: MICROSOFT_CLIENT_ID.
+    client_id = models.CharField(max_length=36, blank=True)
     protection = models.JSONField(default=dict, blank=True)
     # The last Verify: {"checked_at": iso, "results": [{workload, entity, operation, ...}]}.
     verification = models.JSONField(default=dict, blank=True)

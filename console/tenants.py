@@ -30,6 +30,7 @@ SESSION_KEY = "console:tenant-consent"
 @require_GET
 @role_required(Role.ADMIN)
 def tenant_list(request: PortalRequest) -> HttpResponse:
+    tenants.note_credentials()  # "credentials missing: NAME not set" shows at once
     return render(
         request,
         "console/tenants.html",

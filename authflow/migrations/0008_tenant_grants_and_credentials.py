@@ -16,4 +16,9 @@ class Migration(migrations.Migration):
                 max_length=16,
             ),
         ),
+        migrations.AddField(
+            model_name="tenant",
+            name="client_id",
+            field=models.CharField(blank=True, max_length=36),
+        ),
     ]
