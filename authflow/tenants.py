@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from authflow import credentials, discovery, flows, tokens
 from authflow.models import Tenant
-from portal import audit, permissions
+from portal import audit, clouds, permissions
 from portal.graph import GraphClient, GraphError
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ def resolve(text: str) -> tuple[str, list[str]]:
     outside any transaction."""
     kind, value = parse(text)
     try:
-        found = discovery.configuration(value).tenant_id
+        configuration = discovery.configuration(value)
+        found = configuration.tenant_id
     except discovery.DiscoveryUnavailable as exc:
         raise TenantError(str(exc)) from exc
     except discovery.DiscoveryError as exc:
@@ -82,7 +83,25 @@ def resolve(text: str) -> tuple[str, list[str]]:
         ) from exc
     if not found:
         raise TenantError(f"{value} does not name a single organisation.")
+    refuse_other_cloud(value, configuration.cloud_instance_name)
     return found, [value] if kind == "domain" else []
+
+
+def refuse_other_cloud(value: str, instance_name: str | None) -> None:
+    """A portal serves one Microsoft cloud (MICROSOFT_CLOUD): a tenant whose discovery
+    document names another cloud's instance is refused, saying which. A document without
+    `cloud_instance_name` (a custom OpenID provider) is taken as the configured cloud."""
+    configured = clouds.CLOUDS[settings.MICROSOFT_CLOUD]
+    if not instance_name or instance_name == configured.instance_name:
+        return
+    theirs = [c.name for c in clouds.CLOUDS.values() if c.instance_name == instance_name]
+    where = f"MICROSOFT_CLOUD={' or '.join(theirs)}" if theirs else "a cloud Lifeboat does not know"
+    raise TenantError(
+        f"{value} is in another Microsoft cloud: its sign-in configuration says "
+        f"cloud_instance_name {instance_name}, and this portal is configured for "
+        f"MICROSOFT_CLOUD={configured.name} ({configured.instance_name}). A portal serves "
+        f"one cloud: connect this tenant from a portal with {where}."
+    )
 
 
 def ensure_first() -> None:
