@@ -68,7 +68,10 @@ class User(AbstractUser):
 
     @property
     def is_helpdesk(self) -> bool:
-        return self.effective_role in (Role.HELPDESK, Role.ADMIN)
+        """Helpdesk somewhere: by role, or by a tenant grant (authflow.access)."""
+        if self.effective_role in (Role.HELPDESK, Role.ADMIN):
+            return True
+        return self.pk is not None and self.tenant_grants.exists()
 
     @property
     def is_portal_admin(self) -> bool:

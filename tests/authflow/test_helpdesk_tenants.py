@@ -182,6 +182,7 @@ def test_a_helpdesk_grant_alone_allows_helpdesk_there_only(world):
     html = client.get(reverse("helpdesk:home")).content.decode()
     assert "carol@fabrikam.example" in html
     assert "alice@contoso.example" not in html
+    assert f'<a href="{reverse("helpdesk:home")}">Helpdesk</a>' in html  # the menu offers it
     contoso = world["contoso_sign_in"]
     assert client.get(reverse("helpdesk:sign-in", args=[contoso.code])).status_code == 404
 

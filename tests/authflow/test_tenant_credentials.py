@@ -126,3 +126,19 @@ def test_add_takes_a_client_id_and_a_reference_never_a_secret(sandbox):
     tenant = Tenant.objects.get(tenant_id=constants.OTHER_TENANT_ID)
     assert (tenant.client_id, tenant.credentials_ref) == (str(FABRIKAM_APP), "FABRIKAM_APP_SECRET")
     assert f"client_id={FABRIKAM_APP}" in out.getvalue()  # its consent link names its app
+
+
+def test_discovery_uses_the_tenants_app_and_skips_it_while_credentials_are_missing(
+    fabrikam_app, monkeypatch
+):
+    from restore.backup import discovery
+    from restore.models import ProtectedObject
+
+    fabrikam = uuid.UUID(constants.OTHER_TENANT_ID)
+    monkeypatch.delenv("FABRIKAM_APP_SECRET")
+    assert set(discovery.discover_all()) == {constants.TENANT_ID}
+    assert not ProtectedObject.objects.filter(tenant_id=fabrikam).exists()
+    monkeypatch.setenv("FABRIKAM_APP_SECRET", SECRET)
+    assert set(discovery.discover_all()) == {constants.TENANT_ID, constants.OTHER_TENANT_ID}
+    found = {o.address for o in ProtectedObject.objects.filter(tenant_id=fabrikam)}
+    assert "mallory@fabrikam.example" in found
