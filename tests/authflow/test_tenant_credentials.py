@@ -142,3 +142,20 @@ def test_discovery_uses_the_tenants_app_and_skips_it_while_credentials_are_missi
     assert set(discovery.discover_all()) == {constants.TENANT_ID, constants.OTHER_TENANT_ID}
     found = {o.address for o in ProtectedObject.objects.filter(tenant_id=fabrikam)}
     assert "mallory@fabrikam.example" in found
+
+
+def test_a_reference_ending_in_certificate_path_names_the_tenants_certificate(
+    fabrikam_app, monkeypatch, tmp_path
+):
+    from tests.authflow.test_certificate import make_certificate
+
+    pem = tmp_path / "fabrikam-app.pem"
+    Application.objects.filter(client_id=FABRIKAM_APP).update(
+        certificates=[make_certificate(pem)], client_secret_hashes=[]
+    )
+    Tenant.objects.filter(pk=fabrikam_app.pk).update(credentials_ref="FABRIKAM_CERTIFICATE_PATH")
+    monkeypatch.setenv("FABRIKAM_CERTIFICATE_PATH", str(tmp_path / "nowhere.pem"))
+    with pytest.raises(flows.FlowError, match="FABRIKAM_CERTIFICATE_PATH names no readable"):
+        flows.app_only_token(constants.OTHER_TENANT_ID)
+    monkeypatch.setenv("FABRIKAM_CERTIFICATE_PATH", str(pem))
+    assert token_app(constants.OTHER_TENANT_ID) == str(FABRIKAM_APP)
