@@ -159,3 +159,32 @@ def test_a_reference_ending_in_certificate_path_names_the_tenants_certificate(
         flows.app_only_token(constants.OTHER_TENANT_ID)
     monkeypatch.setenv("FABRIKAM_CERTIFICATE_PATH", str(pem))
     assert token_app(constants.OTHER_TENANT_ID) == str(FABRIKAM_APP)
+
+
+def test_the_connect_form_takes_a_client_id_and_refuses_a_secret(sandbox):
+    from django.test import Client
+    from django.urls import reverse
+
+    from authflow.models import Role, User
+
+    admin = User.objects.create(username="admin.ivan", upn="ivan@contoso.example", role=Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    refused = client.post(
+        reverse("console:tenant-add"),
+        {"tenant": "fabrikam.example", "credentials_ref": "hunter2 secret!"},
+        follow=True,
+    )
+    assert "never the secret itself" in refused.content.decode()
+    assert "hunter2" not in refused.content.decode()
+    assert not Tenant.objects.filter(tenant_id=constants.OTHER_TENANT_ID).exists()
+    client.post(
+        reverse("console:tenant-add"),
+        {
+            "tenant": "fabrikam.example",
+            "client_id": str(FABRIKAM_APP),
+            "credentials_ref": "FABRIKAM_APP_SECRET",
+        },
+    )
+    tenant = Tenant.objects.get(tenant_id=constants.OTHER_TENANT_ID)
+    assert (tenant.client_id, tenant.credentials_ref) == (str(FABRIKAM_APP), "FABRIKAM_APP_SECRET")
