@@ -33,7 +33,10 @@ class SignInStart(Schema):
         "(its group's owners sign in).",
     )
     tenant: str = Field(
-        "", max_length=300, description="The tenant's domain or id (default: the first)."
+        "",
+        max_length=300,
+        description="The tenant's domain or id (default: the caller's own). A tenant the "
+        "caller may not act in is a 404, as one not connected.",
     )
     force: bool = Field(False, description="Start even if valid tokens already exist.")
 
@@ -95,7 +98,15 @@ def _out(sign_in: SignIn, owners: tuple[principals.ExpectedUser, ...] = ()) -> S
 
 @router.post(
     "/sign-ins",
-    response={201: SignInOut, **AUTH_ERRORS, 403: Error, 409: Error, 429: Error, 502: Error},
+    response={
+        201: SignInOut,
+        **AUTH_ERRORS,
+        403: Error,
+        404: Error,
+        409: Error,
+        429: Error,
+        502: Error,
+    },
     summary="Start a sign-in on behalf of a user or a group (helpdesk)",
 )
 def start(request: HttpRequest, payload: SignInStart) -> Status:
@@ -109,8 +120,10 @@ def start(request: HttpRequest, payload: SignInStart) -> Status:
     ):
         raise ApiError(429, "too_many_requests", "Too many sign-ins started. Wait a while.")
     try:
-        tenant_id = str(tenants.find(payload.tenant).tenant_id) if payload.tenant.strip() else None
+        tenant_id = helpdesk.acting_tenant(user, payload.tenant)
         principal = principals.resolve(payload.principal.strip(), tenant_id=tenant_id)
+    except tenants.TenantNotFound as exc:  # not connected, or not one the caller helps in
+        raise ApiError(404, "not_found", str(exc)) from exc
     except (tenants.TenantError, principals.PrincipalNotFound) as exc:
         raise ApiError(400, "invalid_request", str(exc)) from exc
     except (GraphError, flows.FlowError) as exc:
@@ -144,8 +157,8 @@ def start(request: HttpRequest, payload: SignInStart) -> Status:
     summary="A sign-in started on someone's behalf (helpdesk)",
 )
 def detail(request: HttpRequest, id: UUID) -> SignInOut:
-    require_role(request, Role.HELPDESK)
-    sign_in = helpdesk.helpdesk_sign_ins().filter(code=id).first()
+    user = require_role(request, Role.HELPDESK)
+    sign_in = helpdesk.helpdesk_sign_ins(user).filter(code=id).first()
     if sign_in is None:
         raise ApiError(404, "not_found", "No such sign-in.")
     return _out(sign_in, helpdesk.current_owners(sign_in))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -36,6 +37,8 @@ def has_role(user: object, role: Role) -> bool:
     page they reach filters by `tenant_ids_of`."""
     if getattr(user, "effective_role", None) in ALLOWED[role]:
         return True
+    if role == Role.HELPDESK:
+        return bool(helpdesk_tenant_ids(user))
     return role == Role.ADMIN and bool(tenant_ids_of(user))
 
 
@@ -49,7 +52,9 @@ def tenant_ids_of(user: object) -> frozenset[uuid.UUID] | None:
     cache = getattr(user, "_tenant_ids_cache", None)
     if cache is None:
         granted = frozenset(
-            TenantAdmin.objects.filter(user_id=pk).values_list("tenant__tenant_id", flat=True)
+            TenantAdmin.objects.filter(user_id=pk, role=TenantAdmin.GrantRole.ADMIN).values_list(
+                "tenant__tenant_id", flat=True
+            )
         )
         if granted or getattr(user, "effective_role", None) != Role.ADMIN:
             cache = (granted,)
@@ -61,6 +66,46 @@ def tenant_ids_of(user: object) -> frozenset[uuid.UUID] | None:
             cache = (None,)
         user._tenant_ids_cache = cache  # type: ignore[attr-defined]
     return cache[0]
+
+
+def helpdesk_tenant_ids(user: object) -> frozenset[uuid.UUID] | None:
+    """The tenants a person may start, see and cancel helpdesk sign-ins in: None for a
+    global admin (every tenant); else the tenants they administer, the tenants granted to
+    them as helpdesk, and, while their role allows helpdesk, their own tenant (a local
+    account without one: the portal's own). A helpdesk role from a customer's directory
+    thus counts in that customer's tenant only."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return frozenset()
+    cache = getattr(user, "_helpdesk_ids_cache", None)
+    if cache is None:
+        administered = tenant_ids_of(user)
+        if administered is None:
+            cache = (None,)
+        else:
+            ids = set(administered) | set(
+                TenantAdmin.objects.filter(
+                    user_id=pk, role=TenantAdmin.GrantRole.HELPDESK
+                ).values_list("tenant__tenant_id", flat=True)
+            )
+            if getattr(user, "effective_role", None) in ALLOWED[Role.HELPDESK]:
+                own = getattr(user, "tenant_id", None) or home_tenant_id()
+                with contextlib.suppress(ValueError):
+                    ids.add(uuid.UUID(str(own)))
+            cache = (frozenset(ids),)
+        user._helpdesk_ids_cache = cache  # type: ignore[attr-defined]
+    return cache[0]
+
+
+def helps_in_tenant(user: object, tenant_id: object) -> bool:
+    """Whether `user` may act as helpdesk in `tenant_id`."""
+    allowed = helpdesk_tenant_ids(user)
+    if allowed is None:
+        return True
+    try:
+        return uuid.UUID(str(tenant_id)) in allowed
+    except ValueError:
+        return False
 
 
 def home_tenant_id() -> str:

@@ -71,6 +71,8 @@ class Configuration:
     jwks_uri: str
     device_authorization_endpoint: str | None
     prompt_values_supported: tuple[str, ...] | None
+    # Entra's name of the cloud the tenant lives in ("microsoftonline.com", ".us", …).
+    cloud_instance_name: str | None = None
 
     def issuer_for(self, tid: str) -> str:
         """The issuer a token of tenant `tid` must carry."""
@@ -91,7 +93,8 @@ def document_url(tenant: str) -> str:
 
 
 def _cache_key(tenant: str) -> str:
-    return f"authflow:oidc:{settings.MICROSOFT_AUTHORITY_HOST}:{tenant.lower()}"
+    # v2: Configuration gained cloud_instance_name; older pickles are not read back.
+    return f"authflow:oidc:v2:{settings.MICROSOFT_AUTHORITY_HOST}:{tenant.lower()}"
 
 
 def configuration(tenant: str, *, refresh: bool = False) -> Configuration:
@@ -184,6 +187,9 @@ def validate(document: Any, tenant: str) -> Configuration:
         device_authorization_endpoint=device,
         prompt_values_supported=tuple(str(p) for p in prompts)
         if isinstance(prompts, list)
+        else None,
+        cloud_instance_name=str(document["cloud_instance_name"]).lower()
+        if isinstance(document.get("cloud_instance_name"), str)
         else None,
     )
 

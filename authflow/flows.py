@@ -18,16 +18,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import msal
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
-from authflow import discovery
+from authflow import credentials, discovery
 from portal.microsoft import MicrosoftSession, TLSFailure, authority_url, graph_scope, http_session
 
 logger = logging.getLogger(__name__)
@@ -118,15 +115,7 @@ def _client_credential() -> str | dict[str, str]:
     path = settings.MICROSOFT_CLIENT_CERTIFICATE_PATH
     if not path:
         return settings.MICROSOFT_CLIENT_SECRET or ""
-    # One PEM with the private key and the certificate. Given the certificate, msal signs
-    # the client assertion with PS256 and names the key by its SHA-256 thumbprint
-    # (x5t#S256), as Entra recommends over SHA-1.
-    pem = Path(path).read_text()
-    certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
-    return {
-        "private_key": pem,
-        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
-    }
+    return credentials.certificate_credential(path)
 
 
 # The client capabilities the portal declares to Entra: cp1 says it understands claims
@@ -154,11 +143,16 @@ def public_app(
 
 
 def confidential_app(
-    cache: msal.SerializableTokenCache | None = None, *, tenant: str | None = None
+    cache: msal.SerializableTokenCache | None = None,
+    *,
+    tenant: str | None = None,
+    app: credentials.AppCredentials | None = None,
 ) -> msal.ConfidentialClientApplication:
+    """The portal's confidential client; `app`: a tenant's own app or credentials."""
+    credential = app.credential if app is not None else None
     return msal.ConfidentialClientApplication(
-        settings.MICROSOFT_CLIENT_ID,
-        client_credential=_client_credential(),
+        app.client_id if app is not None else settings.MICROSOFT_CLIENT_ID,
+        client_credential=credential if credential is not None else _client_credential(),
         authority=authority_url(tenant),
         http_client=http_session(),
         http_cache=_HTTP_CACHE,
@@ -371,19 +365,26 @@ def acquire_silent(
     return result, (cache.serialize() if cache.has_state_changed else None)
 
 
-_app_only: dict[str, msal.ConfidentialClientApplication] = {}
+_app_only: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
 
 
 def app_only_token(tenant_id: str, *, force: bool = False) -> str:
-    """An application token for Graph in `tenant_id` (client credentials), cached by msal.
+    """An application token for Graph in `tenant_id` (client credentials), cached by msal,
+    with the tenant's own app and credentials when it names them (authflow/credentials.py).
 
-    `force` drops the cached one (Graph refused it) and asks Entra for a new token.
+    `force` drops the cached one (Graph refused it) and asks Entra for a new token. A
+    credentials reference that names nothing set is a FlowError "credentials_missing".
     """
+    try:
+        own = credentials.for_tenant(tenant_id)
+    except credentials.CredentialsMissing as exc:
+        raise FlowError("credentials_missing", str(exc)) from exc
+    key = (tenant_id, own.client_id, own.ref)
     if force:
-        _app_only.pop(tenant_id, None)
-    app = _app_only.get(tenant_id)
+        _app_only.pop(key, None)
+    app = _app_only.get(key)
     if app is None:
-        app = _app_only.setdefault(tenant_id, confidential_app(tenant=tenant_id))
+        app = _app_only.setdefault(key, confidential_app(tenant=tenant_id, app=own))
     try:
         result = app.acquire_token_for_client([graph_scope(".default")])
     except TRANSIENT_ERRORS as exc:

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from authflow import tokens
-from authflow.models import Role, SignIn, TokenCache, User
+from authflow.models import Role, SignIn, Tenant, TenantAdmin, TokenCache, User
 from authflow.signals import identity_revoked
 from portal import audit
 
@@ -142,5 +142,33 @@ def set_role(
             on_behalf_of=user.identity,
             target=user.upn,
             details={"from": previous, "to": role.value},
+        )
+    return True
+
+
+def grant_in_tenant(
+    user: User, role: Role, tenant: Tenant, *, by: User | None, request: HttpRequest | None = None
+) -> bool:
+    """A tenant grant (audited): `user` is admin or helpdesk in `tenant` only
+    (authflow.access). A grant of the other role there is replaced. Whether it changed."""
+    if role not in (Role.ADMIN, Role.HELPDESK):
+        raise ValueError("A tenant grant is for the admin or the helpdesk role.")
+    with transaction.atomic():
+        grant, created = TenantAdmin.objects.select_for_update().get_or_create(
+            user=user, tenant=tenant, defaults={"role": role.value}
+        )
+        if not created and grant.role == role.value:
+            return False
+        previous = "" if created else grant.role
+        grant.role = role.value
+        grant.save(update_fields=["role"])
+        audit.record(
+            "role.changed",
+            request=request,
+            actor=by,
+            on_behalf_of=user.identity,
+            target=user.upn,
+            tenant_id=tenant.tenant_id,
+            details={"from": previous, "to": role.value, "in_tenant": str(tenant.tenant_id)},
         )
     return True

@@ -84,6 +84,7 @@ def create_link(
         target=str(sign_in.code),
         details={"method": "link", "tenant": principal.tenant_id},
         correlation=sign_in.correlation_id,
+        tenant_id=principal.tenant_id,
     )
     return NewLink(sign_in, link_url(secret))
 

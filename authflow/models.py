@@ -68,7 +68,10 @@ class User(AbstractUser):
 
     @property
     def is_helpdesk(self) -> bool:
-        return self.effective_role in (Role.HELPDESK, Role.ADMIN)
+        """Helpdesk somewhere: by role, or by a tenant grant (authflow.access)."""
+        if self.effective_role in (Role.HELPDESK, Role.ADMIN):
+            return True
+        return self.pk is not None and self.tenant_grants.exists()
 
     @property
     def is_portal_admin(self) -> bool:
@@ -77,7 +80,7 @@ class User(AbstractUser):
     @property
     def is_tenant_admin(self) -> bool:
         """Administers only the tenants granted (TenantAdmin rows); authflow.access."""
-        return self.pk is not None and self.tenant_grants.exists()
+        return self.pk is not None and self.tenant_grants.filter(role="admin").exists()
 
 
 class TokenCache(models.Model):
@@ -292,7 +295,8 @@ class Tenant(models.Model):
     `tenant_id` is Entra's GUID, the key every other table uses (`ProtectedObject.tenant_id`,
     `User.tenant_id`, `OperatorScope.tenant_id`). `credentials_ref` names where the app's
     client secret or certificate for this tenant is kept (an environment variable or a
-    secret file's name), never the secret itself. `protection` says what to protect:
+    secret file's name), never the secret itself; with `client_id`, an app registered for
+    this tenant alone (authflow/credentials.py). `protection` says what to protect:
     ``{"mode": "all" | "selected", "include": [ids], "exclude": [ids]}``; exclusions win.
     """
 
@@ -309,6 +313,8 @@ class Tenant(models.Model):
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
     status_reason = models.CharField(max_length=500, blank=True)  # safe to show
     credentials_ref = models.CharField(max_length=200, blank=True)
+    # The app registered for this tenant ("one per tenant"); empty: MICROSOFT_CLIENT_ID.
+    client_id = models.CharField(max_length=36, blank=True)
     protection = models.JSONField(default=dict, blank=True)
     # The last Verify: {"checked_at": iso, "results": [{workload, entity, operation, ...}]}.
     verification = models.JSONField(default=dict, blank=True)
@@ -357,14 +363,22 @@ class Tenant(models.Model):
 
 
 class TenantAdmin(models.Model):
-    """A tenant-admin grant: `user` administers `tenant` (and only the tenants granted).
+    """A tenant grant: `user` administers `tenant` (role admin), or acts as helpdesk there
+    (role helpdesk), and only in the tenants granted.
 
-    A portal admin (Role.ADMIN) without any grant is a global admin and sees every tenant;
-    a person with grants sees and changes only those tenants in every console page.
+    A portal admin (Role.ADMIN) without any admin grant is a global admin and sees every
+    tenant; a person with admin grants sees and changes only those tenants in every console
+    page. A helpdesk person acts in their own tenant plus the tenants granted to them
+    (an admin grant includes helpdesk there); authflow.access.helpdesk_tenant_ids.
     """
+
+    class GrantRole(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        HELPDESK = "helpdesk", "Helpdesk"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tenant_grants")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="admins")
+    role = models.CharField(max_length=16, choices=GrantRole.choices, default=GrantRole.ADMIN)
     granted_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -373,4 +387,6 @@ class TenantAdmin(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.role == self.GrantRole.HELPDESK:
+            return f"{self.user} is helpdesk for {self.tenant}"
         return f"{self.user} administers {self.tenant}"

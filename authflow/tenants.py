@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from authflow import discovery, flows, tokens
+from authflow import credentials, discovery, flows, tokens
 from authflow.models import Tenant
-from portal import audit, permissions
+from portal import audit, clouds, permissions
 from portal.graph import GraphClient, GraphError
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ _DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
 class TenantError(Exception):
     """Bad input or a refusal about a tenant; the message is safe to show."""
+
+
+class TenantNotFound(TenantError):
+    """No connected tenant is what was named (or none the person may act in)."""
 
 
 def parse(text: str) -> tuple[str, str]:
@@ -66,7 +70,8 @@ def resolve(text: str) -> tuple[str, list[str]]:
     outside any transaction."""
     kind, value = parse(text)
     try:
-        found = discovery.configuration(value).tenant_id
+        configuration = discovery.configuration(value)
+        found = configuration.tenant_id
     except discovery.DiscoveryUnavailable as exc:
         raise TenantError(str(exc)) from exc
     except discovery.DiscoveryError as exc:
@@ -78,7 +83,25 @@ def resolve(text: str) -> tuple[str, list[str]]:
         ) from exc
     if not found:
         raise TenantError(f"{value} does not name a single organisation.")
+    refuse_other_cloud(value, configuration.cloud_instance_name)
     return found, [value] if kind == "domain" else []
+
+
+def refuse_other_cloud(value: str, instance_name: str | None) -> None:
+    """A portal serves one Microsoft cloud (MICROSOFT_CLOUD): a tenant whose discovery
+    document names another cloud's instance is refused, saying which. A document without
+    `cloud_instance_name` (a custom OpenID provider) is taken as the configured cloud."""
+    configured = clouds.CLOUDS[settings.MICROSOFT_CLOUD]
+    if not instance_name or instance_name == configured.instance_name:
+        return
+    theirs = [c.name for c in clouds.CLOUDS.values() if c.instance_name == instance_name]
+    where = f"MICROSOFT_CLOUD={' or '.join(theirs)}" if theirs else "a cloud Lifeboat does not know"
+    raise TenantError(
+        f"{value} is in another Microsoft cloud: its sign-in configuration says "
+        f"cloud_instance_name {instance_name}, and this portal is configured for "
+        f"MICROSOFT_CLOUD={configured.name} ({configured.instance_name}). A portal serves "
+        f"one cloud: connect this tenant from a portal with {where}."
+    )
 
 
 def ensure_first() -> None:
@@ -115,9 +138,30 @@ def all_tenants() -> QuerySet[Tenant]:
     return Tenant.objects.all()
 
 
+CREDENTIALS_MISSING = "credentials missing:"
+
+
+def note_credentials() -> list[int]:
+    """Check every active tenant's credentials reference (no HTTP): one that names
+    nothing set gets the reason "credentials missing: NAME not set" (audited once), and
+    loses it once the reference resolves again. The pks of the tenants without."""
+    missing = []
+    for tenant in all_tenants().filter(status=Tenant.Status.ACTIVE):
+        problem = credentials.problem(tenant)
+        if problem:
+            missing.append(tenant.pk)
+            if set_status(tenant, tenant.status, problem):
+                logger.warning("Tenant %s is not backed up: %s", tenant.tenant_id, problem)
+        elif tenant.status_reason.startswith(CREDENTIALS_MISSING):
+            set_status(tenant, tenant.status, "")
+    return missing
+
+
 def active() -> QuerySet[Tenant]:
-    """The tenants backed up now (status active)."""
-    return all_tenants().filter(status=Tenant.Status.ACTIVE)
+    """The tenants backed up now: status active, with credentials that resolve (a tenant
+    whose credentials are missing is skipped, its status saying why)."""
+    skipped = note_credentials()
+    return all_tenants().filter(status=Tenant.Status.ACTIVE).exclude(pk__in=skipped)
 
 
 def active_ids() -> list[uuid.UUID]:
@@ -139,7 +183,7 @@ def find(text: str) -> Tenant:
             tenant_id = ""
         found = tenants.filter(tenant_id=tenant_id).first() if tenant_id else None
     if found is None:
-        raise TenantError(f"No connected tenant is {value}; `manage.py tenant list` shows them.")
+        raise TenantNotFound(f"No connected tenant is {value}; `manage.py tenant list` shows them.")
     return found
 
 
@@ -148,15 +192,27 @@ def add(
     *,
     display_name: str = "",
     credentials_ref: str = "",
+    client_id: str = "",
     by: User | None = None,
     request: HttpRequest | None = None,
 ) -> Tenant:
-    """Connect a tenant (waiting for admin consent). Raises TenantError, writing nothing."""
-    if credentials_ref and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./-]{0,199}", credentials_ref):
+    """Connect a tenant (waiting for admin consent). Raises TenantError, writing nothing.
+
+    `client_id` is the app registered for this tenant alone (empty: the configured one);
+    `credentials_ref` names the environment variable holding its secret or certificate
+    path (authflow/credentials.py)."""
+    if credentials_ref and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,199}", credentials_ref):
         raise TenantError(
-            "The credentials reference names an environment variable or secret file "
-            "(letters, digits, _ . / -), never the secret itself."
+            "The credentials reference names an environment variable (NAME, or NAME_FILE "
+            "set to a secret file): letters, digits and _, never the secret itself."
         )
+    if client_id:
+        try:
+            client_id = str(uuid.UUID(client_id.strip()))
+        except ValueError:
+            raise TenantError(
+                f"{client_id.strip()!r} is not a client id: an app's client id is a GUID."
+            ) from None
     tenant_id, domains = resolve(text)  # HTTP, before any transaction
     ensure_first()  # the configured tenant stays the first one, backed up as before
     with transaction.atomic():
@@ -168,6 +224,7 @@ def add(
             display_name=display_name[:256],
             cloud=settings.MICROSOFT_CLOUD,
             credentials_ref=credentials_ref or _configured_credentials(),
+            client_id=client_id,
         )
         audit.record(
             "tenant.added",
@@ -208,6 +265,12 @@ def consent_redirect_uri() -> str:
     return f"{settings.PORTAL_URL}{CONSENT_PATH}"
 
 
+def client_id_of(tenant_id: str) -> str:
+    """The client id of the app used in the tenant: its own, else MICROSOFT_CLIENT_ID."""
+    own = Tenant.objects.filter(tenant_id=tenant_id).values_list("client_id", flat=True).first()
+    return own or settings.MICROSOFT_CLIENT_ID
+
+
 def consent_url(tenant: Tenant, state: str) -> str:
     """Entra's v2 admin consent URL for this tenant: `/.default` asks for exactly the
     permissions the app registration lists, which portal/permissions.py generates.
@@ -224,7 +287,7 @@ def consent_url(tenant: Tenant, state: str) -> str:
         raise TenantError(f"Unexpected authorize endpoint {authorize}: no admin consent URL.")
     query = urlencode(
         {
-            "client_id": settings.MICROSOFT_CLIENT_ID,
+            "client_id": client_id_of(str(tenant.tenant_id)),
             "scope": permissions.admin_consent_scope(settings.MICROSOFT_GRAPH_RESOURCE),
             "redirect_uri": consent_redirect_uri(),
             "state": state,
@@ -293,7 +356,7 @@ def _granted(tenant_id: str) -> Granted:
     graph = tokens.graph_as_app(tenant_id)
     try:
         ours = graph.get(
-            "servicePrincipals", **{"$filter": f"appId eq '{settings.MICROSOFT_CLIENT_ID}'"}
+            "servicePrincipals", **{"$filter": f"appId eq '{client_id_of(tenant_id)}'"}
         )["value"]
         microsoft_graph = graph.get(
             "servicePrincipals", **{"$filter": f"appId eq '{permissions.GRAPH_APP_ID}'"}

@@ -30,6 +30,7 @@ SESSION_KEY = "console:tenant-consent"
 @require_GET
 @role_required(Role.ADMIN)
 def tenant_list(request: PortalRequest) -> HttpResponse:
+    tenants.note_credentials()  # "credentials missing: NAME not set" shows at once
     return render(
         request,
         "console/tenants.html",
@@ -45,6 +46,8 @@ def tenant_add(request: PortalRequest) -> HttpResponse:
         tenant = tenants.add(
             request.POST.get("tenant", "")[:300],
             display_name=request.POST.get("display_name", "").strip(),
+            client_id=request.POST.get("client_id", "").strip()[:64],
+            credentials_ref=request.POST.get("credentials_ref", "").strip()[:200],
             by=request.user,
             request=request,
         )

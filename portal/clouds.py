@@ -17,6 +17,8 @@ class Cloud:
     authority_host: str
     issuer_hosts: tuple[str, ...]
     graph_resource: str
+    # The `cloud_instance_name` Entra's discovery documents give this cloud's tenants.
+    instance_name: str
 
     @property
     def graph_url(self) -> str:
@@ -31,6 +33,7 @@ CLOUDS = {
             "login.microsoftonline.com",
             ("login.microsoftonline.com",),
             "https://graph.microsoft.com",
+            "microsoftonline.com",
         ),
         # GCC High (L4) and DoD (L5) share the US Government authority; Graph differs.
         Cloud(
@@ -38,12 +41,14 @@ CLOUDS = {
             "login.microsoftonline.us",
             ("login.microsoftonline.us",),
             "https://graph.microsoft.us",
+            "microsoftonline.us",
         ),
         Cloud(
             "usgov-dod",
             "login.microsoftonline.us",
             ("login.microsoftonline.us",),
             "https://dod-graph.microsoft.us",
+            "microsoftonline.us",
         ),
         # Operated by 21Vianet: tokens say login.partner.microsoftonline.cn, which is also
         # the newer name of the authority host.
@@ -52,6 +57,7 @@ CLOUDS = {
             "login.chinacloudapi.cn",
             ("login.partner.microsoftonline.cn", "login.chinacloudapi.cn"),
             "https://microsoftgraph.chinacloudapi.cn",
+            "partner.microsoftonline.cn",
         ),
     )
 }

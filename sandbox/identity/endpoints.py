@@ -106,7 +106,11 @@ def openid_configuration(request: HttpRequest, tenant: str) -> HttpResponse:
         "claims_supported": CLAIMS_SUPPORTED,
         "kerberos_endpoint": _real(f"{tenant}/kerberos"),
         "tenant_region_scope": "EU",
-        "cloud_instance_name": "microsoftonline.com",
+        # Entra answers a tenant of a national cloud asked at the global authority with
+        # that cloud's instance name; Policy.cloud_instance_names plays such a tenant.
+        "cloud_instance_name": Policy.current().cloud_instance_names.get(
+            str(found.id) if found else "", "microsoftonline.com"
+        ),
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": urlsplit(settings.MICROSOFT_GRAPH_RESOURCE).hostname,
         "rbac_url": "https://pas.windows.net",

@@ -42,6 +42,9 @@ class Policy(models.Model):
     # for and entered; issuing tokens for it is refused with AADSTS53003.
     device_code_blocked = models.BooleanField(default=False)
     device_code_blocked_users = models.JSONField(default=list, blank=True)
+    # Tenants that live in another Microsoft cloud: {tenant id: cloud_instance_name}
+    # published in their discovery document (e.g. "microsoftonline.us").
+    cloud_instance_names = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return "Sandbox policy"

@@ -93,6 +93,10 @@ OPERATIONS = [
     ("GET", "/api/v1/restore-jobs/{id}/log"),
     ("POST", "/api/v1/restore-jobs/{id}/cancel"),
     ("GET", "/api/v1/restore-jobs/{id}/download"),
+    ("GET", "/api/v1/search"),
+    ("POST", "/api/v1/restore-sessions"),
+    ("GET", "/api/v1/restore-sessions"),
+    ("DELETE", "/api/v1/restore-sessions/{id}"),
 ]
 # Generated requests per operation: the whole run stays well under a minute.
 EXAMPLES = {("POST", "/api/v1/restore-jobs"): 40, ("GET", "/api/v1/objects/{id}/items"): 25}

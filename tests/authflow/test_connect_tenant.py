@@ -136,7 +136,8 @@ def test_consent_then_verify_works_and_a_withheld_permission_blocks_that_workloa
     }
     assert checks[("onedrive", "user", "backup")]["missing"] == ["Files.Read.All"]
     assert checks[("mail", "user", "backup")]["status"] == "works"
-    assert checks[("calendar", "user", "backup")]["status"] == "not_enabled"
+    assert checks[("calendar", "user", "backup")]["status"] == "works"  # enabled since issue 18
+    assert checks[("chats", "user", "backup")]["status"] == "not_enabled"
     # Discovery still works: the tenant stays active, only OneDrive is blocked.
     assert Tenant.objects.get(tenant_id=FABRIKAM).status == Tenant.Status.ACTIVE
 
@@ -215,3 +216,20 @@ def test_list_shows_every_tenant_with_its_status(sandbox, settings):
     assert out[0].startswith(f"{constants.TENANT_ID}  Active")
     assert out[1].startswith(f"{FABRIKAM}  Waiting for admin consent")
     assert tenants.all_tenants().count() == 2
+
+
+def test_a_tenant_of_another_cloud_is_refused_naming_both_clouds(sandbox):
+    # Northwind lives in the US Government cloud: Entra's discovery document says so.
+    sandbox.policy(cloud_instance_names={constants.THIRD_TENANT_ID: "microsoftonline.us"})
+    for typed in (constants.THIRD_TENANT_DOMAIN, constants.THIRD_TENANT_ID):
+        with pytest.raises(CommandError) as refused:
+            run("add", typed)
+        message = str(refused.value)
+        assert "is in another Microsoft cloud" in message
+        assert "cloud_instance_name microsoftonline.us" in message
+        assert "configured for MICROSOFT_CLOUD=global (microsoftonline.com)" in message
+        assert "MICROSOFT_CLOUD=usgov or usgov-dod" in message
+    assert not Tenant.objects.filter(tenant_id=constants.THIRD_TENANT_ID).exists()
+    # Fabrikam, in the configured cloud, is connected as before.
+    run("add", "fabrikam.example")
+    assert Tenant.objects.filter(tenant_id=FABRIKAM).exists()

@@ -1,6 +1,6 @@
 """`manage.py tenant add|verify|list|remove`: connect and check tenants from a shell.
 
-tenant add fabrikam.example [--name Fabrikam] [--credentials MICROSOFT_CLIENT_SECRET]
+tenant add fabrikam.example [--name Fabrikam] [--credentials NAME] [--client-id GUID]
 tenant verify fabrikam.example      # exits 1 while a required permission is missing
 tenant list
 tenant remove fabrikam.example [--cancel-jobs]
@@ -28,8 +28,15 @@ class Command(BaseCommand):
         add.add_argument(
             "--credentials",
             default="",
-            help="Name of the environment variable or secret holding the app's credentials "
-            "for this tenant (never the secret).",
+            help="Name of the environment variable (NAME, or NAME_FILE naming a secret "
+            "file) holding the client secret, or with a name ending in _CERTIFICATE_PATH the "
+            "certificate path, for this tenant (never the secret).",
+        )
+        add.add_argument(
+            "--client-id",
+            default="",
+            help="The client id of an app registered for this tenant alone (default: "
+            "MICROSOFT_CLIENT_ID).",
         )
         verify = actions.add_parser("verify", help="Check what the tenant granted.")
         verify.add_argument("tenant")
@@ -49,7 +56,10 @@ class Command(BaseCommand):
 
     def _add(self, options: dict[str, Any]) -> None:
         tenant = tenants.add(
-            options["tenant"], display_name=options["name"], credentials_ref=options["credentials"]
+            options["tenant"],
+            display_name=options["name"],
+            credentials_ref=options["credentials"],
+            client_id=options["client_id"],
         )
         self.stdout.write(f"Added {tenant} ({tenant.tenant_id}), waiting for admin consent.")
         self.stdout.write("An administrator of the tenant opens this address and accepts:")
@@ -79,11 +89,13 @@ class Command(BaseCommand):
         self.stdout.write(f"{tenant}: every enabled workload works.")
 
     def _list(self, options: dict[str, Any]) -> None:
+        tenants.note_credentials()
         for tenant in tenants.all_tenants():
             verified = f"{tenant.verified_at:%Y-%m-%d %H:%M}" if tenant.verified_at else "never"
             self.stdout.write(
                 f"{tenant.tenant_id}  {tenant.get_status_display():<32} "
                 f"verified {verified:<16} {tenant} {' '.join(tenant.domains)}"
+                + (f"  ({tenant.status_reason})" if tenant.status_reason else "")
             )
 
     def _remove(self, options: dict[str, Any]) -> None:
