@@ -110,6 +110,17 @@ class Restorer(Protocol):
         ...
 
 
+def collision_step(job: RestoreJob, existing: str | None, already_there: str, added: str) -> Step:
+    """What the job's collision policy makes of an Outlook item (message, event, contact)
+    already at its target, or not: restore it, skip it (`already_there`), or add a second
+    one (`added`). Outlook items have no overwrite (restore/workloads.py)."""
+    if existing is None:
+        return Step(Action.RESTORE)
+    if job.collision == RestoreJob.Collision.SKIP:
+        return Step(Action.SKIP, already_there)
+    return Step(Action.KEEP_BOTH, added)
+
+
 def marker_value(job_item: RestoreJobItem) -> str:
     """What a restored item carries so a retry can find it: unique per job and item."""
     return f"{job_item.job_id}:{job_item.item_id}"

@@ -37,13 +37,12 @@ from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
 from restore.catalog.events import document, in_zone, parse_utc, zone
 from restore.jobs import faults
-from restore.jobs.restorers import Action, Outcome, Step, Verdict, marker_value
+from restore.jobs.restorers import Action, Outcome, Step, Verdict, collision_step, marker_value
+from restore.jobs.restorers.mail import INCOMPLETE, MARKER_GUID, MARKER_PROPERTY
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
 
-MARKER_GUID = "7b1f3c2e-5a4d-4e8b-9c6f-1d2e3f4a5b6c"
-MARKER_PROPERTY = f"String {{{MARKER_GUID}}} Name LifeboatRestoreMarker"
+# The same marker property as mail's: one named property for every Outlook item.
 ORIGIN_PROPERTY = f"String {{{MARKER_GUID}}} Name LifeboatOriginalICalUId"
-INCOMPLETE = ":incomplete"
 MAX_ATTACHMENT = 3 * 1024 * 1024  # what one POST …/attachments takes
 MAX_EXCEPTIONS = 200  # changed occurrences one item may patch (Outlook's throttling)
 NO_CONTENT = "The backup holds no content for this event."
@@ -250,12 +249,12 @@ class CalendarRestorer:
         return None
 
     def _step(self, existing: str | None) -> Step:
-        if existing is None:
-            return Step(Action.RESTORE)
-        if self.job.collision == RestoreJob.Collision.SKIP:
-            return Step(Action.SKIP, ALREADY_THERE)
-        return Step(
-            Action.KEEP_BOTH, "The event is already in that calendar; a second one is added."
+        """What the collision policy makes of an item already there (or not)."""
+        return collision_step(
+            self.job,
+            existing,
+            ALREADY_THERE,
+            "The event is already in that calendar; a second one is added.",
         )
 
     # --- restoring ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from django.core.validators import validate_email
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
 from restore.catalog.events import document
-from restore.jobs.restorers import Action, Outcome, Step, Verdict, marker_value
+from restore.jobs.restorers import Action, Outcome, Step, Verdict, collision_step, marker_value
 from restore.jobs.restorers.calendar import MARKER_GUID, MARKER_PROPERTY, _any, _quote
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem
 
@@ -198,12 +198,12 @@ class ContactsRestorer:
         return None
 
     def _step(self, existing: str | None) -> Step:
-        if existing is None:
-            return Step(Action.RESTORE)
-        if self.job.collision == RestoreJob.Collision.SKIP:
-            return Step(Action.SKIP, ALREADY_THERE)
-        return Step(
-            Action.KEEP_BOTH, "The contact is already in that folder; a second one is added."
+        """What the collision policy makes of an item already there (or not)."""
+        return collision_step(
+            self.job,
+            existing,
+            ALREADY_THERE,
+            "The contact is already in that folder; a second one is added.",
         )
 
     # --- restoring ----------------------------------------------------------------------

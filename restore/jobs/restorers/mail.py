@@ -46,7 +46,7 @@ from urllib.parse import quote
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
 from restore.jobs import faults
-from restore.jobs.restorers import Action, Outcome, Step, Verdict, marker_value
+from restore.jobs.restorers import Action, Outcome, Step, Verdict, collision_step, marker_value
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
 
 logger = logging.getLogger(__name__)
@@ -313,13 +313,12 @@ class MailRestorer:
         return self._first_id(self.graph.get(self._in_folder_url(folder_id, internet_message_id)))
 
     def _step(self, existing: str | None) -> Step:
-        """What the collision policy makes of a message already in its folder (or not)."""
-        if existing is None:
-            return Step(Action.RESTORE)
-        if self.job.collision == RestoreJob.Collision.SKIP:
-            return Step(Action.SKIP, ALREADY_THERE)
-        return Step(
-            Action.KEEP_BOTH, "The message is already in that folder; a second copy is added."
+        """What the collision policy makes of an item already there (or not)."""
+        return collision_step(
+            self.job,
+            existing,
+            ALREADY_THERE,
+            "The message is already in that folder; a second copy is added.",
         )
 
     def _add_attachment(self, message_id: str, attachment: dict[str, Any]) -> None:
