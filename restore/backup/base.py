@@ -9,11 +9,11 @@ the changes into folder and item states. Adding a workload = a reader, named in 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from portal.graph import GraphClient
+from portal.graph import GraphClient, GraphError
 from restore.blobs import BlobStore
 from restore.models import ProtectedObject
 
@@ -110,3 +110,21 @@ class Context:
 
 class Reader(Protocol):
     def __call__(self, context: Context) -> Iterator[Change]: ...
+
+
+# Graph's answers when a saved delta link can no longer be used (Outlook and directory).
+RESYNC_CODES = {"SyncStateInvalid", "SyncStateNotFound", "resyncRequired", "ErrorInvalidSyncState"}
+
+
+def delta_with_resync(
+    rounds: Callable[[str, bool], Generator[Change, None, str]], start: str, link: str | None
+) -> Generator[Change, None, str]:
+    """A folder's changes since `link` (everything from `start` when None), read by
+    `rounds(url, full)`; returns the next link. A link Graph no longer accepts (RESYNC_CODES)
+    means the folder is read again from scratch."""
+    try:
+        return (yield from rounds(link or start, not link))
+    except GraphError as error:
+        if not link or error.code not in RESYNC_CODES:
+            raise
+    return (yield from rounds(start, True))

@@ -20,7 +20,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from portal.graph import GraphClient, GraphError
-from restore.backup.base import Change, Context, FolderRemoved, FolderSeen, ItemRemoved, ItemSeen
+from restore.backup.base import (
+    Change,
+    Context,
+    FolderRemoved,
+    FolderSeen,
+    ItemRemoved,
+    ItemSeen,
+    delta_with_resync,
+)
 
 SELECT = (
     "id,displayName,givenName,surname,middleName,nickName,title,initials,generation,jobTitle,"
@@ -30,7 +38,6 @@ SELECT = (
     "categories,changeKey,lastModifiedDateTime,createdDateTime,parentFolderId"
 )
 DELTA_PAGE = 100
-RESYNC_CODES = {"SyncStateInvalid", "SyncStateNotFound", "resyncRequired", "ErrorInvalidSyncState"}
 
 
 def read(context: Context) -> Iterator[Change]:
@@ -84,12 +91,11 @@ def _folder(
     context: Context, user: str, folder_id: str, link: str | None
 ) -> Generator[Change, None, str]:
     start = f"{user}/contactFolders/{folder_id}/contacts/delta?$select={SELECT}"
-    try:
-        return (yield from _rounds(context, user, folder_id, link or start, full=not link))
-    except GraphError as error:
-        if not link or error.code not in RESYNC_CODES:
-            raise
-    return (yield from _rounds(context, user, folder_id, start, full=True))
+    return (
+        yield from delta_with_resync(
+            lambda url, full: _rounds(context, user, folder_id, url, full=full), start, link
+        )
+    )
 
 
 def _rounds(

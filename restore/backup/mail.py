@@ -28,7 +28,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from portal.graph import MAX_BATCH, GraphClient, GraphError
-from restore.backup.base import Change, Context, FolderRemoved, FolderSeen, ItemRemoved, ItemSeen
+from restore.backup.base import (
+    Change,
+    Context,
+    FolderRemoved,
+    FolderSeen,
+    ItemRemoved,
+    ItemSeen,
+    delta_with_resync,
+)
 from restore.backup.text import body_text
 
 WELL_KNOWN = ("inbox", "drafts", "sentitems", "deleteditems", "archive", "junkemail", "outbox")
@@ -42,7 +50,6 @@ SENSITIVITY_PROPERTY = "Integer 0x0036"
 SENSITIVITY_EXPAND = f"singleValueExtendedProperties($filter=id eq '{SENSITIVITY_PROPERTY}')"
 SENSITIVITY_NAMES = {1: "Personal", 2: "Private", 3: "Confidential"}
 DELTA_PAGE = 100
-RESYNC_CODES = {"SyncStateInvalid", "SyncStateNotFound", "resyncRequired", "ErrorInvalidSyncState"}
 
 
 @dataclass(frozen=True)
@@ -108,13 +115,13 @@ def _folder_changes(
 ) -> Generator[Change, None, str]:
     """The folder's changes since `link` (everything when None); returns the next link."""
     start = f"{mailbox}/mailFolders/{folder_id}/messages/delta?$select={SELECT}"
-    try:
-        return (yield from _delta_rounds(context, mailbox, folder_id, link or start, full=not link))
-    except GraphError as error:
-        if not link or error.code not in RESYNC_CODES:
-            raise
-    # The saved state is no longer valid: read the folder again from scratch.
-    return (yield from _delta_rounds(context, mailbox, folder_id, start, full=True))
+    return (
+        yield from delta_with_resync(
+            lambda url, full: _delta_rounds(context, mailbox, folder_id, url, full=full),
+            start,
+            link,
+        )
+    )
 
 
 def _delta_rounds(
