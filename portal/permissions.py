@@ -25,6 +25,10 @@ class Requirement:
     # Least-privileged Graph permissions that allow the operation.
     scopes: tuple[str, ...]
     note: str = ""
+    # An application rule that a person's delegated token can also meet: these delegated
+    # scopes, used when the tenant did not grant `scopes` (To Do: Tasks.Read.All is
+    # optional, Tasks.Read as the person does the same for their own lists). Empty: none.
+    fallback: tuple[str, ...] = ()
 
     @property
     def is_delegated(self) -> bool:
@@ -81,13 +85,19 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     # Chats: backup application; restoring into Microsoft 365 chats only as a person.
     ("chats", "user", "backup"): Requirement(A, ("Chat.Read.All",)),
     ("chats", "user", "restore"): Requirement(D, ("ChatMessage.Send",)),
-    # To Do tasks: delegated only, both ways.
-    ("tasks", "user", "backup"): Requirement(D, ("Tasks.Read",)),
+    # To Do: the seed says "delegated only", out of date since 2023: Graph's todoTaskList,
+    # todoTask, checklistItem and linkedResource reads allow the application permission
+    # Tasks.Read.All. A tenant that did not grant it is backed up as the person
+    # (fallback), and attachment upload sessions stay delegated-only, so restore is the
+    # person's own lists.
+    ("tasks", "user", "backup"): Requirement(
+        A, ("Tasks.Read.All",), "or as the person (Tasks.Read)", fallback=("Tasks.Read",)
+    ),
     ("tasks", "user", "restore"): Requirement(D, ("Tasks.ReadWrite",)),
     # Planner: backup application, restore delegated.
     ("planner", "group", "backup"): Requirement(A, ("Tasks.Read.All",)),
     ("planner", "group", "restore"): Requirement(D, ("Tasks.ReadWrite",)),
-    # OneNote: delegated both ways.
+    # OneNote: delegated both ways (app-only access to OneNote APIs ended on 31 March 2025).
     ("onenote", "user", "backup"): Requirement(D, ("Notes.Read",)),
     ("onenote", "user", "restore"): Requirement(D, ("Notes.Create",)),
     ("onenote", "group", "backup"): Requirement(D, ("Notes.Read.All",)),
