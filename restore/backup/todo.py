@@ -117,9 +117,8 @@ def _parts(
     """Each task's checklistItems, linkedResources and attachments (without content)."""
     urls = {}
     for n, entry in enumerate(tasks):
-        base = (
-            f"/{user}/todo/lists/{quote(list_id, safe='')}/tasks/{quote(str(entry['id']), safe='')}"
-        )
+        # $batch urls are not decoded again: ids as they are (URL-safe base64).
+        base = f"/{user}/todo/lists/{list_id}/tasks/{entry['id']}"
         urls[f"{n}c"] = f"{base}/checklistItems"
         urls[f"{n}l"] = f"{base}/linkedResources"
         if entry.get("hasAttachments"):

@@ -314,7 +314,8 @@ class TodoRestorer:
         urls: dict[str, str] = {}
         for ji in job_items:
             list_id = self._target(ji.item.folder, create=False) or ""
-            base = f"/{self._tasks(list_id)}/{_q(ji.result_graph_id)}"
+            # $batch urls are not decoded again: ids as they are (URL-safe base64).
+            base = f"/{self.user}/todo/lists/{list_id}/tasks/{ji.result_graph_id}"
             urls[f"{ji.pk}t"] = f"{base}?$expand=extensions($filter=id eq '{EXTENSION}')"
             urls[f"{ji.pk}c"] = f"{base}/checklistItems"
             urls[f"{ji.pk}a"] = f"{base}/attachments"
