@@ -282,7 +282,10 @@ def list_tasks(call: Call) -> HttpResponse:
     skip = odata.skip_of(call.request)
     page, link = odata.page(call.request, rows[skip : skip + top + 1], top=top, skip=skip)
     select = odata.selected(call.request)
-    body: dict[str, Any] = {"value": [odata.apply_select(task_json(t, call), select) for t in page]}
+    always = ("id", *_expanded(call))  # $select keeps what $expand asked for, as in Graph
+    body: dict[str, Any] = {
+        "value": [odata.apply_select(task_json(t, call), select, always) for t in page]
+    }
     if link:
         body["@odata.nextLink"] = link
     return json_response(body)
@@ -290,7 +293,9 @@ def list_tasks(call: Call) -> HttpResponse:
 
 def get_task(call: Call) -> HttpResponse:
     return json_response(
-        odata.apply_select(task_json(_task_for(call), call), odata.selected(call.request))
+        odata.apply_select(
+            task_json(_task_for(call), call), odata.selected(call.request), ("id", *_expanded(call))
+        )
     )
 
 
