@@ -151,8 +151,7 @@ def test_downloads_as_vtodo_and_json(sandbox):
 
     assert str(task["summary"]) == todo_content.REPORT
     assert str(task["status"]) == "IN-PROCESS"
-    assert task["due"].dt.tzinfo is not None
-    assert str(task["due"].dt.tzinfo) == "Europe/Berlin"
+    assert str(task.decoded("DUE").tzinfo) == "Europe/Berlin"
     assert "[x] Collect revenue figures" in str(task["description"])
     assert len(calendar.walk("VALARM")) == 1
     assert data["title"] == todo_content.REPORT

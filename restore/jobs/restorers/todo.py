@@ -28,16 +28,23 @@ from typing import Any
 from urllib.parse import quote
 
 from portal.graph import GraphClient, GraphError
-from restore.blobs import blob_store, iter_chunks
+from restore.blobs import blob_store
 from restore.catalog.events import document
-from restore.jobs.restorers import Action, Outcome, Step, Verdict, collision_step, marker_value
+from restore.jobs.restorers import (
+    Action,
+    Outcome,
+    Step,
+    Verdict,
+    collision_step,
+    marker_value,
+    upload_attachment,
+)
 from restore.jobs.restorers.mail import INCOMPLETE
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem
 
 EXTENSION = "com.lifeboat.restore"
 MAX_INLINE = 3 * 1024 * 1024  # POST …/attachments
 MAX_ATTACHMENT = 25 * 1024 * 1024  # a To Do attachment by any route
-CHUNK = 4 * 1024 * 1024  # one PUT to an attachment upload session
 NO_CONTENT = "The backup holds no content for this task."
 ALREADY_THERE = "The task is already in that list."
 COPIED = (
@@ -285,7 +292,7 @@ class TodoRestorer:
                 }
             },
         )
-        upload(self.graph, str(session["uploadUrl"]), str(attachment["blob"]), size)
+        upload_attachment(self.graph, str(session["uploadUrl"]), str(attachment["blob"]), size)
 
     # --- a dry run ----------------------------------------------------------------------
 
@@ -372,16 +379,3 @@ class TodoRestorer:
         if marker_value(job_item) not in markers:
             differences.append("restore marker missing")
         return differences
-
-
-def upload(graph: GraphClient, url: str, blob: str, size: int) -> None:
-    """Send a blob to an Outlook or To Do attachment upload session, ≤4 MB per PUT; the
-    last PUT answers 201 (the attachment's URL in Location)."""
-    start = 0
-    answer = None
-    with blob_store().open(blob) as stream:
-        for chunk in iter_chunks(stream, CHUNK):
-            answer = graph.put_fragment(url, chunk, start, size)
-            start += len(chunk)
-    if answer is None or answer.status_code != 201:
-        raise GraphError(500, "uploadIncomplete", "The attachment upload session did not finish.")
