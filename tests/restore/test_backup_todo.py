@@ -86,3 +86,33 @@ def test_the_second_point_has_the_deleted_task_removed_and_nothing_read_again(sa
     assert (second.items_added, second.items_changed, second.items_removed) == (0, 0, 1)
     assert not items_at(second).filter(name=todo_content.REPORT).exists()
     assert items_at(first).filter(name=todo_content.REPORT).exists()
+
+
+def test_lists_task_preview_search_and_downloads_as_people_see_them(sandbox, alice):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(alice)
+    point = back_up_tasks("alice")
+    report = items_at(point).get(name=todo_content.REPORT)
+    listing = client.get(
+        reverse("restore:point", args=[point.pk]), {"folder": report.folder_id}
+    ).content.decode()
+    page = client.get(reverse("restore:item", args=[report.pk])).content.decode()
+    found = client.get(reverse("restore:search"), {"q": "narrative"}).content.decode()
+    ics = client.get(reverse("restore:item-download", args=[report.pk]))
+    as_json = client.get(reverse("restore:item-download", args=[report.pk]), {"as": "json"})
+
+    assert "Review vendor contracts" in listing
+    assert "Status" in listing
+    assert "In progress, high importance" in page
+    assert "W. Europe Standard Time" in page
+    assert "☑ Collect revenue figures" in page
+    assert "Q3 figures" in page
+    assert "Outline.txt" in page
+    assert todo_content.REPORT in found
+    assert ics["Content-Type"].startswith("text/calendar")
+    assert b"BEGIN:VTODO" in b"".join(ics.streaming_content)
+    assert as_json["Content-Type"] == "application/json"
+    assert json.loads(b"".join(as_json.streaming_content))["title"] == todo_content.REPORT
