@@ -5,6 +5,7 @@ app's Tasks.Read.All or with the person's own delegated token; the demo's delete
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -101,8 +102,8 @@ def test_lists_task_preview_search_and_downloads_as_people_see_them(sandbox, ali
     ).content.decode()
     page = client.get(reverse("restore:item", args=[report.pk])).content.decode()
     found = client.get(reverse("restore:search"), {"q": "narrative"}).content.decode()
-    ics = client.get(reverse("restore:item-download", args=[report.pk]))
-    as_json = client.get(reverse("restore:item-download", args=[report.pk]), {"as": "json"})
+    ics: Any = client.get(reverse("restore:item-download", args=[report.pk]))
+    as_json: Any = client.get(reverse("restore:item-download", args=[report.pk]), {"as": "json"})
 
     assert "Review vendor contracts" in listing
     assert "Status" in listing
