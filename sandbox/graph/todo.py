@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -673,8 +674,6 @@ def _finish(request: HttpRequest, upload: AttachmentUpload) -> HttpResponse:
 @csrf_exempt
 def upload(request: HttpRequest, session_id: str) -> HttpResponse:
     """The uploadUrl: PUT the next ≤4 MB range, DELETE to cancel. No token needed."""
-    import re
-
     try:
         with transaction.atomic():
             upload = (

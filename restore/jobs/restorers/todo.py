@@ -112,6 +112,9 @@ class TodoRestorer:
         self._targets: dict[str, str | None] = {}
         self._created: set[str] = set()
         self._lock = threading.Lock()
+        # The marks of each target list as they were before this run wrote to it (read
+        # once per list, not once per item): what earlier restores left there.
+        self._earlier: dict[str, dict[str, tuple[str, str]]] = {}
 
     # --- where it goes ------------------------------------------------------------------
 
@@ -170,6 +173,12 @@ class TodoRestorer:
                     )
         return found
 
+    def _earlier_marks(self, list_id: str) -> dict[str, tuple[str, str]]:
+        with self._lock:
+            if list_id not in self._earlier:
+                self._earlier[list_id] = self._marked(list_id)
+            return self._earlier[list_id]
+
     def find_restored(self, job_items: list[RestoreJobItem]) -> dict[int, str]:
         by_list: dict[str, dict[str, tuple[str, str]]] = {}
         found: dict[int, str] = {}
@@ -194,7 +203,7 @@ class TodoRestorer:
         except GraphError as error:
             if not error.is_not_found:
                 raise
-        for task_id, (marker, original) in self._marked(list_id).items():
+        for task_id, (marker, original) in list(self._earlier_marks(list_id).items()):
             if original == item.graph_id and not marker.endswith(INCOMPLETE):
                 return task_id
         return None
@@ -260,9 +269,12 @@ class TodoRestorer:
     def _delete_incomplete(self, list_id: str, marker: str) -> None:
         if list_id in self._created:
             return
-        for task_id, (found, _original) in self._marked(list_id).items():
+        marks = self._earlier_marks(list_id)
+        for task_id, (found, _original) in list(marks.items()):
             if found == marker + INCOMPLETE:
                 self.graph.delete(f"{self._tasks(list_id)}/{_q(task_id)}")
+                with self._lock:
+                    marks.pop(task_id, None)
 
     def _attach(self, task: str, attachment: dict[str, Any]) -> None:
         size = int(attachment.get("size") or 0)
