@@ -159,3 +159,26 @@ def test_downloads_as_vtodo_and_json(sandbox):
     assert data["attachments"] == [
         {"name": "Outline.txt", "contentType": "text/plain", "size": len(todo_content.OUTLINE)}
     ]
+
+
+def test_an_answer_lost_mid_task_is_retried_without_a_duplicate(sandbox, alice):
+    from sandbox.models import TodoTask
+
+    point = back_up_tasks("alice")
+    item = Item.objects.get(object=point.object, name=todo_content.REPORT)
+    TodoTask.objects.filter(id=item.graph_id).delete()
+    # The attachment is added, then the connection is reset: the answer never arrives.
+    reset = sandbox.fault("/attachments", method="POST", action="reset", remaining=1)
+
+    job = run_to_end(
+        jobs.create_job(Scope.for_user(alice), point.pk, [item.pk], [], "original", "", "skip")
+    )
+    copies = TodoTask.objects.filter(data__title=todo_content.REPORT)
+
+    assert job.status == RestoreJob.Status.COMPLETED, log_of(job)
+    assert copies.count() == 1
+    assert [a.name for a in copies.get().attachments.all()] == ["Outline.txt"]
+    assert copies.get().checklist.count() == 3
+    assert copies.get().extensions[0]["marker"] == f"{job.pk}:{item.pk}"
+    reset.refresh_from_db()
+    assert reset.remaining == 0

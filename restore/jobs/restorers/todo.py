@@ -115,6 +115,9 @@ class TodoRestorer:
         # The marks of each target list as they were before this run wrote to it (read
         # once per list, not once per item): what earlier restores left there.
         self._earlier: dict[str, dict[str, tuple[str, str]]] = {}
+        # Markers this run already tried to write: a second try reads the list again (the
+        # first may have left an incomplete task whose answer was lost).
+        self._tried: set[str] = set()
 
     # --- where it goes ------------------------------------------------------------------
 
@@ -267,14 +270,16 @@ class TodoRestorer:
         return Outcome.done(str(created["id"]))
 
     def _delete_incomplete(self, list_id: str, marker: str) -> None:
-        if list_id in self._created:
+        """Delete what an interrupted try left of this item (marked `…:incomplete`)."""
+        with self._lock:
+            again = marker in self._tried
+            self._tried.add(marker)
+        if list_id in self._created and not again:
             return
-        marks = self._earlier_marks(list_id)
+        marks = self._marked(list_id) if again else self._earlier_marks(list_id)
         for task_id, (found, _original) in list(marks.items()):
             if found == marker + INCOMPLETE:
                 self.graph.delete(f"{self._tasks(list_id)}/{_q(task_id)}")
-                with self._lock:
-                    marks.pop(task_id, None)
 
     def _attach(self, task: str, attachment: dict[str, Any]) -> None:
         size = int(attachment.get("size") or 0)
