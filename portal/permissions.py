@@ -193,6 +193,8 @@ IN_USE: tuple[tuple[str, str, str], ...] = (
     ("calendar", "user", "restore"),
     ("contacts", "user", "backup"),
     ("contacts", "user", "restore"),
+    ("tasks", "user", "backup"),
+    ("tasks", "user", "restore"),
 )
 # OpenID Connect scopes every sign-in asks for besides Graph's.
 OIDC_SCOPES: tuple[str, ...] = ("openid", "profile", "offline_access")

@@ -31,6 +31,8 @@ class Workload(models.TextChoices):
     ONEDRIVE = "onedrive", "OneDrive"
     CALENDAR = "calendar", "Calendar"
     CONTACTS = "contacts", "Contacts"
+    # Microsoft To Do: a person's task lists (portal/permissions.py key "tasks").
+    TASKS = "tasks", "To Do"
     # A SharePoint site's document library (a team's, a channel's, a communication site's).
     SHAREPOINT = "sharepoint", "SharePoint"
 
@@ -163,6 +165,7 @@ class Item(models.Model):
         FILE = "file", "File"
         EVENT = "event", "Event"
         CONTACT = "contact", "Contact"
+        TASK = "task", "Task"
 
     object = models.ForeignKey(ProtectedObject, on_delete=models.CASCADE, related_name="items")
     folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="items")

@@ -42,6 +42,10 @@ class WorkloadInfo:
     # The listing's column for `Item.sender`, and what a restore page tells beforehand.
     sender_label: str = "From"
     restore_note: str = ""
+    # What a new folder (list, calendar) a restore makes is called, before its date.
+    restored_name: str = "Restored items"
+    # Another download of one item besides `export`: a key of EXPORTS ("json").
+    second_export: str = ""
     # The sort orders its folder pages offer (restore/catalog/browse.py SORTS; "sender"
     # sorts by the column `sender_label` names).
     sorts: tuple[str, ...] = ("date", "date-asc", "name", "size", "sender")
@@ -101,6 +105,27 @@ WORKLOADS: dict[str, WorkloadInfo] = {
         item_template="restore/items/contact.html",
         export="vcf",
         sender_label="Company",
+    ),
+    # Microsoft To Do: task lists as folders, tasks as items (checklist, linked resources
+    # and attachments part of the task). Backed up with Tasks.Read.All or as the person;
+    # restored as the person (attachment upload sessions are delegated only).
+    Workload.TASKS: WorkloadInfo(
+        Workload.TASKS,
+        "To Do",
+        Item.Kind.TASK,
+        "task",
+        "list",
+        reader="restore.backup.todo.read",
+        restorer="restore.jobs.restorers.todo.TodoRestorer",
+        item_template="restore/items/task.html",
+        export="vtodo",
+        second_export="json",
+        sender_label="Status",
+        restore_note=(
+            "Tasks come back with their steps, linked resources and attachments; a task "
+            "restored again is found by its marker and not added twice."
+        ),
+        restored_name="Restored tasks",
     ),
     # A site's document library is a drive: the OneDrive reader and restorer serve it
     # (graph_ref = the drive id), with the person's delegated token on restore.

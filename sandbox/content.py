@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import models
 
-from sandbox import calendar_content, constants, generator
+from sandbox import calendar_content, constants, generator, todo_content
 from sandbox.generator import Owner
 from sandbox.graph import ids, mail, throttling
 from sandbox.graph.drive import mime_type
@@ -290,6 +290,7 @@ def seed_content(scale: int = 1) -> None:
         seed_drive(batches, drive, user, generator.drive_files(owner_of(user), FILES_PER_PERSON))
         tenant_people = [u for u in people if u.tenant_id == user.tenant_id]
         calendar_content.seed_person(user, tenant_people)
+        todo_content.seed_person(user)
     for group in Group.objects.filter(group_types__icontains="Unified"):
         drive = Drive(
             id=ids.drive_id(f"group:{group.id}"),

@@ -22,13 +22,14 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from sandbox import calendar_content, constants, generator, seed
+from sandbox import calendar_content, constants, generator, seed, todo_content
 from sandbox.content import owner_of
 from sandbox.graph import calendar as calendar_api
 from sandbox.graph import contacts as contacts_api
 from sandbox.graph import drive as drive_api
 from sandbox.graph import ids
 from sandbox.graph import mail as mail_api
+from sandbox.graph import todo as todo_api
 from sandbox.identity.admin_consent import grant
 from sandbox.models import (
     Application,
@@ -39,6 +40,7 @@ from sandbox.models import (
     MailFolder,
     Message,
     Tenant,
+    TodoTask,
 )
 from sandbox.sharepoint import AUDIT_FINDINGS
 
@@ -100,7 +102,8 @@ def files_of(owner: DirectoryUser) -> list[DriveItem]:
 def apply_demo_changes() -> dict[str, str]:
     """Between the demo's two backups: Alice deletes "Q3 budget — final", gets a new
     message, files one away in Archive, edits one file and deletes another, cancels one
-    occurrence of "Quarterly planning" and deletes her contact "Dana Whitfield"; in the
+    occurrence of "Quarterly planning", deletes her contact "Dana Whitfield" and her To Do
+    task "Prepare the Q3 report" (list "Q3", with its checklist and attachment); in the
     Finance team's private channel Audit, "Audit findings 2025.docx" is deleted."""
     alice, carol = user("alice"), user("carol")
     budget = Message.objects.get(mailbox=alice, subject=BUDGET_SUBJECT)
@@ -134,7 +137,10 @@ def apply_demo_changes() -> dict[str, str]:
     dropped = drop_an_occurrence(alice)
     dana = Contact.objects.get(owner=alice, data__displayName=calendar_content.DANA)
     contacts_api.delete(dana)
+    report = TodoTask.objects.get(owner=alice, data__title=todo_content.REPORT)
+    todo_api.delete(report)
     return {
+        "deleted task": f"{todo_content.Q3}: {todo_content.REPORT}",
         "cancelled occurrence": f"{calendar_content.QUARTERLY} on {dropped:%Y-%m-%d}",
         "deleted contact": calendar_content.DANA,
         "deleted message": BUDGET_SUBJECT,

@@ -91,6 +91,7 @@ PORTAL_DELEGATED_SCOPES = [
     "Files.ReadWrite.All",
     "Calendars.ReadWrite",
     "Contacts.ReadWrite",
+    "Tasks.ReadWrite",
     "GroupMember.Read.All",
     "User.ReadBasic.All",
 ]
@@ -104,6 +105,7 @@ PORTAL_APPLICATION_ROLES = [
     "Sites.Read.All",
     "Calendars.Read",
     "Contacts.Read",
+    "Tasks.Read.All",
     # What "Verify" reads: granted app roles and delegated consent (portal/permissions.py).
     "Application.Read.All",
     "Directory.Read.All",

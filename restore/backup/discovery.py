@@ -37,8 +37,9 @@ from portal.graph import GraphClient, GraphError
 from restore.backup.base import BackupError
 from restore.models import EntityKind, ProtectedObject, Workload
 
-# What every mailbox holds, each backed up as an object of its own.
-MAILBOX_WORKLOADS = (Workload.MAIL, Workload.CALENDAR, Workload.CONTACTS)
+# What every mailbox holds, each backed up as an object of its own (To Do lives in the
+# same Exchange mailbox: a person with mail has task lists).
+MAILBOX_WORKLOADS = (Workload.MAIL, Workload.CALENDAR, Workload.CONTACTS, Workload.TASKS)
 
 
 @dataclass(frozen=True)

@@ -23,18 +23,20 @@ from restore.workloads import info
 logger = logging.getLogger(__name__)
 
 
-def item_name(item: Item) -> str:
+def item_name(item: Item, as_format: str = "") -> str:
     """The file name one item downloads as: the subject + .eml, or the file's name."""
     if item.kind == Item.Kind.MESSAGE:
         return filenames.file_name(item.name[:150], suffix=".eml", fallback="message")
-    if export := export_of(item):
+    if export := export_of(item, as_format):
         return filenames.file_name(item.name[:150], suffix=export.suffix, fallback=item.kind)
     return filenames.file_name(item.name, fallback="file")
 
 
-def export_of(item: Item) -> Export | None:
-    """How the item's workload exports its items (.ics, .vcf), or None: the blob as is."""
-    key = info(item.object.workload).export
+def export_of(item: Item, as_format: str = "") -> Export | None:
+    """How the item's workload exports its items (.ics, .vcf), or None: the blob as is.
+    `as_format`: the workload's second export ("json" for To Do) instead, if it has it."""
+    workload = info(item.object.workload)
+    key = as_format if as_format and as_format == workload.second_export else workload.export
     return EXPORTS[key] if key else None
 
 
@@ -46,7 +48,7 @@ class ContentUnavailable(Exception):
         self.status = status
 
 
-def item_response(item: Item, request: HttpRequest) -> FileResponse:
+def item_response(item: Item, request: HttpRequest, as_format: str = "") -> FileResponse:
     """One item (already reached through the person's scope) as a file, streamed from its
     blob and audited: a message as message/rfc822 (.eml), a file as itself. The web's
     download link and the API's /items/{id}/content both answer with this."""
@@ -66,8 +68,8 @@ def item_response(item: Item, request: HttpRequest) -> FileResponse:
         ) from None
     except BlobStoreUnavailable as error:
         raise ContentUnavailable(503, f"The backup store cannot be reached: {error}.") from None
-    name = item_name(item)
-    export = export_of(item)
+    name = item_name(item, as_format)
+    export = export_of(item, as_format)
     if export is not None:  # rendered from the stored JSON (and photos, attachments)
         stream.close()
         rendered = export.render([item])

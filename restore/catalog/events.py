@@ -1,4 +1,4 @@
-"""Backed-up events and contacts for people: time zones, recurrence in words, and the
+"""Backed-up events, contacts and To Do tasks for people: time zones, recurrence in words, and the
 context of their preview partials (templates/restore/items/event.html, contact.html).
 
 Graph names time zones the Windows way ("W. Europe Standard Time") or the IANA way;
@@ -181,4 +181,56 @@ def contact_context(item: Item) -> dict[str, Any]:
             "notes": str(data.get("personalNotes") or ""),
             "has_photo": bool((item.meta or {}).get("photo")),
         }
+    }
+
+
+TASK_STATUS = {
+    "notStarted": "Not started",
+    "inProgress": "In progress",
+    "completed": "Completed",
+    "waitingOnOthers": "Waiting on others",
+    "deferred": "Deferred",
+}
+
+
+def _task_time(value: dict[str, Any] | None) -> str:
+    """A task's date as written, with its zone ("2025-09-30 09:00 W. Europe Standard Time")."""
+    if not value or not value.get("dateTime"):
+        return ""
+    text = str(value["dateTime"]).replace("T", " ")[:16]
+    return f"{text} {value.get('timeZone') or 'UTC'}"
+
+
+def task_context(item: Item) -> dict[str, Any]:
+    """What the task partial shows besides the item's own fields (all from `meta`)."""
+    meta = item.meta or {}
+    return {
+        "task": {
+            "status": TASK_STATUS.get(str(meta.get("status")), str(meta.get("status") or "")),
+            "importance": str(meta.get("importance") or "normal"),
+            "due": _task_time(meta.get("dueDateTime")),
+            "start": _task_time(meta.get("startDateTime")),
+            "reminder": _task_time(meta.get("reminderDateTime"))
+            if meta.get("isReminderOn")
+            else "",
+            "completed": _task_time(meta.get("completedDateTime")),
+            "recurrence": recurrence_words(meta.get("recurrence")),
+            "categories": meta.get("categories") or [],
+            "checklist": [
+                {"name": str(c.get("displayName") or ""), "checked": bool(c.get("isChecked"))}
+                for c in meta.get("checklistItems") or []
+            ],
+            "linked": [
+                {
+                    "name": str(r.get("displayName") or ""),
+                    "application": str(r.get("applicationName") or ""),
+                    "url": str(r.get("webUrl") or ""),
+                }
+                for r in meta.get("linkedResources") or []
+            ],
+        },
+        "attachments": [
+            {"name": a.get("name"), "size": a.get("size"), "content_type": a.get("contentType")}
+            for a in meta.get("attachments") or []
+        ],
     }

@@ -1,6 +1,6 @@
-"""Backed-up events as iCalendar (.ics, with the `icalendar` package) and contacts as
-vCard 3.0 (.vcf, with `vobject`): one item, or many in one file (a calendar of events,
-a vCard file of contacts).
+"""Backed-up events as iCalendar (.ics, with the `icalendar` package), contacts as vCard
+3.0 (.vcf, with `vobject`), To Do tasks as iCalendar VTODOs (.ics) or as JSON: one item,
+or many in one file (a calendar of events or tasks, a vCard file of contacts).
 
 An event keeps its UID (Outlook's iCalUId), times in the time zone it was written in
 (VTIMEZONE added by icalendar), attendees and organiser, categories, class, priority,
@@ -13,6 +13,7 @@ RECURRENCE-ID for each changed occurrence.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -266,7 +267,102 @@ def vcf(items: list[Item]) -> bytes:
     return "".join(_card(item) for item in items).encode()
 
 
+# --- To Do ------------------------------------------------------------------------------
+
+TODO_STATUS = {
+    "notStarted": "NEEDS-ACTION",
+    "inProgress": "IN-PROCESS",
+    "completed": "COMPLETED",
+    "waitingOnOthers": "NEEDS-ACTION",
+    "deferred": "NEEDS-ACTION",
+}
+
+
+def _task_moment(value: dict[str, Any] | None) -> datetime | None:
+    """A task's dateTimeTimeZone in its own zone (UTC when the zone is not known)."""
+    moment = parse_utc(value)
+    if moment is None:
+        return None
+    local = zone(str((value or {}).get("timeZone") or "UTC"))
+    return moment.astimezone(local) if local else moment
+
+
+def _vtodo(item: Item) -> icalendar.Todo:
+    saved = document(item)
+    task = saved.get("task") or {}
+    todo = icalendar.Todo()
+    todo.add("uid", f"{item.graph_id}@lifeboat")
+    todo.add("dtstamp", datetime.now(UTC))
+    todo.add("summary", str(task.get("title") or ""))
+    body = task.get("body") or {}
+    text = _plain(str(body.get("content") or ""), str(body.get("contentType") or "text"))
+    steps = [
+        f"[{'x' if c.get('isChecked') else ' '}] {c.get('displayName')}"
+        for c in saved.get("checklistItems") or []
+    ]
+    if text or steps:
+        todo.add("description", "\n".join([text, *steps]).strip())
+    todo.add("status", TODO_STATUS.get(str(task.get("status") or ""), "NEEDS-ACTION"))
+    todo.add("priority", PRIORITY.get(str(task.get("importance") or "normal"), 5))
+    for name, key in (("dtstart", "startDateTime"), ("due", "dueDateTime"),
+                      ("completed", "completedDateTime")):  # fmt: skip
+        if (moment := _task_moment(task.get(key))) is not None:
+            todo.add(name, moment.astimezone(UTC) if name == "completed" else moment)
+    if task.get("categories"):
+        todo.add("categories", list(task["categories"]))
+    if task.get("recurrence"):
+        due = task.get("dueDateTime") or {}
+        todo.add("rrule", rrule_of(task["recurrence"], str(due.get("timeZone") or "UTC")))
+    for resource in saved.get("linkedResources") or []:
+        if resource.get("webUrl"):
+            todo.add("url", str(resource["webUrl"]))
+            break
+    reminder = _task_moment(task.get("reminderDateTime"))
+    if task.get("isReminderOn") and reminder is not None:
+        alarm = icalendar.Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", "Reminder")
+        alarm.add("trigger", reminder.astimezone(UTC))
+        todo.add_component(alarm)
+    return todo
+
+
+def vtodo(items: list[Item]) -> bytes:
+    """One calendar of VTODOs: every task of `items` (steps in the description)."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Lifeboat//Backup export//EN")
+    calendar.add("version", "2.0")
+    for item in items:
+        calendar.add_component(_vtodo(item))
+    calendar.add_missing_timezones()
+    return calendar.to_ical()
+
+
+def task_json(items: list[Item]) -> bytes:
+    """The tasks as Graph gave them (with checklistItems, linkedResources and the
+    attachments' names, types and sizes): one object for one task, a list for many."""
+    documents = []
+    for item in items:
+        saved = document(item)
+        attachments = [
+            {k: a.get(k) for k in ("name", "contentType", "size")}
+            for a in (item.meta or {}).get("attachments") or []
+        ]
+        documents.append(
+            {
+                **saved.get("task", {}),
+                "checklistItems": saved.get("checklistItems", []),
+                "linkedResources": saved.get("linkedResources", []),
+                "attachments": attachments,
+            }
+        )
+    shown = documents[0] if len(documents) == 1 else documents
+    return (json.dumps(shown, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 EXPORTS = {
     "ics": Export(".ics", "text/calendar; charset=utf-8", ics),
     "vcf": Export(".vcf", "text/vcard; charset=utf-8", vcf),
+    "vtodo": Export(".ics", "text/calendar; charset=utf-8", vtodo),
+    "json": Export(".json", "application/json", task_json),
 }

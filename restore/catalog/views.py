@@ -351,6 +351,7 @@ def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
         "range": ranges[item.pk],
         "allow_remote": request.GET.get("remote") == "1",
         "item_template": info(item.object.workload).item_template,
+        "second_export": info(item.object.workload).second_export,
     }
     # What the workload's partial shows besides the item's own fields.
     if item.kind == Item.Kind.MESSAGE:
@@ -360,6 +361,8 @@ def item_detail(request: PortalRequest, item_id: int) -> HttpResponse:
         context |= events.event_context(item)
     elif item.kind == Item.Kind.CONTACT:
         context |= events.contact_context(item)
+    elif item.kind == Item.Kind.TASK:
+        context |= events.task_context(item)
     else:
         context["versions"] = file_versions(item)
     return render(request, "restore/item.html", context)
@@ -407,7 +410,8 @@ def item_body(request: PortalRequest, item_id: int) -> HttpResponse:
 def item_download(request: PortalRequest, item_id: int) -> HttpResponseBase:
     """One item as a file: a message as .eml, a file as itself; streamed from the blob."""
     try:
-        return downloads.item_response(Scope.for_user(request.user).item(item_id), request)
+        item = Scope.for_user(request.user).item(item_id)
+        return downloads.item_response(item, request, request.GET.get("as", ""))
     except downloads.ContentUnavailable as problem:
         return HttpResponse(str(problem), content_type="text/plain", status=problem.status)
 

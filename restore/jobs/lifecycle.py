@@ -98,9 +98,9 @@ def log(job: RestoreJob, message: str, level: str = RestoreJobLog.Level.INFO) ->
     RestoreJobLog.objects.create(job=job, level=level, message=message[:1000])
 
 
-def default_folder_name(now: datetime | None = None) -> str:
+def default_folder_name(now: datetime | None = None, prefix: str = "Restored items") -> str:
     now = timezone.localtime(now or timezone.now())
-    return f"Restored items {now:%Y-%m-%d %H.%M}"
+    return f"{prefix} {now:%Y-%m-%d %H.%M}"
 
 
 def _ids(values: Iterable[object], what: str) -> list[int]:
@@ -128,7 +128,7 @@ def _clean_target_name(target: str, target_name: str, source: ProtectedObject) -
     if not name:
         if target == RestoreJob.Target.ANOTHER:
             return restored_from_name(source)
-        return default_folder_name()
+        return default_folder_name(prefix=info(source.workload).restored_name)
     if len(name) > MAX_TARGET_NAME:
         raise ValidationError(f"The folder name is longer than {MAX_TARGET_NAME} characters.")
     if _BAD_NAME.search(name) or name in (".", ".."):

@@ -166,6 +166,16 @@ CONTACTS_READ = Permission(
 CONTACTS_WRITE = Permission(
     MAIL, delegated=("Contacts.ReadWrite",), application=("Contacts.ReadWrite",)
 )
+# Microsoft To Do: lists, tasks, delta, checklist items, linked resources, attachments.
+# Application Tasks.Read.All / Tasks.ReadWrite.All since 2023; the attachment upload
+# session is delegated only ("Application: Not supported").
+TASKS_READ = Permission(
+    MAIL,
+    delegated=("Tasks.Read", "Tasks.ReadWrite"),
+    application=("Tasks.Read.All", "Tasks.ReadWrite.All"),
+)
+TASKS_WRITE = Permission(MAIL, delegated=("Tasks.ReadWrite",), application=("Tasks.ReadWrite.All",))
+TASKS_UPLOAD = Permission(MAIL, delegated=("Tasks.ReadWrite",), application=())
 # /servicePrincipals?$filter=appId eq '…' and /servicePrincipals/{id}/appRoleAssignments.
 SERVICE_PRINCIPALS = Permission(
     DIRECTORY,

@@ -14,7 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.graph import applications, batch, calendar, contacts, directory, drive, mail, sites
+from sandbox.graph import (
+    applications,
+    batch,
+    calendar,
+    contacts,
+    directory,
+    drive,
+    mail,
+    sites,
+    todo,
+)
 from sandbox.graph import permissions as p
 from sandbox.graph.permissions import Permission
 
@@ -29,6 +39,8 @@ CALENDAR = r"(?:calendar|calendars/(?P<calendar>[^/]+))"
 EVENT = rf"{MAILBOX}/(?:{CALENDAR}/)?events/(?P<event>[^/]+)"
 CONTACT_FOLDER = r"contactFolders/(?:[^/]+/childFolders/)*(?P<folder>[^/]+)"
 CONTACT = rf"{MAILBOX}/(?:{CONTACT_FOLDER}/)?contacts/(?P<contact>[^/]+)"
+TODO_LIST = rf"{MAILBOX}/todo/lists/(?P<list>[^/]+)"
+TASK = rf"{TODO_LIST}/tasks/(?P<task>(?!delta$)[^/]+)"
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,32 @@ ROUTES = [
     route("POST", rf"{EVENT}/attachments", calendar.add_attachment, p.CALENDARS_WRITE),
     route("GET", rf"{EVENT}/attachments/(?P<attachment>[^/]+)/\$value",
           calendar.attachment_content, p.CALENDARS_READ),
+    route("POST", rf"{EVENT}/attachments/createUploadSession", todo.create_event_upload_session,
+          p.CALENDARS_WRITE),
+    # Microsoft To Do
+    route("GET", rf"{MAILBOX}/todo/lists", todo.list_lists, p.TASKS_READ),
+    route("POST", rf"{MAILBOX}/todo/lists", todo.create_list, p.TASKS_WRITE),
+    route("GET", rf"{TODO_LIST}", todo.get_list, p.TASKS_READ),
+    route("GET", rf"{TODO_LIST}/tasks/delta", todo.delta, p.TASKS_READ),
+    route("GET", rf"{TODO_LIST}/tasks", todo.list_tasks, p.TASKS_READ),
+    route("POST", rf"{TODO_LIST}/tasks", todo.create_task, p.TASKS_WRITE),
+    route("GET", rf"{TASK}", todo.get_task, p.TASKS_READ),
+    route("PATCH", rf"{TASK}", todo.update_task, p.TASKS_WRITE),
+    route("DELETE", rf"{TASK}", todo.delete_task, p.TASKS_WRITE),
+    route("PATCH", rf"{TASK}/extensions/(?P<extension>[^/]+)", todo.update_extension,
+          p.TASKS_WRITE),
+    route("GET", rf"{TASK}/checklistItems", todo.list_checklist, p.TASKS_READ),
+    route("POST", rf"{TASK}/checklistItems", todo.create_checklist_item, p.TASKS_WRITE),
+    route("GET", rf"{TASK}/linkedResources", todo.list_linked, p.TASKS_READ),
+    route("POST", rf"{TASK}/linkedResources", todo.create_linked, p.TASKS_WRITE),
+    route("GET", rf"{TASK}/attachments", todo.list_attachments, p.TASKS_READ),
+    route("POST", rf"{TASK}/attachments", todo.add_attachment, p.TASKS_WRITE),
+    route("POST", rf"{TASK}/attachments/createUploadSession", todo.create_task_upload_session,
+          p.TASKS_UPLOAD),
+    route("GET", rf"{TASK}/attachments/(?P<attachment>[^/]+)", todo.get_attachment,
+          p.TASKS_READ),
+    route("GET", rf"{TASK}/attachments/(?P<attachment>[^/]+)/\$value", todo.attachment_content,
+          p.TASKS_READ),
     # Contact folders and contacts
     route("GET", rf"{MAILBOX}/contactFolders", contacts.list_folders, p.CONTACTS_READ),
     route("POST", rf"{MAILBOX}/contactFolders", contacts.create_folder, p.CONTACTS_WRITE),

@@ -5,7 +5,8 @@
 - mail: mailboxes (folders, messages, attachments, extended properties, change journal);
 - drive: OneDrive drives, items, versions, upload sessions, change journal;
 - calendar: calendars, events, contact folders, contacts, invitations "sent";
-- sites: SharePoint sites, Teams channels, Sites.Selected grants.
+- sites: SharePoint sites, Teams channels, Sites.Selected grants;
+- todo: To Do lists, tasks, checklist items, linked resources, attachments, upload sessions.
 """
 
 from __future__ import annotations
@@ -53,10 +54,20 @@ from sandbox.models.mail import (
     Message,
 )
 from sandbox.models.sites import Channel, Site, SiteGrant
+from sandbox.models.todo import (
+    AttachmentUpload,
+    TodoAttachment,
+    TodoChange,
+    TodoChecklistItem,
+    TodoLinkedResource,
+    TodoList,
+    TodoTask,
+)
 
 __all__ = [
     "Application",
     "Attachment",
+    "AttachmentUpload",
     "AuthorizationCode",
     "Calendar",
     "Channel",
@@ -88,6 +99,12 @@ __all__ = [
     "SiteGrant",
     "Tenant",
     "TenantDomain",
+    "TodoAttachment",
+    "TodoChange",
+    "TodoChecklistItem",
+    "TodoLinkedResource",
+    "TodoList",
+    "TodoTask",
     "UploadFragment",
     "UploadSession",
 ]

@@ -112,3 +112,8 @@ def back_up_calendar(alias: str) -> RestorePoint:
 def back_up_contacts(alias: str) -> RestorePoint:
     """Restore point 1 of the person's contacts, by the backup engine."""
     return _backed_up_object(alias, Workload.CONTACTS)
+
+
+def back_up_tasks(alias: str) -> RestorePoint:
+    """Restore point 1 of the person's To Do, by the backup engine."""
+    return _backed_up_object(alias, Workload.TASKS)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.utils.module_loading import import_string
 
+from portal.graph import GraphError
+from restore.blobs import blob_store, iter_chunks
 from restore.models import RestoreJob, RestoreJobItem
 from restore.workloads import WORKLOADS
 
@@ -124,6 +126,24 @@ def collision_step(job: RestoreJob, existing: str | None, already_there: str, ad
 def marker_value(job_item: RestoreJobItem) -> str:
     """What a restored item carries so a retry can find it: unique per job and item."""
     return f"{job_item.job_id}:{job_item.item_id}"
+
+
+# One PUT to an Outlook (message, event) or To Do attachment upload session: at most 4 MB.
+ATTACHMENT_CHUNK = 4 * 1024 * 1024
+
+
+def upload_attachment(graph: GraphClient, url: str, blob: str, size: int) -> None:
+    """Send a blob to an attachment upload session (`…/attachments/createUploadSession` of
+    an event or a To Do task) in ranges of at most 4 MB, each starting where the session
+    expects; the last PUT answers 201 (the attachment's URL in Location)."""
+    start = 0
+    answer = None
+    with blob_store().open(blob) as stream:
+        for chunk in iter_chunks(stream, ATTACHMENT_CHUNK):
+            answer = graph.put_fragment(url, chunk, start, size)
+            start += len(chunk)
+    if answer is None or answer.status_code != 201:
+        raise GraphError(500, "uploadIncomplete", "The attachment upload session did not finish.")
 
 
 def restorer_for(job: RestoreJob, graph: GraphClient) -> Restorer:

@@ -37,13 +37,22 @@ from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
 from restore.catalog.events import document, in_zone, parse_utc, zone
 from restore.jobs import faults
-from restore.jobs.restorers import Action, Outcome, Step, Verdict, collision_step, marker_value
+from restore.jobs.restorers import (
+    Action,
+    Outcome,
+    Step,
+    Verdict,
+    collision_step,
+    marker_value,
+    upload_attachment,
+)
 from restore.jobs.restorers.mail import INCOMPLETE, MARKER_GUID, MARKER_PROPERTY
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
 
 # The same marker property as mail's: one named property for every Outlook item.
 ORIGIN_PROPERTY = f"String {{{MARKER_GUID}}} Name LifeboatOriginalICalUId"
-MAX_ATTACHMENT = 3 * 1024 * 1024  # what one POST …/attachments takes
+MAX_INLINE = 3 * 1024 * 1024  # what one POST …/attachments takes
+MAX_ATTACHMENT = 150 * 1024 * 1024  # by an attachment upload session (3 MB to 150 MB)
 MAX_EXCEPTIONS = 200  # changed occurrences one item may patch (Outlook's throttling)
 NO_CONTENT = "The backup holds no content for this event."
 ALREADY_THERE = "The event is already in that calendar."
@@ -196,7 +205,7 @@ class CalendarRestorer:
             if int(attachment.get("size") or 0) > MAX_ATTACHMENT:
                 size = int(attachment["size"]) / 1024 / 1024
                 raise Refused(
-                    f"Its attachment “{attachment.get('name')}” ({size:.1f} MB) is over the 3 MB "
+                    f"Its attachment “{attachment.get('name')}” ({size:.1f} MB) is over the 150 MB "
                     "Graph takes for an event attachment; restore it as a download instead."
                 )
 
@@ -374,6 +383,22 @@ class CalendarRestorer:
         return ""
 
     def _attach(self, event_id: str, attachment: dict[str, Any]) -> None:
+        size = int(attachment.get("size") or 0)
+        if size > MAX_INLINE:  # 3 MB to 150 MB: an upload session, as the person
+            session = self.graph.post(
+                f"{self.user}/events/{event_id}/attachments/createUploadSession",
+                {
+                    "AttachmentItem": {
+                        "attachmentType": "file",
+                        "name": attachment.get("name") or "attachment",
+                        "size": size,
+                        "contentType": attachment.get("contentType") or "application/octet-stream",
+                        "isInline": bool(attachment.get("isInline")),
+                    }
+                },
+            )
+            upload_attachment(self.graph, str(session["uploadUrl"]), str(attachment["blob"]), size)
+            return
         with blob_store().open(str(attachment["blob"])) as stream:
             content = stream.read()
         self.graph.post(
