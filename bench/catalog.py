@@ -506,7 +506,7 @@ def measure(samples: int, seed: int) -> dict:
         shared_buffers, work_mem, version = cursor.fetchone()
     report: dict = {
         "postgresql": {"version": version, "shared_buffers": shared_buffers, "work_mem": work_mem},
-        "code": str(ROOT),
+        "code": search.__file__,
         "load_average": os.getloadavg(),
         "folder_page_code": "restore.catalog.browse.page",
         "folders_sampled_items_median": int(statistics.median(sizes)),

@@ -35,6 +35,7 @@ from django.db.models import (
     Value,
     prefetch_related_objects,
 )
+from django.db.models.expressions import RawSQL
 
 from restore.catalog import browse
 from restore.models import Item
@@ -123,9 +124,12 @@ class Results:
     sort: str
 
 
-# How many in-scope rows, newest first, a date-sorted search reads before it lets the
-# full-text index decide (bench/catalog.py, docs/benchmarks.md "Operator-wide search").
-WINDOWS = (2_000, 10_000)
+# A date-sorted search tests the scope's newest rows one by one (`_newest_first`): first
+# SAMPLE of them; if the matches found there say the page fills within PROBE_MAX rows, up
+# to that many; otherwise the full-text index answers (bench/catalog.py,
+# docs/benchmarks.md "Operator-wide search").
+SAMPLE = 500
+PROBE_MAX = 3_500
 
 
 def across_points(
@@ -156,7 +160,12 @@ def across_points(
     )
     items = matching(filtered, text)
     if connection.vendor == "postgresql" and text.strip() and sort in ("date", "date-asc"):
-        per_row = matching(filtered, text, per_row=True)
+        # The row-by-row test: only what the window does not already ensure (mailboxes,
+        # dates), else PostgreSQL drives the probe from the mailbox index instead.
+        also = browse.filter_items(
+            Item.objects.all(), kind=kind, has_attachments=has_attachments, folder_path=folder_path
+        )
+        per_row = matching(also, text, per_row=True)
         found = _newest_first(in_scope, per_row, items, cursor, sort, limit)
     else:
         found = list(browse.ordered(items, cursor, sort)[: limit + 1])
@@ -186,16 +195,59 @@ def _newest_first(
 
     The full-text index alone gives every matching row of the scope, which PostgreSQL then
     fetches from the heap (a ~3 KB row each) to sort by date and keep 50: a common word
-    over 100 mailboxes is ~15,000 rows. Instead, read the scope's newest rows from the
-    (dated_at, id, object_id) index alone, without the heap, and test only those: a word
-    in 3% of the mailboxes' items is found 51 times in ~2,000 rows. The document is
-    tested per row there (ts_match_vq, which no index serves), so a phrase's planner
-    estimate (PostgreSQL takes its words as independent: 66 times too few) cannot send it
-    through the index instead. A term too rare for the windows goes to the index."""
-    walk = browse.ordered(in_scope, cursor, sort).values_list("pk", flat=True)
-    for size in WINDOWS:
-        window = list(walk[:size])
-        found = list(browse.ordered(per_row.filter(pk__in=window), None, sort)[: limit + 1])
-        if len(found) > limit or len(window) < size:
-            return found
-    return list(browse.ordered(items, cursor, sort)[: limit + 1])
+    over 100 mailboxes is ~15,000 rows. Instead, walk the scope's rows newest first in
+    the (dated_at, id, object_id) index alone, without the heap, and test each one there
+    (ts_match_vq, which no index serves) until the page is full: a word in 3% of the
+    mailboxes' items fills a page after ~1,700 rows. Phrases too: PostgreSQL takes a
+    phrase's words as independent and expects 7-66 times too few rows, so through the
+    index it rechecked every mailbox's candidates. A term that the first SAMPLE rows show
+    to be too rare for PROBE_MAX rows goes to the index, where rare terms are cheap."""
+    found = _probe(in_scope, per_row, cursor, sort, limit, SAMPLE)
+    if len(found) <= limit and _window_full(in_scope, cursor, sort, SAMPLE):
+        needed = (limit + 1) * SAMPLE / max(len(found), 0.5)
+        if needed > PROBE_MAX:
+            return list(browse.ordered(items, cursor, sort)[: limit + 1])
+        found = _probe(in_scope, per_row, cursor, sort, limit, PROBE_MAX)
+        if len(found) <= limit and _window_full(in_scope, cursor, sort, PROBE_MAX):
+            return list(browse.ordered(items, cursor, sort)[: limit + 1])
+    return found
+
+
+def _window(in_scope: QuerySet[Item], cursor: str | None, sort: str, size: int) -> QuerySet:
+    return browse.ordered(in_scope, cursor, sort).values_list("pk", "dated_at")[:size]
+
+
+def _window_full(in_scope: QuerySet[Item], cursor: str | None, sort: str, size: int) -> bool:
+    """Whether the scope has `size` rows after the cursor (else the window saw them all)."""
+    return _window(in_scope, cursor, sort, size).count() == size
+
+
+def _probe(
+    in_scope: QuerySet[Item],
+    per_row: QuerySet[Item],
+    cursor: str | None,
+    sort: str,
+    limit: int,
+    size: int,
+) -> list[Item]:
+    """The first limit + 1 rows of `per_row` among the next `size` rows of `in_scope`.
+
+    One query: the window of ids in date order (the index alone), and per id a probe of
+    its row by primary key, stopping at limit + 1 matches."""
+    window_sql, window_params = _window(in_scope, cursor, sort, size).query.sql_with_params()
+    probe = per_row.filter(pk=RawSQL("w.id", ())).values("pk")
+    probe_sql, probe_params = probe.query.sql_with_params()
+    direction = "DESC" if browse.SORTS[sort].descending else "ASC"
+    # Both parts are the ORM's own SQL; every value is a parameter.
+    sql = (
+        f"SELECT w.id FROM ({window_sql}) w(id, dated_at) WHERE EXISTS ({probe_sql}) "  # noqa: S608
+        f"ORDER BY w.dated_at {direction}, w.id {direction} LIMIT %s"
+    )
+    with connection.cursor() as db:
+        db.execute(
+            sql,
+            (*window_params, *probe_params, limit + 1),
+        )
+        ids = [row[0] for row in db.fetchall()]
+    rows = Item.objects.in_bulk(ids)
+    return [rows[pk] for pk in ids if pk in rows]
