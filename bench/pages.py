@@ -101,7 +101,7 @@ def seed(identities: int) -> dict:
         rng = random.Random(20)
         users = User.objects.bulk_create(
             User(
-                username=f"{uuid.UUID(int=rng.getrandbits(128))}.{TENANT}",
+                username=f"{uuid.uuid5(TENANT, str(n))}.{TENANT}",
                 tenant_id=TENANT, upn=f"person{n:06d}@contoso.example",
                 display_name=f"Person {n:06d}",
             )
