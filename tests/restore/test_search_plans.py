@@ -66,7 +66,8 @@ def reference(scope: Scope, text: str, sort: str, **filters) -> list[int]:
 
 
 def all_pages(scope: Scope, text: str, sort: str, limit: int, **filters) -> list[int]:
-    seen, cursor = [], None
+    seen: list[int] = []
+    cursor = None
     while True:
         found = search.across_points(scope, text, sort=sort, cursor=cursor, limit=limit, **filters)
         seen.extend(hit.item.pk for hit in found.hits)
