@@ -401,7 +401,7 @@ def summary(samples: list[float]) -> dict:
     }
 
 
-def measure(samples: int, seed: int) -> dict:
+def measure(samples: int, seed: int, buffers: bool = False) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -417,6 +417,23 @@ def measure(samples: int, seed: int) -> dict:
     max_item = Item.objects.order_by("-id").values_list("id", flat=True).first()
     results: dict[str, list[float]] = {}
     hits: dict[str, list[int]] = {}
+    work: dict[str, list[float]] = {}
+    server: dict[str, list[float]] = {}
+
+    def explained(captured: list[dict]) -> tuple[float, float]:
+        touched = executed = 0.0
+        with connection.cursor() as cursor:
+            for query in captured:
+                if '"restore_item"' not in query["sql"]:
+                    continue
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query['sql']}", None)
+                (plan,) = cursor.fetchone()
+                plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+                top = plan["Plan"]
+                touched += top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+                executed += plan["Execution Time"]
+        return touched, executed
+
     slowest: dict[str, tuple[float, str, tuple]] = {}
 
     def run(kind: str, rows, cursor: str | None = None) -> None:
@@ -495,6 +512,12 @@ def measure(samples: int, seed: int) -> dict:
                     millis = (time.perf_counter() - started) * 1000
                 results.setdefault(name, []).append(millis)
                 hits.setdefault(name, []).append(len(found.hits))
+                if buffers:
+                    # What PostgreSQL did for the sample, which the machine's load does
+                    # not change: pages touched, and its own time, over its item queries.
+                    touched, executed = explained(queries.captured_queries)
+                    work.setdefault(name, []).append(touched)
+                    server.setdefault(name, []).append(executed)
                 if millis > slowest.get(name, (0.0, "", ()))[0]:
                     # The query that took longest of this sample, for EXPLAIN below.
                     longest = max(queries.captured_queries, key=lambda q: float(q["time"]))
@@ -519,6 +542,13 @@ def measure(samples: int, seed: int) -> dict:
         report[f"{kind} p95_ms"] = report[kind]["p95_ms"]  # flat, for bench/paired.py
         if kind in hits:
             report[kind]["hits_median"] = int(statistics.median(hits[kind]))
+        if kind in work:
+            report[kind]["buffers_p50"] = int(percentile(work[kind], 50))
+            report[kind]["buffers_p95"] = int(percentile(work[kind], 95))
+            report[kind]["server_p50_ms"] = round(percentile(server[kind], 50), 1)
+            report[kind]["server_p95_ms"] = round(percentile(server[kind], 95), 1)
+            report[f"{kind} buffers_p95"] = report[kind]["buffers_p95"]
+            report[f"{kind} server_p95_ms"] = report[kind]["server_p95_ms"]
     worst_kind = max(results, key=lambda k: report[k]["p95_ms"])
     _, sql, params = slowest[worst_kind]
     with connection.cursor() as cursor:
@@ -537,6 +567,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded catalog")
+    parser.add_argument(
+        "--buffers",
+        action="store_true",
+        help="also EXPLAIN (ANALYZE, BUFFERS) each search's item queries: pages and server time",
+    )
     args = parser.parse_args()
 
     configure(0)
@@ -557,7 +592,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         loaded = load(args.items, args.seed)
         print(json.dumps(loaded, indent=2), file=sys.stderr)
-    report = measure(args.samples, args.seed)
+    report = measure(args.samples, args.seed, args.buffers)
     explain = report.pop("slowest_explain")
     print(json.dumps({"load": loaded, **report}, indent=2))
     print(
