@@ -10,6 +10,10 @@ seconds (bench/catalog.py, docs/benchmarks.md). The "simple" configuration does
 not stem, so it behaves the same for every language a tenant writes in. A change to
 `search_vector()` needs a migration that redefines the column.
 
+Across restore points (`across_points`, date order), the page is found by walking the
+scope's newest rows in an index and testing each (`_newest_first`), not by fetching every
+match to sort it; the full-text index answers for rare terms.
+
 SQLite (the demo's embedded database) has no such index; there each word must appear in
 one of the fields (case-insensitive `LIKE`). Same results for plain words, slower.
 """
