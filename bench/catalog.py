@@ -45,6 +45,8 @@ from pathlib import Path
 # LIFEBOAT_ROOT: measure another checkout's code (the paired baseline) with this bench.
 ROOT = Path(os.environ.get("LIFEBOAT_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
+# And run from there: the settings put the working directory first on the path.
+os.chdir(ROOT)
 # Never fall back on another benchmark's database: this one drops and re-creates it.
 os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifeboat_catalog_bench"

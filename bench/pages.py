@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("LIFEBOAT_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
+# And run from there: the settings put the working directory first on the path.
+os.chdir(ROOT)
 os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifeboat_catalog_bench"
 )
