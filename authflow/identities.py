@@ -33,7 +33,8 @@ def logged_in_users_query(
 ) -> QuerySet[TokenCache]:
     """Identities the portal holds (or held) delegated tokens for, filtered and sorted as
     the admin page and the API offer. Unknown filter values are ignored."""
-    rows = TokenCache.objects.select_related("user", "started_by")
+    # Never the ciphertext: no page shows it, and it is most of a row (~3 KB).
+    rows = TokenCache.objects.select_related("user", "started_by").defer("ciphertext")
     if q:
         rows = rows.filter(Q(user__upn__icontains=q) | Q(user__display_name__icontains=q))
     if status in TokenCache.Status.values:

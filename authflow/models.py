@@ -49,6 +49,8 @@ class User(AbstractUser):
             ),
             models.UniqueConstraint(fields=["oid", "tenant_id"], name="user_identity_unique"),
         ]
+        # The logged-in users page's default sort (console/logged_in_users.py).
+        indexes = [models.Index(fields=["upn"], name="user_upn")]
 
     def __str__(self) -> str:
         return self.upn or self.username
@@ -126,6 +128,14 @@ class TokenCache(models.Model):
                 condition=models.Q(status__in=["valid", "needs_sign_in", "revoked", "unreadable"]),
                 name="tokencache_status_valid",
             ),
+        ]
+        # The logged-in users page's sorts (authflow/identities.py SORTS, then the id),
+        # each walked for one keyset page (console/logged_in_users.py).
+        indexes = [
+            models.Index(models.F("signed_in_at").desc(), "id", name="tokencache_signed_in"),
+            models.Index(fields=["access_token_expires_at", "id"], name="tokencache_expires"),
+            models.Index(models.F("last_used_at").desc(), "id", name="tokencache_last_used"),
+            models.Index(fields=["status", "id"], name="tokencache_status"),
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,7 @@ code change). Results are warm-cache: the machine has RAM to spare for the whole
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import itertools
 import json
@@ -41,8 +42,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# LIFEBOAT_ROOT: measure another checkout's code (the paired baseline) with this bench.
+ROOT = Path(os.environ.get("LIFEBOAT_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
+# And run from there: the settings put the working directory first on the path.
+os.chdir(ROOT)
 # Never fall back on another benchmark's database: this one drops and re-creates it.
 os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifeboat_catalog_bench"
@@ -133,6 +137,62 @@ def mailbox_sizes(total: int, rng: random.Random) -> list[int]:
     sizes = [100 + int(w * scale) for w in weights]
     sizes[sizes.index(max(sizes))] += total - sum(sizes)
     return sizes
+
+
+def graph_like(key: str) -> str:
+    """An id as long as Graph's (~152 characters of base64), derived from `key`."""
+    digest = hashlib.sha512(key.encode()).digest()
+    return "AAMkAGI2" + base64.urlsafe_b64encode(digest + digest[:50]).decode().rstrip("=")
+
+
+def _addresses(text: str) -> list[dict]:
+    out = []
+    for part in text.split("; "):
+        name, _, address = part.partition(" <")
+        out.append({"emailAddress": {"name": name, "address": address.rstrip(">")}})
+    return out
+
+
+def real_meta(
+    rng: random.Random, sender: str, recipients: str, dated, folder: str, attached: bool
+) -> dict:
+    """`meta` as restore/backup/mail.py stores it for a Graph message (the same keys and
+    Graph's own shapes), so a row is as wide as a real backup's (~3.2 KB)."""
+    when = dated.strftime("%Y-%m-%dT%H:%M:%SZ")
+    sender_ = _addresses(sender)[0]
+    to = _addresses(recipients)
+    return {
+        "from": sender_,
+        "sender": sender_,
+        "toRecipients": to[:1],
+        "ccRecipients": to[1:],
+        "bccRecipients": [],
+        "replyTo": [],
+        "internetMessageId": f"<{rng.getrandbits(120):x}.{dated:%Y%m%d%H%M}@contoso.example>",
+        "conversationId": graph_like(f"C{rng.getrandbits(40)}")[:76] + "=",
+        "importance": rng.choice(("normal",) * 8 + ("high", "low")),
+        "flag": {"flagStatus": "notFlagged"},
+        "categories": rng.choice(([],) * 6 + (["Blue category"], ["Red category"])),
+        "isRead": rng.random() < 0.7,
+        "isDraft": False,
+        "receivedDateTime": when,
+        "sentDateTime": when,
+        "parentFolderId": folder,
+        "sensitivity": 0,
+        "sensitivityLabel": "",
+        "attachments": [
+            {
+                "id": graph_like(f"A{rng.getrandbits(40)}"),
+                "name": f"{rng.choice(TOPICS).lower().replace(' ', '-')}.pdf",
+                "contentType": "application/pdf",
+                "size": rng.randrange(20_000, 2_000_000),
+                "isInline": False,
+                "sha256": hashlib.sha256(rng.randbytes(8)).hexdigest(),
+            }
+            for _ in range(rng.choice((1, 1, 2)) if attached else 0)
+        ],
+        "changeKey": base64.b64encode(rng.randbytes(30)).decode(),
+    }
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -228,13 +288,18 @@ def load(total: int, seed: int) -> dict:
                     else None
                 )
                 size_bytes = rng.randrange(2_000, 200_000)
+                attached = rng.random() < 0.15
+                graph_id = graph_like(f"I{obj.pk:05d}{n:07d}")
+                meta = real_meta(
+                    rng, sender, recipients, dated, graph_like(f"F{obj.pk:05d}{path}"), attached
+                )
                 yield (
                     "\t".join(
                         (
                             str(item_id),
                             str(obj.pk),
                             str(folder_ids[obj.pk, path]),
-                            f"AAMkI{obj.pk:05d}{n:07d}",
+                            graph_id,
                             "message",
                             str(first_seq),
                             "\\N" if last_seq is None else str(last_seq),
@@ -245,11 +310,12 @@ def load(total: int, seed: int) -> dict:
                             dated.isoformat(),
                             str(size_bytes),
                             "t" if rng.random() < 0.7 else "f",
-                            "t" if rng.random() < 0.15 else "f",
+                            "t" if attached else "f",
                             "",
                             hashlib.sha256(item_id.to_bytes(8)).hexdigest(),
                             " ".join(body),
-                            "{}",
+                            json.dumps(meta).replace("\\", "\\\\"),
+                            "",
                         )
                     )
                     + "\n"
@@ -258,7 +324,7 @@ def load(total: int, seed: int) -> dict:
     columns = (
         "id, object_id, folder_id, graph_id, kind, first_seq, last_seq, name, sender, "
         "recipients, sent_at, dated_at, size, is_read, has_attachments, sensitivity, "
-        "content_sha256, body_text, meta"
+        "content_sha256, body_text, meta, content_status"
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -289,10 +355,16 @@ def load(total: int, seed: int) -> dict:
             cursor.execute(definition)
             index_seconds[name] = round(time.monotonic() - at, 1)
         at = time.monotonic()
-        cursor.execute("ANALYZE")
+        # VACUUM too, as autovacuum would: it sets the visibility map index-only scans use.
+        cursor.execute("VACUUM ANALYZE")
         analyze_seconds = time.monotonic() - at
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('restore_item'))")
         table_size = cursor.fetchone()[0]
+        # What one row takes in the heap (TOAST included), as a real backup's ~3.2 KB.
+        cursor.execute(
+            "SELECT round(avg(pg_column_size(i.*))) FROM restore_item i TABLESAMPLE SYSTEM (1)"
+        )
+        row_bytes = int(cursor.fetchone()[0])
     return {
         "items": total,
         "mailboxes": MAILBOXES,
@@ -303,6 +375,7 @@ def load(total: int, seed: int) -> dict:
         "index_build_s": index_seconds,
         "analyze_s": round(analyze_seconds, 1),
         "restore_item_total_size": table_size,
+        "average_row_bytes": row_bytes,
     }
 
 
@@ -330,7 +403,7 @@ def summary(samples: list[float]) -> dict:
     }
 
 
-def measure(samples: int, seed: int) -> dict:
+def measure(samples: int, seed: int, buffers: bool = False) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -345,10 +418,29 @@ def measure(samples: int, seed: int) -> dict:
     object_ids = list(ProtectedObject.objects.values_list("id", flat=True))
     max_item = Item.objects.order_by("-id").values_list("id", flat=True).first()
     results: dict[str, list[float]] = {}
+    hits: dict[str, list[int]] = {}
+    work: dict[str, list[float]] = {}
+    server: dict[str, list[float]] = {}
+
+    def explained(captured: list[dict]) -> tuple[float, float]:
+        touched = executed = 0.0
+        with connection.cursor() as cursor:
+            for query in captured:
+                if '"restore_item"' not in query["sql"]:
+                    continue
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query['sql']}", None)
+                (plan,) = cursor.fetchone()
+                plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+                top = plan["Plan"]
+                touched += top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+                executed += plan["Execution Time"]
+        return touched, executed
+
     slowest: dict[str, tuple[float, str, tuple]] = {}
 
     def run(kind: str, rows, cursor: str | None = None) -> None:
         """browse.page() as the views call it, timed; its SQL kept for the slowest."""
+        connection.queries_log.clear()
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
             browse.page(rows, cursor, "date", PAGE)
@@ -402,26 +494,63 @@ def measure(samples: int, seed: int) -> dict:
             return '"' + " ".join(sentence[start : start + 3]) + '"'
         return rng.choice(words[40:120])  # "common word + date range"
 
-    # Searches as restore/catalog/views.search_view makes them.
+    # Searches: restore.catalog.search.across_points, which the web's Search and
+    # GET /api/v1/search call, timed whole (its queries for the page's restore points too).
     kinds = ["common word", "medium word", "rare word", "two words", "phrase", "word + date"]
     for who, count in (("user (1 mailbox)", 1), ("operator (100 mailboxes)", 100)):
         for kind in kinds:
+            name = f"search {who}: {kind}"
             for _ in range(samples):
                 scope = Scope(make_session(user, rng.sample(object_ids, count)))
-                items = scope.items()
+                date_from = date_to = None
                 if kind == "word + date":
-                    end = EPOCH - timedelta(days=rng.randrange(SPAN_DAYS))
-                    items = items.filter(dated_at__gte=end - timedelta(days=90), dated_at__lt=end)
-                items = search.matching(items, terms(kind)).select_related("object", "folder")
-                run(f"search {who}: {kind}", items)
+                    date_to = (EPOCH - timedelta(days=rng.randrange(SPAN_DAYS))).date()
+                    date_from = date_to - timedelta(days=90)
+                text = terms(kind)
+                connection.queries_log.clear()  # it keeps 9,000, then the capture is empty
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    found = search.across_points(scope, text, date_from=date_from, date_to=date_to)
+                    millis = (time.perf_counter() - started) * 1000
+                results.setdefault(name, []).append(millis)
+                hits.setdefault(name, []).append(len(found.hits))
+                if buffers:
+                    # What PostgreSQL did for the sample, which the machine's load does
+                    # not change: pages touched, and its own time, over its item queries.
+                    touched, executed = explained(queries.captured_queries)
+                    work.setdefault(name, []).append(touched)
+                    server.setdefault(name, []).append(executed)
+                if millis > slowest.get(name, (0.0, "", ()))[0]:
+                    # The query that took longest of this sample, for EXPLAIN below.
+                    longest = max(queries.captured_queries, key=lambda q: float(q["time"]))
+                    slowest[name] = (millis, longest["sql"], None)
 
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('shared_buffers'), current_setting('work_mem'), "
+            "current_setting('server_version')"
+        )
+        shared_buffers, work_mem, version = cursor.fetchone()
     report: dict = {
+        "postgresql": {"version": version, "shared_buffers": shared_buffers, "work_mem": work_mem},
+        "code": search.__file__,
+        "load_average": os.getloadavg(),
         "folder_page_code": "restore.catalog.browse.page",
         "folders_sampled_items_median": int(statistics.median(sizes)),
         "folders_sampled_items_max": max(sizes),
     }
     for kind, values in results.items():
         report[kind] = summary(values)
+        report[f"{kind} p95_ms"] = report[kind]["p95_ms"]  # flat, for bench/paired.py
+        if kind in hits:
+            report[kind]["hits_median"] = int(statistics.median(hits[kind]))
+        if kind in work:
+            report[kind]["buffers_p50"] = int(percentile(work[kind], 50))
+            report[kind]["buffers_p95"] = int(percentile(work[kind], 95))
+            report[kind]["server_p50_ms"] = round(percentile(server[kind], 50), 1)
+            report[kind]["server_p95_ms"] = round(percentile(server[kind], 95), 1)
+            report[f"{kind} buffers_p95"] = report[kind]["buffers_p95"]
+            report[f"{kind} server_p95_ms"] = report[kind]["server_p95_ms"]
     worst_kind = max(results, key=lambda k: report[k]["p95_ms"])
     _, sql, params = slowest[worst_kind]
     with connection.cursor() as cursor:
@@ -440,6 +569,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--reuse", action="store_true", help="keep an already loaded catalog")
+    parser.add_argument(
+        "--buffers",
+        action="store_true",
+        help="also EXPLAIN (ANALYZE, BUFFERS) each search's item queries: pages and server time",
+    )
     args = parser.parse_args()
 
     configure(0)
@@ -460,10 +594,13 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         loaded = load(args.items, args.seed)
         print(json.dumps(loaded, indent=2), file=sys.stderr)
-    report = measure(args.samples, args.seed)
+    report = measure(args.samples, args.seed, args.buffers)
     explain = report.pop("slowest_explain")
     print(json.dumps({"load": loaded, **report}, indent=2))
-    print(f"\nEXPLAIN ANALYZE of the slowest sample of '{report['slowest_kind']}':\n{explain}")
+    print(
+        f"\nEXPLAIN ANALYZE of the slowest sample of '{report['slowest_kind']}':\n{explain}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

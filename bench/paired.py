@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("variants", nargs="+", help="name=command")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--metric", action="append", required=True)
+    parser.add_argument("--save", help="append each run's JSON here, one line a run")
     args = parser.parse_args()
     variants = [v.split("=", 1) for v in args.variants]
     results: dict[str, list[dict[str, object]]] = {name: [] for name, _ in variants}
@@ -41,6 +42,10 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
             results[name].append(last_json(done.stdout))
+            if args.save:
+                line = {"variant": name, "run": run + 1, **results[name][-1]}
+                with open(args.save, "a") as saved:
+                    print(json.dumps(line), file=saved)
             shown = {m: results[name][-1].get(m) for m in args.metric}
             print(f"run {run + 1} {name}: {shown}", flush=True)
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout)

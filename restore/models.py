@@ -202,6 +202,9 @@ class Item(models.Model):
             models.Index(fields=["folder", "-dated_at", "-id"], name="item_folder_page"),
             models.Index(fields=["object", "graph_id", "first_seq"], name="item_by_graph_id"),
             models.Index(fields=["object", "-dated_at", "-id"], name="item_object_page"),
+            # Search across many mailboxes reads their newest items from this index alone
+            # (restore/catalog/search.py _newest_first); object_id lets it skip the others.
+            models.Index(fields=["-dated_at", "-id"], include=["object"], name="item_newest_first"),
             # The few items with a content problem (console, /healthz, metrics).
             models.Index(
                 fields=["content_status"],

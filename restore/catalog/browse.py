@@ -117,10 +117,29 @@ def page[M: Model](
 
     Raises InvalidPage for an unknown sort, a bad limit or a cursor that is not ours.
     """
+    check_sort(sort)
+    limit = parse_limit(limit)
+    found = list(ordered(rows, cursor, sort)[: limit + 1])
+    return page_of(found, sort, limit)
+
+
+def check_sort(sort: str) -> Sort:
     if sort not in SORTS:
         raise InvalidPage(f"Unknown sort {sort[:40]!r}; choose one of {', '.join(SORTS)}.")
-    limit = parse_limit(limit)
-    spec = SORTS[sort]
+    return SORTS[sort]
+
+
+def page_of(found: list[Any], sort: str, limit: int) -> Page:
+    """The page of up to `limit` rows from `found` (up to limit + 1 rows in `sort` order)."""
+    more = len(found) > limit
+    found = found[:limit]
+    next_cursor = make_cursor(sort, found[-1]) if more and found else None
+    return Page(items=found, next_cursor=next_cursor, sort=sort)
+
+
+def ordered[M: Model](rows: QuerySet[M], cursor: str | None, sort: str) -> QuerySet[M]:
+    """`rows` in `sort` order, after `cursor`; unsliced. InvalidPage as page()."""
+    spec = check_sort(sort)
     direction = "-" if spec.descending else ""
     rows = rows.order_by(f"{direction}{spec.field}", f"{direction}pk")
     if cursor:
@@ -133,11 +152,7 @@ def page[M: Model](
             Q(**{f"{spec.field}__{beyond}e": value})
             & (Q(**{f"{spec.field}__{beyond}": value}) | Q(**{f"pk__{beyond}": row_id}))
         )
-    found = list(rows[: limit + 1])
-    more = len(found) > limit
-    found = found[:limit]
-    next_cursor = make_cursor(sort, found[-1]) if more and found else None
-    return Page(items=found, next_cursor=next_cursor, sort=sort)
+    return rows
 
 
 # --- Objects and filters ---------------------------------------------------------------
