@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('restore', '0015_sharepoint_libraries'),
+        ('restore', '0016_todo_tasks'),
     ]
 
     operations = [
