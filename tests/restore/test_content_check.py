@@ -5,8 +5,10 @@ lost" everywhere people look; an unreachable store makes jobs wait, nothing rest
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
+import zipfile
 from datetime import date, timedelta
 
 import pytest
@@ -270,3 +272,41 @@ def test_a_download_while_the_store_is_unreachable_says_so_and_records_nothing(
     # Nothing recorded: still ready to download as prepared, no item left out, no fetch.
     assert (job.status, job.items_done, job.log.count()) == prepared
     assert not AuditEvent.objects.filter(action="restore.downloaded", target=str(job.pk))
+
+
+def test_a_zip_leaves_out_missing_and_tampered_content_and_keeps_the_rest_in_order(
+    sandbox, alice, store_root, client
+):
+    point = back_up_drive("alice")
+    files = list(
+        Item.objects.filter(object=point.object, kind="file")
+        .exclude(content_sha256="")
+        .order_by("folder__path", "dated_at", "id")
+    )
+    unique = {}
+    for item in files:
+        unique.setdefault(item.content_sha256, item)
+    assert len(unique) >= 4
+    missing, tampered = list(unique.values())[1:3]
+    gone = {missing.content_sha256, tampered.content_sha256}
+    blob_path(store_root, missing).unlink()
+    damaged = bytearray(blob_path(store_root, tampered).read_bytes())
+    damaged[-1] ^= 1
+    blob_path(store_root, tampered).write_bytes(bytes(damaged))
+    job = jobs.create_job(
+        Scope.for_user(alice), point.pk, [i.pk for i in files], [], RestoreJob.Target.DOWNLOAD
+    )
+    client.force_login(alice)
+    answer = client.get(f"/backups/jobs/{job.pk}/download")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(answer.streaming_content)))
+    kept = [i for i in files if i.content_sha256 not in gone]
+    assert [name.rsplit("/", 1)[-1] for name in archive.namelist()] == [i.name for i in kept]
+    assert archive.testzip() is None
+    for item, name in zip(kept, archive.namelist(), strict=True):
+        with blob_store().open(item.content_sha256) as stream:
+            assert archive.read(name) == stream.read()
+    job.refresh_from_db()
+    assert (job.items_done, job.items_failed) == (len(kept), len(files) - len(kept))
+    log = "\n".join(job.log.values_list("message", flat=True))
+    assert f"Left out: “{missing.name}”. Its content is missing from the backup store." in log
+    assert f"Left out: “{tampered.name}”. Its content failed its integrity check." in log
