@@ -108,6 +108,19 @@ def group_owners(group_id: str, *, tenant_id: str | None = None) -> tuple[Expect
     )
 
 
+def group_members(group_id: str, *, tenant_id: str | None = None) -> tuple[ExpectedUser, ...]:
+    """The group's current members (users only), from Graph."""
+    tenant_id = _tenant(tenant_id)
+    members = tokens.graph_as_app(tenant_id).iterate(
+        f"groups/{group_id}/members", **{"$select": "id,userPrincipalName,displayName"}
+    )
+    return tuple(
+        _user(member, tenant_id)
+        for member in members
+        if member.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
+    )
+
+
 def resolve_group(name_or_id: str, *, tenant_id: str | None = None) -> ExpectedGroup:
     """A group by id, or by its exact display name (which must then be unique)."""
     tenant_id = _tenant(tenant_id)

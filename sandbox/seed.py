@@ -93,6 +93,9 @@ PORTAL_DELEGATED_SCOPES = [
     "Contacts.ReadWrite",
     "GroupMember.Read.All",
     "User.ReadBasic.All",
+    # Group calendars (delegated only in Graph): backups read, restores write.
+    "Group.Read.All",
+    "Group.ReadWrite.All",
 ]
 # Application permissions granted to the portal app (backups read with these).
 PORTAL_APPLICATION_ROLES = [

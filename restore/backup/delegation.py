@@ -1,0 +1,172 @@
+"""Whose token a backup reads Graph with: the app's, or a person's.
+
+Most workloads back up with the app's application permissions. Some data only a signed-in
+person can read (a group's calendar: Graph has no application permission for it), and
+some rules are application ones a person's token can also meet (`Requirement.fallback`:
+To Do's Tasks.Read.All, or the person's own Tasks.Read where the tenant did not grant it).
+`choose(obj)` decides from portal/permissions.py, and for a delegated read picks, in order:
+
+1. the object's owner, for a user's own data;
+2. an owner of the group;
+3. the tenant's dedicated backup account (`Tenant.backup_account`) when it is a member or
+   owner of the group (the seed's advice: one account in every such group, signed in
+   before the backup windows);
+4. any member of the group who signed in.
+
+A person counts when the portal holds a token for them that still refreshes. With none,
+`NeedsSignIn` names who may sign in; the runner then waits (restore/backup/runner.py) and
+starts one pending sign-in per person (authflow.signins.pending_sign_in_for), shared by
+every backup and restore waiting for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from authflow import principals, tokens
+from authflow.models import Tenant, TokenCache, User
+from portal import permissions
+from portal.graph import GraphClient
+from restore.backup.base import BackupError
+from restore.models import EntityKind, ProtectedObject, RestorePoint
+from restore.workloads import info
+
+logger = logging.getLogger(__name__)
+
+# Sign-ins started for one waiting group at most (the backup account, else its owners).
+MAX_SIGN_INS = 5
+
+
+@dataclass(frozen=True)
+class Choice:
+    kind: str  # RestorePoint.TokenKind
+    graph: GraphClient
+    user: User | None = None
+    as_what: str = ""  # "the owner", "an owner of the group", "the backup account", "a member"
+
+    @property
+    def label(self) -> str:
+        if self.user is None:
+            return "application permissions"
+        return f"delegated as {self.user.upn} ({self.as_what})"
+
+
+@dataclass
+class NeedsSignIn(Exception):
+    """No usable delegated token: `ask` may sign in (who and how the log says)."""
+
+    message: str  # "Please do it with some owner of the group Finance: bob@…"
+    ask: list[principals.ExpectedUser] = field(default_factory=list)  # sign-ins to start
+    may: list[principals.ExpectedUser] = field(default_factory=list)  # whose sign-in helps
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def choose(obj: ProtectedObject) -> Choice:
+    """The token to back up `obj` with. Raises BackupError (the app lacks a permission and
+    no person can stand in) or NeedsSignIn."""
+    rule = permissions.requirement(obj.workload, obj.entity, "backup")
+    tenant_id = str(obj.tenant_id)
+    if not rule.is_delegated:
+        missing = _missing_app_permissions(rule, tenant_id)
+        if not missing:
+            return Choice(RestorePoint.TokenKind.APPLICATION, tokens.graph_as_app(tenant_id))
+        if not rule.fallback:
+            raise BackupError(
+                f"The portal app lacks the application permission {' and '.join(missing)} "
+                f"(admin consent in Microsoft Entra) needed to back up "
+                f"{info(obj.workload).label} data."
+            )
+        scopes = list(rule.fallback)
+    else:
+        scopes = list(rule.scopes)
+    candidates, ask, message = _candidates(obj)
+    holders = _token_holders(obj, [person for person, _ in candidates])
+    for person, as_what in candidates:
+        user = holders.get(person.identity)
+        if user is None:
+            continue
+        try:
+            tokens.access_token(user, scopes)
+        except tokens.SignInRequired as refused:
+            logger.info("Backup of %s: %s cannot stand in: %s", obj.pk, user, refused.reason)
+            continue
+        return Choice(
+            RestorePoint.TokenKind.DELEGATED, tokens.graph_as(user, scopes), user, as_what
+        )
+    raise NeedsSignIn(message, ask, [person for person, _ in candidates])
+
+
+def _missing_app_permissions(rule: permissions.Requirement, tenant_id: str) -> list[str]:
+    granted = tokens.app_permissions(tenant_id)
+    if granted is None:  # not a readable token: Graph's 403 will tell
+        return []
+    missing = permissions.missing_permissions(rule, granted)
+    if missing:  # the cached token may predate the consent: ask for one issued now
+        granted = tokens.app_permissions(tenant_id, force=True) or frozenset()
+        missing = permissions.missing_permissions(rule, granted)
+    return missing
+
+
+Candidates = list[tuple[principals.ExpectedUser, str]]
+
+
+def _candidates(obj: ProtectedObject) -> tuple[Candidates, list[principals.ExpectedUser], str]:
+    """(who may stand in, in order; whose sign-ins to start; the log's "please" line).
+    Asks Graph (application permissions) for a group's owners and members."""
+    tenant_id = str(obj.tenant_id)
+    label = info(obj.workload).label.lower()
+    if obj.entity != EntityKind.GROUP:
+        owner = principals.ExpectedUser(str(obj.owner_id), tenant_id, obj.address, obj.name)
+        return [(owner, "the owner")], [owner], f"Please do it with {obj.address or obj.name}."
+    group_id = str(obj.owner_id)
+    owners = principals.group_owners(group_id, tenant_id=tenant_id)
+    members = principals.group_members(group_id, tenant_id=tenant_id)
+    found: Candidates = [(o, "an owner of the group") for o in owners]
+    account = _backup_account(tenant_id, owners + members)
+    if account is not None:
+        found.append((account, "the backup account"))
+    found += [(m, "a member of the group") for m in members]
+    seen: set[str] = set()
+    ordered = [(p, why) for p, why in found if not (p.identity in seen or seen.add(p.identity))]
+    upns = "; ".join(o.upn for o in owners)
+    if account is not None:
+        message = (
+            f"Please do it with the backup account {account.upn}"
+            + (f" or some owner of the group {obj.name}: {upns}" if upns else "")
+            + f" (the {label} of a group is read as a member)."
+        )
+        ask = [account]
+    elif owners:
+        message = f"Please do it with some owner of the group {obj.name}: {upns}."
+        ask = list(owners[:MAX_SIGN_INS])
+    else:
+        listed = "; ".join(m.upn for m in members[:MAX_SIGN_INS]) or "none"
+        message = f"The group {obj.name} has no owner. Please do it with a member: {listed}."
+        ask = list(members[:MAX_SIGN_INS])
+    return ordered, ask, message
+
+
+def _backup_account(
+    tenant_id: str, inside: tuple[principals.ExpectedUser, ...]
+) -> principals.ExpectedUser | None:
+    """The tenant's backup account, if it is a member or owner of the group."""
+    upn = (
+        Tenant.objects.filter(tenant_id=tenant_id).values_list("backup_account", flat=True).first()
+    )
+    if not upn:
+        return None
+    return next((p for p in inside if p.upn.lower() == upn.lower()), None)
+
+
+def _token_holders(obj: ProtectedObject, people: list[principals.ExpectedUser]) -> dict[str, User]:
+    """Those of `people` the portal holds a token for that may still refresh."""
+    oids = [p.oid for p in people]
+    users = User.objects.filter(
+        tenant_id=obj.tenant_id,
+        oid__in=oids,
+        token_cache__status=TokenCache.Status.VALID,
+    ).exclude(token_cache__ciphertext=b"")
+    return {user.identity: user for user in users}
