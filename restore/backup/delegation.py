@@ -117,7 +117,6 @@ def _candidates(obj: ProtectedObject) -> tuple[Candidates, list[principals.Expec
     """(who may stand in, in order; whose sign-ins to start; the log's "please" line).
     Asks Graph (application permissions) for a group's owners and members."""
     tenant_id = str(obj.tenant_id)
-    label = info(obj.workload).label.lower()
     if obj.entity != EntityKind.GROUP:
         owner = principals.ExpectedUser(str(obj.owner_id), tenant_id, obj.address, obj.name)
         return [(owner, "the owner")], [owner], f"Please do it with {obj.address or obj.name}."
@@ -133,6 +132,7 @@ def _candidates(obj: ProtectedObject) -> tuple[Candidates, list[principals.Expec
     ordered = [(p, why) for p, why in found if not (p.identity in seen or seen.add(p.identity))]
     upns = "; ".join(o.upn for o in owners)
     if account is not None:
+        label = info(obj.workload).label.lower()
         message = (
             f"Please do it with the backup account {account.upn}"
             + (f" or some owner of the group {obj.name}: {upns}" if upns else "")
