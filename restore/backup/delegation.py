@@ -128,8 +128,10 @@ def _candidates(obj: ProtectedObject) -> tuple[Candidates, list[principals.Expec
     if account is not None:
         found.append((account, "the backup account"))
     found += [(m, "a member of the group") for m in members]
-    seen: set[str] = set()
-    ordered = [(p, why) for p, why in found if not (p.identity in seen or seen.add(p.identity))]
+    ordered: Candidates = []
+    for person, why in found:  # each person once, at their first (highest) place
+        if person.identity not in {p.identity for p, _ in ordered}:
+            ordered.append((person, why))
     upns = "; ".join(o.upn for o in owners)
     if account is not None:
         label = info(obj.workload).label.lower()

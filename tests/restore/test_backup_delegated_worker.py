@@ -65,9 +65,11 @@ def test_the_scheduled_backup_waits_for_an_owner_and_goes_on_after_the_sign_in(
     )
     bob = User.objects.get(upn="bob@contoso.example")
     assert (done.seq, done.token_kind, done.token_user) == (1, "delegated", bob)
-    assert Item.objects.filter(valid_at(1), object=finance_calendar).filter(
-        name=calendar_content.BUDGET_REVIEW
-    ).exists()
+    assert (
+        Item.objects.filter(valid_at(1), object=finance_calendar)
+        .filter(name=calendar_content.BUDGET_REVIEW)
+        .exists()
+    )
 
 
 def test_revoking_the_only_token_mid_read_makes_the_run_wait_with_nothing_half_written(

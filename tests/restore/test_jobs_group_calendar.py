@@ -72,7 +72,9 @@ def test_a_non_member_restoring_is_refused_by_microsoft_365_and_the_job_says_why
     expire_sessions(grant)
     review = Item.objects.get(object=finance_point.object, name=calendar_content.BUDGET_REVIEW)
     _delete_budget_review()
-    job = jobs.create_job(Scope.for_user(carol), finance_point, [review.pk], [], "original", "", "skip")
+    job = jobs.create_job(
+        Scope.for_user(carol), finance_point, [review.pk], [], "original", "", "skip"
+    )
     job = run_to_end(job)
 
     assert job.status == RestoreJob.Status.FAILED
