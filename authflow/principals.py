@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from authflow import tokens
+from portal import audit
 from portal.graph import GraphError
 
 if TYPE_CHECKING:
-    from authflow.models import User
+    from authflow.models import Tenant, User
 
 
 class PrincipalNotFound(Exception):
@@ -241,3 +243,27 @@ def resolve(principal: str, *, tenant_id: str | None = None) -> ExpectedUser | E
         raise PrincipalNotFound(
             f"There is no user, group or site called {principal!r} in the tenant."
         ) from not_a_group
+
+
+def set_backup_account(
+    tenant: Tenant, upn: str, *, by: User | None = None, request: HttpRequest | None = None
+) -> str:
+    """Make `upn` the tenant's dedicated backup account (restore/backup/delegation.py), or
+    clear it (""). The account must exist in the tenant (asked of Graph, before anything
+    is written); raises PrincipalNotFound otherwise. Returns the UPN kept."""
+    upn = upn.strip()
+    if upn:
+        if "@" not in upn:
+            raise PrincipalNotFound("The backup account is a user: give its UPN (name@domain).")
+        upn = resolve_user(upn, tenant_id=str(tenant.tenant_id)).upn or upn
+    type(tenant).objects.filter(pk=tenant.pk).update(backup_account=upn[:320])
+    tenant.backup_account = upn[:320]
+    audit.record(
+        "tenant.backup_account",
+        request=request,
+        actor=by,
+        target=str(tenant.tenant_id),
+        tenant_id=tenant.tenant_id,
+        details={"backup_account": upn or "(none)"},
+    )
+    return upn

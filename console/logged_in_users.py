@@ -1,5 +1,6 @@
 """Admin console: the logged-in users (identities the portal holds delegated tokens
-for), with revoke and re-login."""
+for), with revoke and re-login, and which backups were last read with each one's token
+(revoking that person makes those backups wait for another sign-in)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from authflow.identities import logged_in_users_query, refresh_token_expires_at,
 from authflow.models import Role, TokenCache, User
 from console.tenancy import scoped
 from portal.http import PortalRequest
+from restore.backup import delegation
 
 
 @require_GET
@@ -33,9 +35,11 @@ def logged_in_users(request: PortalRequest) -> HttpResponse:
         "user__tenant_id",
     )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    backups = delegation.read_as([row.user for row in page])
     for row in page:
         # For the template only: TokenCache has no such field (mypy rightly says so).
         row.refresh_token_expires_at = refresh_token_expires_at(row)  # type: ignore[attr-defined]
+        row.backups = backups.get(row.user_id, [])  # type: ignore[attr-defined]
     return render(
         request,
         "console/logged_in_users.html",

@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from authflow import principals, tokens
 from authflow.models import Tenant, TokenCache, User
@@ -172,3 +176,93 @@ def _token_holders(obj: ProtectedObject, people: list[principals.ExpectedUser]) 
         token_cache__status=TokenCache.Status.VALID,
     ).exclude(token_cache__ciphertext=b"")
     return {user.identity: user for user in users}
+
+
+# --- What admins and the helpdesk see ---------------------------------------------------------
+
+
+def needs_person(obj: ProtectedObject) -> bool:
+    """Whether backing up `obj` may need a person's sign-in (a delegated rule, or an
+    application rule with a delegated fallback)."""
+    try:
+        rule = permissions.requirement(obj.workload, obj.entity, "backup")
+    except LookupError:
+        return False
+    return rule.is_delegated or bool(rule.fallback)
+
+
+def last_points(objects: list[ProtectedObject]) -> dict[int, RestorePoint]:
+    """Each object's latest finished or waiting point (one query)."""
+    points = (
+        RestorePoint.objects.filter(object__in=objects)
+        .exclude(status=RestorePoint.Status.RUNNING)
+        .select_related("token_user")
+        .order_by("object_id", "-seq")
+        .distinct("object_id")
+    )
+    return {point.object_id: point for point in points}
+
+
+def read_as(users: list[User]) -> dict[int, list[ProtectedObject]]:
+    """Objects whose latest backup was read with each user's delegated token: the
+    backups that stop (and wait) when that person's token is revoked."""
+    latest = (
+        RestorePoint.objects.filter(
+            status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL]
+        )
+        .order_by("object_id", "-seq")
+        .distinct("object_id")
+    )
+    rows = RestorePoint.objects.filter(
+        pk__in=latest.values("pk"),
+        token_kind=RestorePoint.TokenKind.DELEGATED,
+        token_user__in=users,
+    ).select_related("object")
+    found: dict[int, list[ProtectedObject]] = {}
+    for point in rows:
+        if point.token_user_id is not None:
+            found.setdefault(point.token_user_id, []).append(point.object)
+    return found
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """An object whose next backup needs a person, and whether it has one."""
+
+    object: ProtectedObject
+    point: RestorePoint | None
+    due_at: datetime | None  # None: now (never backed up)
+    ready: bool  # the person it was last read as still holds a usable token
+    waiting_for: list[str]  # identities it waits for (a waiting point), else []
+
+
+def upcoming(objects: list[ProtectedObject], *, hours: int = 24) -> list[Upcoming]:
+    """Of `objects`, those needing a person whose next backup falls in the next `hours`,
+    with whether it can run without a sign-in (by what the portal holds: no Graph call)."""
+    horizon = timezone.now() + timedelta(hours=hours)
+    interval = timedelta(seconds=settings.BACKUP_INTERVAL)
+    people = [o for o in objects if o.enabled and not o.excluded and needs_person(o)]
+    points = last_points(people)
+    valid = set(
+        TokenCache.objects.filter(status=TokenCache.Status.VALID)
+        .exclude(ciphertext=b"")
+        .values_list("user_id", flat=True)
+    )
+    found = []
+    for obj in people:
+        point = points.get(obj.pk)
+        due = obj.last_backup_at + interval if obj.last_backup_at else None
+        if due is not None and due > horizon:
+            continue
+        waiting = point is not None and point.status == RestorePoint.Status.WAITING
+        ready = (
+            point is not None
+            and not waiting
+            and (
+                point.token_kind == RestorePoint.TokenKind.APPLICATION
+                or point.token_user_id in valid
+            )
+        )
+        waits = list(point.waiting_for) if point is not None and waiting else []
+        found.append(Upcoming(obj, point, due, ready, waits))
+    return found
