@@ -228,6 +228,7 @@ def app_registration_permissions() -> dict[PermissionType, list[str]]:
     for key in IN_USE:
         rule = TABLE[key]
         needed[rule.type].update(rule.scopes)
+        needed[D].update(rule.fallback)  # what a person's token stands in with
     return {kind: sorted(scopes, key=str.lower) for kind, scopes in needed.items()}
 
 
@@ -239,7 +240,8 @@ def entra_markdown() -> str:
         return ", ".join(f"`{scope}`" for scope in scopes)
 
     return (
-        f"   - Delegated (sign-in and restores as the person): {names(needed[D])}, plus "
+        f"   - Delegated (sign-in, restores, and backups only a person can read, such as "
+        f"group calendars): {names(needed[D])}, plus "
         f"{names(OIDC_SCOPES)}.\n"
         f"   - Application (discovery and backups): {names(needed[A])}.\n"
     )
