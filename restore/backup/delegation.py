@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from authflow import principals, tokens
@@ -193,12 +194,14 @@ def needs_person(obj: ProtectedObject) -> bool:
 
 def last_points(objects: list[ProtectedObject]) -> dict[int, RestorePoint]:
     """Each object's latest finished or waiting point (one query)."""
-    points = (
-        RestorePoint.objects.filter(object__in=objects)
+    latest = (
+        RestorePoint.objects.filter(object=OuterRef("object"))
         .exclude(status=RestorePoint.Status.RUNNING)
-        .select_related("token_user")
-        .order_by("object_id", "-seq")
-        .distinct("object_id")
+        .order_by("-seq")
+        .values("pk")[:1]
+    )
+    points = RestorePoint.objects.filter(object__in=objects, pk=Subquery(latest)).select_related(
+        "token_user"
     )
     return {point.object_id: point for point in points}
 
@@ -208,15 +211,14 @@ def read_as(users: list[User]) -> dict[int, list[ProtectedObject]]:
     backups that stop (and wait) when that person's token is revoked."""
     latest = (
         RestorePoint.objects.filter(
-            status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL]
+            object=OuterRef("object"),
+            status__in=[RestorePoint.Status.SUCCEEDED, RestorePoint.Status.PARTIAL],
         )
-        .order_by("object_id", "-seq")
-        .distinct("object_id")
+        .order_by("-seq")
+        .values("pk")[:1]
     )
     rows = RestorePoint.objects.filter(
-        pk__in=latest.values("pk"),
-        token_kind=RestorePoint.TokenKind.DELEGATED,
-        token_user__in=users,
+        token_kind=RestorePoint.TokenKind.DELEGATED, token_user__in=users, pk=Subquery(latest)
     ).select_related("object")
     found: dict[int, list[ProtectedObject]] = {}
     for point in rows:

@@ -314,11 +314,13 @@ def queue_again(object_id: int) -> None:
 
 def waiting_for(user: User) -> list[int]:
     """Objects whose backup waits for this person's sign-in."""
-    return list(
-        RestorePoint.objects.filter(
-            status=RestorePoint.Status.WAITING, waiting_for__contains=[user.identity]
-        ).values_list("object_id", flat=True)
-    )
+    # Filtered here, not with JSON containment: the demo's SQLite has none.
+    waiting = RestorePoint.objects.filter(status=RestorePoint.Status.WAITING)
+    return [
+        object_id
+        for object_id, people in waiting.values_list("object_id", "waiting_for")
+        if user.identity in (people or [])
+    ]
 
 
 def resume_waiting() -> list[int]:

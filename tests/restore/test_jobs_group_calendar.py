@@ -4,6 +4,8 @@ non-member's restore was refused."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from restore.backup import discovery, runner
@@ -83,3 +85,30 @@ def test_a_non_member_restoring_is_refused_by_microsoft_365_and_the_job_says_why
     assert "Microsoft 365 refused (ErrorAccessDenied)" in said, said
     assert "to be a member or owner of the group Finance" in said
     assert not restored(job).exists()
+
+
+def test_a_member_browses_the_group_calendar_in_the_calendar_view_and_downloads_ics(
+    sandbox, finance_point
+):
+    import icalendar
+    from django.test import Client
+    from django.urls import reverse
+
+    alice = sign_in(sandbox, "alice")
+    client: Any = Client()  # its streaming responses are not in Client's types
+    client.force_login(alice)
+    review = Item.objects.get(object=finance_point.object, name=calendar_content.BUDGET_REVIEW)
+    month = str(review.meta["start"]["dateTime"])[:7]
+    url = reverse("restore:point", args=[finance_point.pk])
+    page = client.get(url, {"folder": review.folder_id, "view": "month", "at": month})
+    download = client.get(reverse("restore:item-download", args=[review.pk]))
+    calendar: Any = icalendar.Calendar.from_ical(b"".join(download.streaming_content))
+    master: Any = next(e for e in calendar.walk("VEVENT") if "RRULE" in e)
+
+    assert page.status_code == 200
+    assert calendar_content.BUDGET_REVIEW in page.content.decode()
+    assert master["RRULE"]["FREQ"] == ["MONTHLY"]
+    assert master["RRULE"]["COUNT"] == [12]
+    carol = Client()
+    carol.force_login(sign_in(sandbox, "carol"))  # not in Finance: not in her backups
+    assert carol.get(reverse("restore:item", args=[review.pk])).status_code == 404
