@@ -59,6 +59,18 @@ def test_a_member_puts_a_deleted_series_back_into_the_group_calendar_inviting_no
     assert not Invitation.objects.exists()
 
 
+def test_a_new_calendar_for_a_group_is_refused_and_nothing_is_created(sandbox, finance_point):
+    from django.core.exceptions import ValidationError
+
+    alice = sign_in(sandbox, "alice")
+    review = Item.objects.get(object=finance_point.object, name=calendar_content.BUDGET_REVIEW)
+    with pytest.raises(ValidationError, match="A group has one calendar"):
+        jobs.create_job(
+            Scope.for_user(alice), finance_point, [review.pk], [], "folder", "X", "skip"
+        )
+    assert not RestoreJob.objects.exists()
+
+
 def test_a_non_member_restoring_is_refused_by_microsoft_365_and_the_job_says_why(
     sandbox, finance_point
 ):

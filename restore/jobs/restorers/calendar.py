@@ -143,6 +143,8 @@ class CalendarRestorer:
                 return self._targets[key]
             target: str | None
             if self.job.target != RestoreJob.Target.ORIGINAL and not self.is_group:
+                # (a group's restore is always into its one calendar: lifecycle refuses
+                # a new calendar for it)
                 target = self._named(self.job.target_name, create=create)
             elif folder.well_known == "calendar" or self.is_group:
                 target = str(self.graph.get(f"{self.user}/calendar", **{"$select": "id"})["id"])
