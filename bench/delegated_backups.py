@@ -12,7 +12,9 @@ Variants (run them alternately with bench/paired.py):
 - `shared` (Lifeboat): every group's backup runs (restore/backup/runner.py) and waits;
   the pending sign-ins are what the runs started (one per person, reused);
 - `per-group` (the baseline a `login:<group>` per group gives): one group-bound sign-in
-  per group, and no backups run.
+  per group, and no backups run;
+- `people-only` (the baseline for "no slowdown"): the same 50 sign-ins, one per person,
+  started directly, with no backup waiting.
 
 Backups (or sign-in starts) run `--concurrency` at a time, as workers would.
 Then, in both, the poller runs for `--seconds` over whatever is pending, and 10 people's
@@ -166,9 +168,20 @@ def run(args) -> dict:
         finally:
             connection.close()
 
+    def per_person(n: int) -> None:  # the same 50 sign-ins, no backup waiting
+        try:
+            oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-owner-{n}"))
+            person = principals.ExpectedUser(oid, TENANT, f"owner{n:02}@contoso.example", "")
+            signins.pending_sign_in_for(person)
+        finally:
+            connection.close()
+
     began = time.monotonic()
     with ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(back_up if args.variant == "shared" else per_group, objects))
+        if args.variant == "people-only":
+            list(pool.map(per_person, range(args.people)))
+        else:
+            list(pool.map(back_up if args.variant == "shared" else per_group, objects))
     setup_seconds = time.monotonic() - began
     pending = SignIn.objects.filter(status="pending").count()
     waiting = RestorePoint.objects.filter(status="waiting").count()
@@ -204,7 +217,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--variant", choices=["shared", "per-group"], default="shared")
+    parser.add_argument(
+        "--variant", choices=["shared", "per-group", "people-only"], default="shared"
+    )
     parser.add_argument("--groups", type=int, default=1000)
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
