@@ -150,7 +150,6 @@ def graph_error_message(obj: ProtectedObject, error: GraphError) -> str:
             f"{error.code}): {error.message}"
         )[:500]
     if error.status in (401, 403):
-        rule = permissions.requirement(obj.workload, obj.entity, "backup")
         return (
             f"Microsoft Graph refused access ({error.status} {error.code}). The portal app "
             f"needs the application permission {' and '.join(rule.scopes)} with admin consent."
