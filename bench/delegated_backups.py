@@ -176,6 +176,7 @@ def run(args) -> dict:
         finally:
             connection.close()
 
+    before = refresh_timings(signed_in) if args.refresh_before else []
     began = time.monotonic()
     with ThreadPoolExecutor(args.concurrency) as pool:
         if args.variant == "people-only":
@@ -206,6 +207,7 @@ def run(args) -> dict:
         "refresh_p50_ms": round(statistics.median(refresh), 1),
         "refresh_max_ms": round(max(refresh), 1),
         "refreshes": len(refresh),
+        **({"refresh_before_p50_ms": round(statistics.median(before), 1)} if before else {}),
         "cores": os.cpu_count(),
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
@@ -228,6 +230,11 @@ def main() -> None:
         "--concurrency", type=int, default=8, help="backups (or sign-in starts) at once"
     )
     parser.add_argument("--server-workers", type=int, default=3)
+    parser.add_argument(
+        "--refresh-before",
+        action="store_true",
+        help="also time the refreshes before the backups start (refresh_before_p50_ms)",
+    )
     args = parser.parse_args()
 
     port = free_port()
