@@ -93,6 +93,14 @@ def choose(obj: ProtectedObject) -> Choice:
         user = holders.get(person.identity)
         if user is None:
             continue
+        granted = set(user.token_cache.scopes or [])
+        if permissions.missing_permissions(
+            permissions.Requirement(rule.type, tuple(scopes)), granted
+        ):
+            # Their sign-in predates these scopes: asking Entra would be refused (consent)
+            # and end the tokens they hold for restores. Skip them; a new sign-in helps.
+            logger.info("Backup of %s: %s signed in without %s", obj.pk, user, scopes)
+            continue
         try:
             tokens.access_token(user, scopes)
         except tokens.SignInRequired as refused:
@@ -176,7 +184,7 @@ def _token_holders(obj: ProtectedObject, people: list[principals.ExpectedUser]) 
         oid__in=oids,
         token_cache__status=TokenCache.Status.VALID,
     ).exclude(token_cache__ciphertext=b"")
-    return {user.identity: user for user in users}
+    return {user.identity: user for user in users.select_related("token_cache")}
 
 
 # --- What admins and the helpdesk see ---------------------------------------------------------
