@@ -329,6 +329,11 @@ class Tenant(models.Model):
     # The last Verify: {"checked_at": iso, "results": [{workload, entity, operation, ...}]}.
     verification = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # The dedicated backup account (a UPN): a person made a member or owner of the groups
+    # whose data only a signed-in person can read (group calendars), signed in once before
+    # the backup windows, so those backups don't wait for each group's owners
+    # (restore/backup/delegation.py). Empty: none.
+    backup_account = models.CharField(max_length=320, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from authflow import tokens
+from portal import audit
 from portal.graph import GraphError
 
 if TYPE_CHECKING:
-    from authflow.models import User
+    from authflow.models import Tenant, User
 
 
 class PrincipalNotFound(Exception):
@@ -105,6 +107,19 @@ def group_owners(group_id: str, *, tenant_id: str | None = None) -> tuple[Expect
         _user(owner, tenant_id)
         for owner in owners
         if owner.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
+    )
+
+
+def group_members(group_id: str, *, tenant_id: str | None = None) -> tuple[ExpectedUser, ...]:
+    """The group's current members (users only), from Graph."""
+    tenant_id = _tenant(tenant_id)
+    members = tokens.graph_as_app(tenant_id).iterate(
+        f"groups/{group_id}/members", **{"$select": "id,userPrincipalName,displayName"}
+    )
+    return tuple(
+        _user(member, tenant_id)
+        for member in members
+        if member.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
     )
 
 
@@ -228,3 +243,27 @@ def resolve(principal: str, *, tenant_id: str | None = None) -> ExpectedUser | E
         raise PrincipalNotFound(
             f"There is no user, group or site called {principal!r} in the tenant."
         ) from not_a_group
+
+
+def set_backup_account(
+    tenant: Tenant, upn: str, *, by: User | None = None, request: HttpRequest | None = None
+) -> str:
+    """Make `upn` the tenant's dedicated backup account (restore/backup/delegation.py), or
+    clear it (""). The account must exist in the tenant (asked of Graph, before anything
+    is written); raises PrincipalNotFound otherwise. Returns the UPN kept."""
+    upn = upn.strip()
+    if upn:
+        if "@" not in upn:
+            raise PrincipalNotFound("The backup account is a user: give its UPN (name@domain).")
+        upn = resolve_user(upn, tenant_id=str(tenant.tenant_id)).upn or upn
+    type(tenant).objects.filter(pk=tenant.pk).update(backup_account=upn[:320])
+    tenant.backup_account = upn[:320]
+    audit.record(
+        "tenant.backup_account",
+        request=request,
+        actor=by,
+        target=str(tenant.tenant_id),
+        tenant_id=tenant.tenant_id,
+        details={"backup_account": upn or "(none)"},
+    )
+    return upn

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache as django_cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -399,6 +400,48 @@ def start_helpdesk_sign_in(
         expected_identity=principal.identity,
         expected_label=principal.upn,
     )
+
+
+# A pending sign-in is reused while it has this long left (else a new one is started).
+REUSE_MARGIN = timedelta(minutes=2)
+START_LOCK_SECONDS = 30
+
+
+def pending_sign_in_for(expected: principals.ExpectedUser) -> SignIn | None:
+    """A pending device-code sign-in bound to this person: the one already running, or a
+    new one. One per person however many jobs and backups wait for them (a lock in the
+    shared cache keeps two workers from starting two at once); None when Entra refused.
+    Asks Entra over HTTP: call it with no transaction open."""
+
+    def running() -> SignIn | None:
+        return (
+            SignIn.objects.filter(
+                expected_identity=expected.identity,
+                method=SignIn.Method.DEVICE_CODE,  # a sign-in link has no code to show
+                status=SignIn.Status.PENDING,
+                expires_at__gt=timezone.now() + REUSE_MARGIN,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+
+    if (found := running()) is not None:
+        return found
+    lock = f"authflow:sign-in-start:{expected.identity}"
+    deadline = time.monotonic() + 10
+    while not django_cache.add(lock, 1, START_LOCK_SECONDS):
+        if (found := running()) is not None or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+    try:
+        if (found := running()) is not None:
+            return found
+        return start_helpdesk_sign_in(expected, started_by=None)
+    except flows.FlowError as error:
+        logger.warning("Could not start a sign-in for %s: %s", expected.identity, error)
+        return None
+    finally:
+        django_cache.delete(lock)
 
 
 def tenant_guid(tenant: str) -> uuid.UUID | None:

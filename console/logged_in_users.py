@@ -1,5 +1,6 @@
 """Admin console: the logged-in users (identities the portal holds delegated tokens
-for), with revoke and re-login."""
+for), with revoke and re-login, and which backups were last read with each one's token
+(revoking that person makes those backups wait for another sign-in)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from authflow.identities import logged_in_users_query, refresh_token_expires_at,
 from authflow.models import Role, TokenCache, User
 from console.tenancy import scoped
 from portal.http import PortalRequest
+from restore.backup import delegation
 
 PAGE_SIZE = 50
 CURSOR_SALT = "console.logged-in-users"
@@ -116,9 +118,13 @@ class _Row:
     status_reason: str
     revoke_url: str
     re_login_url: str
+    # What their delegated token reads: these backups stop (and wait) if it is revoked.
+    backups: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, row: TokenCache, revoke_url: str, re_login_url: str) -> _Row:
+    def of(
+        cls, row: TokenCache, revoke_url: str, re_login_url: str, backups: tuple[str, ...] = ()
+    ) -> _Row:
         user = row.user
         identity = user.identity
         quoted = quote(identity, safe="")
@@ -140,6 +146,7 @@ class _Row:
             status_reason=row.status_reason,
             revoke_url=revoke_url.replace("-identity-", quoted),
             re_login_url=re_login_url.replace("-identity-", quoted),
+            backups=backups,
         )
 
 
@@ -174,7 +181,11 @@ def logged_in_users(request: PortalRequest) -> HttpResponse:
     # template's own date filters, lookups and {% url %} tags were most of the page's time).
     revoke_url = reverse("console:revoke", args=["-identity-"])
     re_login_url = reverse("console:re-login", args=["-identity-"])
-    shown = [_Row.of(row, revoke_url, re_login_url) for row in found]
+    backups = delegation.read_as([row.user for row in found])
+    shown = [
+        _Row.of(row, revoke_url, re_login_url, tuple(str(o) for o in backups.get(row.user_id, [])))
+        for row in found
+    ]
     base = request.GET.copy()
     base.pop("after", None)
     next_query = None

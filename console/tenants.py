@@ -16,11 +16,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from authflow import tenants
+from authflow import principals, tenants
 from authflow.access import role_required
+from authflow.flows import FlowError
 from authflow.models import Role, Tenant
 from console.tenancy import is_global, require_global, visible_tenants
 from portal import audit
+from portal.graph import GraphError
 from portal.http import PortalRequest
 from restore.jobs import tenants as removal
 
@@ -168,6 +170,24 @@ def tenant_remove(request: PortalRequest, tenant_id: object) -> HttpResponse:
         return redirect("console:tenant", tenant_id=tenant.tenant_id)
     messages.success(request, f"{tenant} removed: its backups stay, no new ones are taken.")
     return redirect("console:tenants")
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def tenant_backup_account(request: PortalRequest, tenant_id: object) -> HttpResponse:
+    """Set or clear the tenant's dedicated backup account (restore/backup/delegation.py)."""
+    tenant = _tenant(request, tenant_id)
+    try:
+        kept = principals.set_backup_account(
+            tenant, request.POST.get("backup_account", "")[:320], by=request.user, request=request
+        )
+    except (principals.PrincipalNotFound, GraphError, FlowError) as error:
+        messages.error(request, f"The backup account was not changed: {error}")
+    else:
+        messages.success(
+            request, f"Backup account: {kept}." if kept else "No backup account any more."
+        )
+    return redirect("console:tenant", tenant_id=tenant.tenant_id)
 
 
 @require_http_methods(["GET", "POST"])

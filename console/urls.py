@@ -7,6 +7,7 @@ from django.urls import path
 from console import (
     audit_log,
     backup_store,
+    delegated_backups,
     logged_in_users,
     people,
     restore_scopes,
@@ -24,6 +25,11 @@ urlpatterns = [
     path("tenants/<uuid:tenant_id>/verify", tenants.tenant_verify, name="tenant-verify"),
     path("tenants/<uuid:tenant_id>/remove", tenants.tenant_remove, name="tenant-remove"),
     path("tenants/<uuid:tenant_id>/protect", tenants.tenant_protect, name="tenant-protect"),
+    path(
+        "tenants/<uuid:tenant_id>/backup-account",
+        tenants.tenant_backup_account,
+        name="tenant-backup-account",
+    ),
     path("logged-in-users", logged_in_users.logged_in_users, name="logged-in-users"),
     path("logged-in-users/<str:identity>/revoke", logged_in_users.revoke, name="revoke"),
     path("logged-in-users/<str:identity>/re-login", logged_in_users.re_login, name="re-login"),
@@ -40,4 +46,15 @@ urlpatterns = [
         name="restore-scope-delete",
     ),
     path("backup-store", backup_store.backup_store, name="backup-store"),
+    path("delegated-backups", delegated_backups.delegated_backups, name="delegated-backups"),
+    path(
+        "delegated-backups/sign-in",
+        delegated_backups.start_all,
+        name="delegated-backups-start",
+    ),
+    path(
+        "delegated-backups/<int:object_id>/sign-in",
+        delegated_backups.start_one,
+        name="delegated-backup-start",
+    ),
 ]

@@ -53,6 +53,7 @@ ACTIONS: dict[str, str] = {
     "tenant.verified": "A tenant's granted permissions were read (Verify)",
     "tenant.status": "A tenant's status changed (e.g. its consent was withdrawn)",
     "tenant.protection": "What to protect in a tenant was changed",
+    "tenant.backup_account": "A tenant's dedicated backup account was set or cleared",
     "tenant.removed": "A tenant was removed",
     "protection.applied": "Discovery applied what to protect (objects excluded or back in)",
     "restore_scope.granted": "A restore scope was granted",

@@ -74,14 +74,23 @@ TABLE: dict[tuple[str, str, str], Requirement] = {
     ("contacts", "user", "restore"): Requirement(
         D, ("Contacts.ReadWrite",), "restores run as the person"
     ),
-    # Group calendars only delegated (Graph has no application permission for
-    # /groups/{id}/events).
+    # Group calendars only delegated: group-list-events, group-list-calendarview and
+    # group-post-events say "Application: Not supported" (an app token, even with the
+    # Group.Read.All app role, gets 403 ErrorAccessDenied). The seed agrees. Graph has no
+    # event delta for groups (event-delta is /users/{id}/calendarView/delta only), so the
+    # reader lists events and compares changeKey / lastModifiedDateTime. Backups run as an
+    # owner, the tenant's backup account or a member (restore/backup/tokens.py); restores
+    # as the person restoring, and Graph refuses them when they are not a member.
     ("calendar", "user", "backup"): Requirement(A, ("Calendars.Read",)),
     ("calendar", "user", "restore"): Requirement(
         D, ("Calendars.ReadWrite",), "restores run as the person"
     ),
-    ("calendar", "group", "backup"): Requirement(D, ("Group.Read.All",)),
-    ("calendar", "group", "restore"): Requirement(D, ("Group.ReadWrite.All",)),
+    ("calendar", "group", "backup"): Requirement(
+        D, ("Group.Read.All",), "as an owner, the backup account or a member"
+    ),
+    ("calendar", "group", "restore"): Requirement(
+        D, ("Group.ReadWrite.All",), "a member restores; admin consent"
+    ),
     # Chats: backup application; restoring into Microsoft 365 chats only as a person.
     ("chats", "user", "backup"): Requirement(A, ("Chat.Read.All",)),
     ("chats", "user", "restore"): Requirement(D, ("ChatMessage.Send",)),
@@ -141,6 +150,8 @@ def delegated_scopes(workloads: tuple[str, ...] | None = None) -> list[str]:
         wanted = key in IN_USE if workloads is None else key[0] in workloads
         if wanted and rule.is_delegated:
             scopes.update(rule.scopes)
+        if wanted:  # an application rule a person's sign-in can also meet
+            scopes.update(rule.fallback)
     return sorted(scopes)
 
 
@@ -191,6 +202,8 @@ IN_USE: tuple[tuple[str, str, str], ...] = (
     ("sharepoint", "site", "restore"),
     ("calendar", "user", "backup"),
     ("calendar", "user", "restore"),
+    ("calendar", "group", "backup"),
+    ("calendar", "group", "restore"),
     ("contacts", "user", "backup"),
     ("contacts", "user", "restore"),
     ("tasks", "user", "backup"),
@@ -217,6 +230,7 @@ def app_registration_permissions() -> dict[PermissionType, list[str]]:
     for key in IN_USE:
         rule = TABLE[key]
         needed[rule.type].update(rule.scopes)
+        needed[D].update(rule.fallback)  # what a person's token stands in with
     return {kind: sorted(scopes, key=str.lower) for kind, scopes in needed.items()}
 
 
@@ -228,7 +242,8 @@ def entra_markdown() -> str:
         return ", ".join(f"`{scope}`" for scope in scopes)
 
     return (
-        f"   - Delegated (sign-in and restores as the person): {names(needed[D])}, plus "
+        f"   - Delegated (sign-in, restores, and backups only a person can read, such as "
+        f"group calendars): {names(needed[D])}, plus "
         f"{names(OIDC_SCOPES)}.\n"
         f"   - Application (discovery and backups): {names(needed[A])}.\n"
     )

@@ -73,6 +73,14 @@ class RestoreStateCollector(DatabaseCollector):
             [], RestorePoint.objects.filter(status=RestorePoint.Status.FAILED).count()
         )
         yield failed
+        waiting = GaugeMetricFamily(
+            "lifeboat_backup_runs_waiting_for_sign_in",
+            "Backups that need a person's sign-in (group calendars) and wait for one.",
+        )
+        waiting.add_metric(
+            [], RestorePoint.objects.filter(status=RestorePoint.Status.WAITING).count()
+        )
+        yield waiting
 
     def _content(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         found = content.summary()

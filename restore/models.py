@@ -96,6 +96,13 @@ class RestorePoint(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Partially succeeded"
         FAILED = "failed", "Failed"
+        # Needs a person's delegated token and holds none usable: goes on by itself when
+        # one of `waiting_for` signs in (restore/backup/delegation.py).
+        WAITING = "waiting", "Waiting for sign-in"
+
+    class TokenKind(models.TextChoices):
+        APPLICATION = "application", "Application"
+        DELEGATED = "delegated", "Delegated"
 
     object = models.ForeignKey(
         ProtectedObject, on_delete=models.CASCADE, related_name="restore_points"
@@ -111,6 +118,22 @@ class RestorePoint(models.Model):
     # Graph delta links to continue from next time, keyed by folder id or "drive".
     delta_state = models.JSONField(default=dict, blank=True)
     error = models.CharField(max_length=500, blank=True)  # safe to show
+    # Whose token the run read Graph with: the app's (application permissions) or a
+    # person's (delegated: `token_user`, and their UPN kept should the user go).
+    token_kind = models.CharField(max_length=12, choices=TokenKind, blank=True)
+    token_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="backups_read_as",
+    )
+    token_upn = models.CharField(max_length=320, blank=True)
+    # Waiting for sign-in: the identities (oid.tid) whose sign-in lets the run go on.
+    waiting_for = models.JSONField(default=list, blank=True)
+    # What the run said beyond its counts (who may sign in, the code to enter, who it
+    # read as): one line each, safe to show (no tokens).
+    log = models.TextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["object", "seq"], name="one_point_per_seq")]

@@ -17,7 +17,7 @@ from typing import Any
 
 from sandbox import generator
 from sandbox.graph import calendar, contacts, ids, recurrence
-from sandbox.models import Calendar, ContactFolder, DirectoryUser, Event
+from sandbox.models import Calendar, ContactFolder, DirectoryUser, Event, Group
 
 QUARTERLY = "Quarterly planning"
 DANA = "Dana Whitfield"
@@ -284,3 +284,63 @@ def _seed_contacts(user: DirectoryUser, others: list[DirectoryUser]) -> None:
             ),
             journal=False,
         )
+
+
+BUDGET_REVIEW = "Budget review"
+# The demo's group with a calendar that only its members can back up (delegated only).
+GROUP_CALENDAR_GROUPS = ("Finance",)
+
+
+def seed_group(group: Group) -> None:
+    """Finance's group calendar: a monthly "Budget review" series and a one-off close
+    meeting. Group calendars are delegated-only in Graph: the portal backs them up with a
+    member's or owner's sign-in."""
+    cal = Calendar.objects.create(
+        id=ids.folder_id(f"group-calendar:{group.id}"),
+        group=group,
+        name="Calendar",
+        is_default=True,
+        change_key=ids.change_key(f"group-calendar:{group.id}"),
+    )
+    zone = "W. Europe Standard Time"
+    first = _when(-40, 13)
+    key = f"group:{group.id}:event"
+    calendar.new_event(
+        None,
+        cal,
+        {
+            "subject": BUDGET_REVIEW,
+            "body": {"contentType": "html", "content": "<p>Forecast against actuals.</p>"},
+            "start": _local(first, zone),
+            "end": _local(first + timedelta(hours=1), zone),
+            "location": {"displayName": "Finance room"},
+            "recurrence": {
+                "pattern": {"type": "absoluteMonthly", "interval": 1, "dayOfMonth": first.day},
+                "range": {
+                    "type": "numbered",
+                    "startDate": first.astimezone(recurrence.zone(zone)).date().isoformat(),
+                    "numberOfOccurrences": 12,
+                    "recurrenceTimeZone": zone,
+                },
+            },
+            "categories": ["Green category"],
+        },
+        event_id=ids.message_id(f"{key}:budget-review"),
+        ical_uid="040000008200E00074C5B7101A82E008" + ids.change_key(key)[-16:].upper(),
+        now=generator.EPOCH - timedelta(days=60),
+        invite=False,
+    )
+    close = _when(-3, 9)
+    calendar.new_event(
+        None,
+        cal,
+        {
+            "subject": "Quarter close",
+            "start": _local(close, zone),
+            "end": _local(close + timedelta(hours=2), zone),
+        },
+        event_id=ids.message_id(f"{key}:quarter-close"),
+        ical_uid="040000008200E00074C5B7101A82E008" + ids.change_key(f"{key}:close")[-16:].upper(),
+        now=generator.EPOCH - timedelta(days=30),
+        invite=False,
+    )

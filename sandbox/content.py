@@ -302,6 +302,8 @@ def seed_content(scale: int = 1) -> None:
         batches.add(drive)
         owner = Owner(key=f"group:{group.id}", name=group.display_name, address=group.mail)
         seed_drive(batches, drive, None, generator.drive_files(owner, FILES_PER_PERSON))
+        if group.display_name in calendar_content.GROUP_CALENDAR_GROUPS:
+            calendar_content.seed_group(group)
     if scale > 1:
         synthetic = _synthetic_users(scale - 1)
         contoso = owners_by_tenant[people[0].tenant_id if people else None] if people else []

@@ -94,6 +94,11 @@ PORTAL_DELEGATED_SCOPES = [
     "Tasks.ReadWrite",
     "GroupMember.Read.All",
     "User.ReadBasic.All",
+    # Group calendars (delegated only in Graph): backups read, restores write.
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    # To Do read as the person where the app holds no Tasks.Read.All (the rule's fallback).
+    "Tasks.Read",
 ]
 # Application permissions granted to the portal app (backups read with these).
 PORTAL_APPLICATION_ROLES = [

@@ -13,6 +13,11 @@ occurrence changes its master's item, and so its changeKey):
   the backed-up series no longer had (cancelled);
 - attachments: listed without content, each one's bytes from `$value` into the blob store.
 
+A Microsoft 365 group's calendar (entity "group") is read the same way at
+`/groups/{id}/calendar` and `/groups/{id}/events` — one calendar, no delta for groups —
+but only with a delegated token of a member or owner (Graph has no application
+permission for it): the runner picks whose (restore/backup/tokens.py).
+
 The item's content is one JSON document (the event, its exceptions and occurrences) in
 the blob store; what the catalog shows and searches is in its fields and `meta`.
 """
@@ -43,12 +48,29 @@ SERIES_HORIZON_DAYS = 730
 PAGE = "100"
 
 
-def read(context: Context) -> Iterator[Change]:
-    user = f"users/{context.object.owner_id}"
-    graph = context.graph
-    calendars = list(
-        graph.iterate(f"{user}/calendars", **{"$select": "id,name,isDefaultCalendar", "$top": PAGE})
+def _calendars(context: Context, base: str) -> list[dict[str, Any]]:
+    """The calendars to read: a user's every calendar; a group's one."""
+    if context.object.entity == "group":
+        found = context.graph.get(f"{base}/calendar", **{"$select": "id,name"})
+        return [{**found, "isDefaultCalendar": True}]
+    return list(
+        context.graph.iterate(
+            f"{base}/calendars", **{"$select": "id,name,isDefaultCalendar", "$top": PAGE}
+        )
     )
+
+
+def _events_path(context: Context, base: str, calendar_id: str) -> str:
+    if context.object.entity == "group":
+        return f"{base}/events"
+    return f"{base}/calendars/{calendar_id}/events"
+
+
+def read(context: Context) -> Iterator[Change]:
+    kind = "groups" if context.object.entity == "group" else "users"
+    user = f"{kind}/{context.object.owner_id}"
+    graph = context.graph
+    calendars = _calendars(context, user)
     for cal in calendars:
         yield FolderSeen(
             cal["id"],
@@ -61,7 +83,7 @@ def read(context: Context) -> Iterator[Change]:
     for cal in calendars:
         seen: set[str] = set()
         for entry in graph.iterate(
-            f"{user}/calendars/{cal['id']}/events", **{"$select": SELECT, "$top": PAGE}
+            _events_path(context, user, cal["id"]), **{"$select": SELECT, "$top": PAGE}
         ):
             seen.add(entry["id"])
             current = context.current_items.get(entry["id"])

@@ -3,7 +3,9 @@
 Every user with a mailbox (Graph gives such users a `mail` address) gets a mail, a
 calendar and a contacts object (MAILBOX_WORKLOADS);
 every user's OneDrive and every Microsoft 365 group's drive gets a onedrive object
-(`graph_ref` = the drive id). Drives are asked for with `$batch`, 20 at a time; a user
+(`graph_ref` = the drive id), and every Microsoft 365 group a calendar object (entity
+"group": Graph serves it only to members, so it is backed up with a delegated token).
+Drives are asked for with `$batch`, 20 at a time; a user
 without a OneDrive answers 404 and gets none. Running it again updates names and
 addresses and adds what is new; it never deletes (backups of people who left stay).
 
@@ -206,6 +208,18 @@ def _find(graph: GraphClient) -> tuple[list[Found], list[str]]:
                     drive_id,
                 )
             )
+    # Every Microsoft 365 group has a calendar; Graph serves it to members only
+    # (delegated), so its backups run as one of them (restore/backup/tokens.py).
+    found.extend(
+        Found(
+            Workload.CALENDAR,
+            EntityKind.GROUP,
+            group["id"],
+            group.get("displayName", ""),
+            group.get("mail") or "",
+        )
+        for group in groups
+    )
     libraries, problems = site_libraries(graph, groups, skip={d for d in group_drives if d})
     return found + libraries, problems
 

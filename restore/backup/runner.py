@@ -14,13 +14,22 @@ No one sees half a run, and no transaction is open while Graph is read:
    A RUNNING point of another run makes a second run stop at once (`AlreadyRunning`,
    writing nothing); a RUNNING point older than a task may live is a dead worker's,
    marked FAILED.
-2. `_read`: the reader reads Graph (application permissions) with no transaction open
-   and its changes are staged in a temporary file; content goes to the blob store.
+2. `_read`: the reader reads Graph with no transaction open — with the app's
+   application permissions, or as a person where the data needs one
+   (restore/backup/delegation.py picks whom) — and its changes are staged in a temporary
+   file; content goes to the blob store.
 3. `_apply`: one transaction replays the staged changes into folder and item states and
    marks the point SUCCEEDED. Browsing shows only SUCCEEDED/PARTIAL points, so nothing
    of the run is visible before this commits. Any failure marks the point FAILED with a
    safe error and leaves the catalog as it was (blobs of a failed run stay in the store:
    content-addressed, the next run reuses them).
+
+Waiting for sign-in: when no person's token can be had (`delegation.NeedsSignIn`, or the
+token was revoked mid-read: nothing was applied yet), point N becomes WAITING: its log
+says who may sign in and the code each one enters (one pending sign-in per person,
+shared by every run waiting for them). When one of them signs in
+(`identity_signed_in`, restore/backup/tasks.py) the object is backed up again and
+`_start` takes the same point N back.
 """
 
 from __future__ import annotations
@@ -43,11 +52,13 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from authflow import flows, tokens
+from authflow import flows, signins, tokens
+from authflow.models import TokenCache, User
 from authflow.signals import tenant_access_refused
 from portal import logging as structured_logging
 from portal import permissions
 from portal.graph import GraphError
+from restore.backup import delegation
 from restore.backup.base import (
     BackupError,
     Change,
@@ -59,6 +70,7 @@ from restore.backup.base import (
     ItemSeen,
     Reader,
 )
+from restore.backup.signals import backup_queued
 from restore.blobs import BlobStoreUnavailable, blob_store
 from restore.models import ContentStatus, Folder, Item, ProtectedObject, RestorePoint
 from restore.workloads import info
@@ -95,6 +107,20 @@ def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
     try:
         with _read(point, full) as (catalog, context, staged), transaction.atomic():
             _apply(point, catalog, context, staged)
+    except delegation.NeedsSignIn as needed:
+        wait_for_sign_in(point, needed)
+    except tokens.SignInRequired as error:  # the token was revoked (or expired) mid-read
+        logger.info("Backup of object %s lost its token: %s", obj.pk, error.reason)
+        _log(point, f"The token of {error.user.upn} stopped working: {error.reason}")
+        try:
+            delegation.choose(obj)
+        except delegation.NeedsSignIn as needed:
+            wait_for_sign_in(point, needed)
+        except (BackupError, GraphError, flows.FlowError, tokens.TokensUnavailable):
+            _fail(point, f"{error.user.upn} must sign in again: {error.reason}"[:500])
+        else:  # someone else can stand in: the next run reads as them
+            _wait(point, "Another person's token can be used; the backup starts again.", [])
+            queue_again(point.object_id)
     except BackupError as error:
         _fail(point, str(error))
     except GraphError as error:
@@ -117,36 +143,18 @@ def run(obj: ProtectedObject, *, full: bool = False) -> Outcome:
 
 
 def graph_error_message(obj: ProtectedObject, error: GraphError) -> str:
+    rule = permissions.requirement(obj.workload, obj.entity, "backup")
+    if error.status in (401, 403) and rule.is_delegated:
+        return (
+            f"Microsoft Graph refused the signed-in person's access ({error.status} "
+            f"{error.code}): {error.message}"
+        )[:500]
     if error.status in (401, 403):
-        rule = permissions.requirement(obj.workload, obj.entity, "backup")
         return (
             f"Microsoft Graph refused access ({error.status} {error.code}). The portal app "
             f"needs the application permission {' and '.join(rule.scopes)} with admin consent."
         )[:500]
     return f"Microsoft Graph answered {error.status} {error.code}: {error.message}"[:500]
-
-
-def check_permissions(obj: ProtectedObject) -> None:
-    """Fail early, naming the permission, when the app token lacks what backup needs."""
-    rule = permissions.requirement(obj.workload, obj.entity, "backup")
-    label = info(obj.workload).label
-    if rule.is_delegated:
-        raise BackupError(
-            f"Backing up {label} of a {obj.entity} needs delegated permissions "
-            f"({', '.join(rule.scopes)}); Lifeboat backs up with application permissions only."
-        )
-    granted = tokens.app_permissions(str(obj.tenant_id))
-    if granted is None:  # not a readable token: Graph's 403 will tell
-        return
-    missing = permissions.missing_permissions(rule, granted)
-    if missing:  # the cached token may predate the consent: ask for one issued now
-        granted = tokens.app_permissions(str(obj.tenant_id), force=True) or frozenset()
-        missing = permissions.missing_permissions(rule, granted)
-    if missing:
-        raise BackupError(
-            f"The portal app lacks the application permission {' and '.join(missing)} "
-            f"(admin consent in Microsoft Entra) needed to back up {label} data."
-        )
 
 
 def _lock(obj: ProtectedObject) -> ProtectedObject:
@@ -177,6 +185,13 @@ def _start(obj: ProtectedObject, started_at: Any) -> RestorePoint:
         )
         if running.exists():
             raise AlreadyRunning(f"A backup of {obj} is already running.")
+        waiting = RestorePoint.objects.filter(object=obj, status=RestorePoint.Status.WAITING)
+        resumed = waiting.order_by("-seq").first()
+        if resumed is not None:  # a sign-in arrived (or the wait is old): the same point N
+            resumed.status, resumed.started_at = RestorePoint.Status.RUNNING, started_at
+            resumed.error, resumed.waiting_for = "", []
+            resumed.save(update_fields=["status", "started_at", "error", "waiting_for"])
+            return resumed
         return RestorePoint.objects.create(object=obj, seq=_next_seq(obj), started_at=started_at)
 
 
@@ -194,11 +209,15 @@ def _read(
         .order_by("-seq")
         .first()
     )
-    check_permissions(obj)
+    choice = delegation.choose(obj)
+    point.token_kind = choice.kind
+    point.token_user = choice.user
+    point.token_upn = choice.user.upn if choice.user else ""
+    _log(point, f"Reading with {choice.label}.")
     catalog = Catalog(obj, point.seq)
     context = Context(
         object=obj,
-        graph=tokens.graph_as_app(str(obj.tenant_id)),
+        graph=choice.graph,
         store=blob_store(),
         previous_delta_state=previous.delta_state if previous and not full else {},
         current_folders={g: f.parent_graph_id for g, f in catalog.folders.items()},
@@ -233,8 +252,90 @@ def _apply(
     point.items_added, point.items_changed, point.items_removed = catalog.counts()
     point.bytes_stored = context.bytes_stored
     point.delta_state = context.delta_state
+    point.waiting_for = []
     point.save()
     ProtectedObject.objects.filter(pk=point.object_id).update(last_backup_at=point.finished_at)
+
+
+def _log(point: RestorePoint, line: str) -> None:
+    """A line of the run's log (kept with the point; safe to show: no tokens)."""
+    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M:%S")
+    point.log = f"{point.log}{stamp} {line}\n"[-20000:]
+
+
+def _wait(point: RestorePoint, reason: str, people: list[str]) -> None:
+    point.status = RestorePoint.Status.WAITING
+    point.finished_at = None
+    point.error = reason[:500]
+    point.waiting_for = people
+    point.items_added = point.items_changed = point.items_removed = point.bytes_stored = 0
+    point.token_kind, point.token_user, point.token_upn = "", None, ""
+    point.save()
+
+
+def wait_for_sign_in(point: RestorePoint, needed: delegation.NeedsSignIn) -> None:
+    """No token to read with: point N waits, its log saying who may sign in and how.
+    Starts (or reuses) one pending sign-in per person asked: HTTP, no transaction open."""
+    obj = point.object
+    label = info(obj.workload).label.lower()
+    owner = f"the group {obj.name}" if obj.entity == "group" else obj.name
+    reason = f"Waiting for sign-in: backing up the {label} of {owner} needs a person's token."
+    logger.info("Backup of object %s waits for a sign-in", obj.pk)
+    _log(point, f"{reason} {needed.message}")
+    for person in needed.ask:
+        sign_in = signins.pending_sign_in_for(person)
+        if sign_in is None:
+            _log(point, f"A sign-in code for {person.upn} could not be started.")
+            continue
+        until = timezone.localtime(sign_in.expires_at)
+        _log(
+            point,
+            f"{person.upn}: open {sign_in.verification_uri} and enter the code "
+            f"{sign_in.user_code} (it works until {until:%H:%M}). The backup goes on by itself "
+            "once that is done; signing in to Lifeboat in the browser works too.",
+        )
+    _wait(point, f"{reason} {needed.message}", [p.identity for p in needed.may])
+    # Someone may have signed in meanwhile: don't wait for nothing.
+    if holders(point.waiting_for).exists():
+        queue_again(point.object_id)
+
+
+def holders(identities: list[str]) -> Any:
+    """Users among `identities` whose tokens may still refresh."""
+    return User.objects.filter(
+        username__in=identities, token_cache__status=TokenCache.Status.VALID
+    ).exclude(token_cache__ciphertext=b"")
+
+
+def queue_again(object_id: int) -> None:
+    transaction.on_commit(lambda: backup_queued.send(sender=RestorePoint, object_id=object_id))
+
+
+def waiting_for(user: User) -> list[int]:
+    """Objects whose backup waits for this person's sign-in."""
+    # Filtered here, not with JSON containment: the demo's SQLite has none.
+    waiting = RestorePoint.objects.filter(status=RestorePoint.Status.WAITING)
+    return [
+        object_id
+        for object_id, people in waiting.values_list("object_id", "waiting_for")
+        if user.identity in (people or [])
+    ]
+
+
+def resume_waiting() -> list[int]:
+    """Objects waiting for a sign-in that one of their people has completed meanwhile
+    (a missed signal, a worker restart): what the periodic sweep queues again."""
+    waiting = RestorePoint.objects.filter(status=RestorePoint.Status.WAITING)
+    signed_in = set(
+        User.objects.filter(token_cache__status=TokenCache.Status.VALID)
+        .exclude(token_cache__ciphertext=b"")
+        .values_list("username", flat=True)
+    )
+    return [
+        object_id
+        for object_id, people in waiting.values_list("object_id", "waiting_for")
+        if signed_in.intersection(people or [])
+    ]
 
 
 def _fail(point: RestorePoint, error: str) -> None:
@@ -244,6 +345,7 @@ def _fail(point: RestorePoint, error: str) -> None:
     point.error = error[:500]
     point.items_added = point.items_changed = point.items_removed = point.bytes_stored = 0
     point.delta_state = {}
+    point.waiting_for = []
     point.save()
 
 

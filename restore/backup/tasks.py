@@ -1,7 +1,11 @@
 """Backup tasks: one object per task; beat asks for the due ones every few minutes.
 
 Named `restore.tasks.…`, the names beat's schedule uses (restore/apps.py imports this
-module so they are registered).
+module so they are registered and the receivers below connected).
+
+A backup waiting for a sign-in (restore/backup/runner.py) goes on when one of the people
+it waits for signs in (`identity_signed_in`), when the runner finds someone else can
+stand in (`backup_queued`), or at the next sweep that finds one of them signed in.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.dispatch import receiver
 from django.utils import timezone
 
 from authflow import tenants
+from authflow.models import User
+from authflow.signals import identity_signed_in
 from restore.backup import discovery, runner
+from restore.backup.signals import backup_queued
 from restore.models import ProtectedObject, RestorePoint
 
 logger = logging.getLogger(__name__)
@@ -73,7 +81,20 @@ def backup_due_objects() -> int:
                     tenant_id,
                     found,
                 )
-    due = list(objects_due().values_list("pk", flat=True))
-    for object_id in due:
+    due = set(objects_due().values_list("pk", flat=True))
+    due.update(runner.resume_waiting())  # waiting ones whose person has signed in since
+    for object_id in sorted(due):
         backup_object.delay(object_id)
     return len(due)
+
+
+@receiver(identity_signed_in, dispatch_uid="restore-resume-backups")
+def resume_after_sign_in(sender: object, user: User, **kwargs: object) -> None:
+    """Backups that waited for this person's sign-in go on by themselves."""
+    for object_id in runner.waiting_for(user):
+        backup_object.delay(object_id)
+
+
+@receiver(backup_queued, dispatch_uid="restore-backup-queued")
+def queue_backup(sender: object, object_id: int, **kwargs: object) -> None:
+    backup_object.delay(object_id)

@@ -296,6 +296,14 @@ def _options(
             + " or ".join(RestoreJob.Collision(c).label.lower() for c in allowed)
             + "."
         )
+    if (
+        workload == "calendar"
+        and point.object.entity == EntityKind.GROUP
+        and target in (RestoreJob.Target.FOLDER, RestoreJob.Target.ANOTHER)
+    ):
+        raise ValidationError(
+            "A group has one calendar: restore its events into it (original) or download them."
+        )
     destination = _destination(scope, point.object, target, target_object)
     name = _clean_target_name(target, target_name, point.object)
     return target, name, collision, destination

@@ -41,7 +41,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from authflow import flows, principals, signins, tokens
+from authflow import principals, signins, tokens
 from authflow.models import SignIn, TokenCache, User
 from portal import audit, permissions
 from portal.graph import GraphError
@@ -457,11 +457,15 @@ def graph_problem(job: RestoreJob, error: GraphError) -> str:
     if error.status == 403:
         obj = job.destination
         requirement = permissions.requirement(obj.workload, obj.entity, "restore")
-        where = (
-            f"the right to write in the library {obj.name} (SharePoint says who may)"
-            if obj.entity == EntityKind.SITE
-            else f"access to {obj.name}'s {obj.get_workload_display().lower()}"
-        )
+        if obj.entity == EntityKind.SITE:
+            where = f"the right to write in the library {obj.name} (SharePoint says who may)"
+        elif obj.entity == EntityKind.GROUP and obj.workload == "calendar":
+            where = (
+                f"to be a member or owner of the group {obj.name} (Microsoft 365 lets only "
+                "them write in a group's calendar)"
+            )
+        else:
+            where = f"access to {obj.name}'s {obj.get_workload_display().lower()}"
         return (
             f"Microsoft 365 refused ({error.code}): {job.acting_user} needs the delegated "
             f"permission {', '.join(requirement.scopes)} and {where}. {error.message}"
@@ -637,27 +641,9 @@ def wait_for_sign_in(job: RestoreJob, error: tokens.SignInRequired, *, when: Q) 
 
 def device_sign_in_for(user: User) -> SignIn | None:
     """A pending device-code sign-in bound to `user`: the one already running, or a new one."""
-    now = timezone.now()
-    pending = (
-        SignIn.objects.filter(
-            expected_identity=user.identity,
-            method=SignIn.Method.DEVICE_CODE,  # a sign-in link has no code to show
-            status=SignIn.Status.PENDING,
-            expires_at__gt=now + timedelta(minutes=2),
-        )
-        .order_by("-created_at")
-        .first()
-    )
-    if pending is not None:
-        return pending
     if not (user.oid and user.tenant_id):
         return None
-    expected = principals.ExpectedUser.of(user)
-    try:
-        return signins.start_helpdesk_sign_in(expected, started_by=None)
-    except flows.FlowError as error:
-        logger.warning("Could not start a sign-in for %s: %s", user.identity, error)
-        return None
+    return signins.pending_sign_in_for(principals.ExpectedUser.of(user))
 
 
 # --- The sweep ---------------------------------------------------------------------------

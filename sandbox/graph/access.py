@@ -15,7 +15,7 @@ from django.db.models import Q
 from sandbox.graph import errors
 from sandbox.graph.auth import Caller
 from sandbox.graph.permissions import Permission
-from sandbox.models import DirectoryUser, Drive, Group, Site, SiteGrant
+from sandbox.models import Calendar, DirectoryUser, Drive, Group, Site, SiteGrant
 
 SITES_SELECTED = "Sites.Selected"
 # The roles a Sites.Selected grant needs for reading and for writing (Graph's site
@@ -59,6 +59,27 @@ def group(caller: Caller, reference: str) -> Group:
     if found is None:
         raise errors.not_found(errors.DIRECTORY, reference)
     return found
+
+
+def group_calendar(caller: Caller, reference: str) -> Calendar:
+    """The calendar of /groups/{id}/calendar and /groups/{id}/events. Graph has no
+    application permission for it (the route's permission already refused app tokens);
+    a delegated caller reaches it only as a member or owner of the group, else Graph's
+    "Access is denied" (docs/sandbox.md, "Group calendars")."""
+    found = group(caller, reference)
+    if caller.app_only or caller.user is None:
+        raise errors.access_denied(errors.MAIL)
+    inside = Group.objects.filter(
+        Q(members=caller.user) | Q(owners=caller.user), id=found.id
+    ).exists()
+    if not inside:
+        raise errors.access_denied(errors.MAIL)
+    calendar = Calendar.objects.filter(group=found).first()
+    if calendar is None:
+        calendar = Calendar.objects.create(
+            id=f"group-calendar-{found.id}", group=found, name="Calendar", is_default=True
+        )
+    return calendar
 
 
 def mailbox(caller: Caller, reference: str) -> DirectoryUser:

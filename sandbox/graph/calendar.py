@@ -84,6 +84,8 @@ def default_calendar(owner: DirectoryUser) -> Calendar:
 
 
 def calendar_for(call: Call) -> Calendar:
+    if call.group_calendar is not None:  # /groups/{id}/…: the group's one calendar
+        return call.group_calendar
     reference = call.params.get("calendar")
     if reference is None:
         return default_calendar(call.owner)
@@ -91,6 +93,14 @@ def calendar_for(call: Call) -> Calendar:
     if found is None:
         raise errors.not_found(errors.MAIL)
     return found
+
+
+def organizer(calendar: Calendar) -> dict[str, str]:
+    """Whose calendar it is, as Graph names it: the user, or the group."""
+    if calendar.group is not None:
+        return {"name": calendar.group.display_name, "address": calendar.group.mail}
+    owner = calendar.owner
+    return {"name": owner.display_name if owner else "", "address": owner.mail if owner else ""}
 
 
 def calendar_json(calendar: Calendar) -> dict[str, Any]:
@@ -103,7 +113,7 @@ def calendar_json(calendar: Calendar) -> dict[str, Any]:
         "canEdit": True,
         "canShare": True,
         "canViewPrivateItems": True,
-        "owner": {"name": calendar.owner.display_name, "address": calendar.owner.mail},
+        "owner": organizer(calendar),
     }
 
 
@@ -208,7 +218,7 @@ def _properties(event: Event, values: Any) -> None:
 
 def _invite(event: Event, attendees: list[Any], kind: str = "request") -> None:
     """Exchange sends organised meetings' requests and cancellations: recorded, not sent."""
-    own = (event.owner.mail or "").lower()
+    own = (organizer(event.calendar)["address"] or "").lower()
     for attendee in attendees:
         address = _address(attendee)
         if address and address.lower() != own:
@@ -222,7 +232,7 @@ def _invite(event: Event, attendees: list[Any], kind: str = "request") -> None:
 
 
 def new_event(
-    owner: DirectoryUser,
+    owner: DirectoryUser | None,
     calendar: Calendar,
     data: dict[str, Any],
     *,
@@ -370,9 +380,7 @@ def event_json(
             {**a, "status": {"response": "none", "time": "0001-01-01T00:00:00Z"}}
             for a in data.get("attendees") or []
         ],
-        "organizer": {
-            "emailAddress": {"name": event.owner.display_name, "address": event.owner.mail}
-        },
+        "organizer": {"emailAddress": organizer(event.calendar)},
     }
     if master_id:
         original = occurrence or event.original_start
@@ -557,14 +565,19 @@ def list_events(call: Call) -> HttpResponse:
     return json_response(body)
 
 
+def _events(call: Call) -> Any:
+    """The events the path reaches: the group calendar's, or the mailbox owner's."""
+    if call.group_calendar is not None:
+        return Event.objects.filter(calendar=call.group_calendar)
+    return Event.objects.filter(owner=call.owner)
+
+
 def _event_for(call: Call) -> Event | tuple[Event, datetime]:
     """The event addressed, or (master, original start) for an occurrence."""
     reference = call.params["event"]
     master_id, marker, stamp = reference.partition(OCCURRENCE)
     if marker:
-        master = Event.objects.filter(
-            owner=call.owner, id=master_id, kind=Event.Kind.MASTER
-        ).first()
+        master = _events(call).filter(id=master_id, kind=Event.Kind.MASTER).first()
         try:
             original = _unstamp(stamp)
         except ValueError:
@@ -577,7 +590,7 @@ def _event_for(call: Call) -> Event | tuple[Event, datetime]:
             raise errors.not_found(errors.MAIL)
         exception = Event.objects.filter(master=master, original_start=original).first()
         return exception if exception is not None else (master, original)
-    event = Event.objects.filter(owner=call.owner, id=reference).first()
+    event = _events(call).filter(id=reference).first()
     if event is None:
         raise errors.not_found(errors.MAIL)
     if "calendar" in call.params and event.calendar_id != calendar_for(call).id:
@@ -595,7 +608,8 @@ def get_event(call: Call) -> HttpResponse:
 
 @transaction.atomic
 def create_event(call: Call) -> HttpResponse:
-    event = new_event(call.owner, calendar_for(call), call.json())
+    owner = None if call.group_calendar is not None else call.owner
+    event = new_event(owner, calendar_for(call), call.json())
     return json_response(event_json(event, call), status=201)
 
 

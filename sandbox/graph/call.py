@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from sandbox.graph import errors
 from sandbox.graph.auth import Caller
 from sandbox.graph.errors import JSON_CONTENT_TYPE
-from sandbox.models import DirectoryUser, Drive
+from sandbox.models import Calendar, DirectoryUser, Drive
 
 
 @dataclass
@@ -31,6 +31,9 @@ class Call:
     serve: Callable[[HttpRequest, str, str], HttpResponse] = field(repr=False)
     mailbox: DirectoryUser | None = None
     drive: Drive | None = None
+    # /groups/{id}/calendar, /groups/{id}/events…: the group's calendar (resolved, and
+    # access-checked, before the handler runs).
+    group_calendar: Calendar | None = None
     _json: Any = field(default=None, repr=False)
 
     @property

@@ -157,6 +157,13 @@ CALENDARS_READ = Permission(
 CALENDARS_WRITE = Permission(
     MAIL, delegated=("Calendars.ReadWrite",), application=("Calendars.ReadWrite",)
 )
+# A Microsoft 365 group's calendar (/groups/{id}/events, calendarView, calendar): delegated
+# only — "Application: Not supported" on group-list-events, group-post-events and
+# calendar-get; a token with the Group.Read.All app role is refused all the same.
+GROUP_CALENDAR_READ = Permission(
+    MAIL, delegated=("Group.Read.All", "Group.ReadWrite.All"), application=()
+)
+GROUP_CALENDAR_WRITE = Permission(MAIL, delegated=("Group.ReadWrite.All",), application=())
 # Contacts: contact folders, contacts, delta, photos.
 CONTACTS_READ = Permission(
     MAIL,

@@ -37,6 +37,9 @@ ITEM = rf"{DRIVE}/(?P<item>root|items/[^/:]+)(?::(?P<path>[^:]*):?)?"
 USER = r"(?P<user>me|users/[^/]+)"
 CALENDAR = r"(?:calendar|calendars/(?P<calendar>[^/]+))"
 EVENT = rf"{MAILBOX}/(?:{CALENDAR}/)?events/(?P<event>[^/]+)"
+# A Microsoft 365 group's one calendar (`groupcal` is resolved to it before the handler).
+GROUP_CALENDAR = r"groups/(?P<groupcal>[^/]+)"
+GROUP_EVENT = rf"{GROUP_CALENDAR}/(?:calendar/)?events/(?P<event>[^/]+)"
 CONTACT_FOLDER = r"contactFolders/(?:[^/]+/childFolders/)*(?P<folder>[^/]+)"
 CONTACT = rf"{MAILBOX}/(?:{CONTACT_FOLDER}/)?contacts/(?P<contact>[^/]+)"
 TODO_LIST = rf"{MAILBOX}/todo/lists/(?P<list>[^/]+)"
@@ -169,6 +172,24 @@ ROUTES = [
           p.TASKS_READ),
     route("GET", rf"{TASK}/attachments/(?P<attachment>[^/]+)/\$value", todo.attachment_content,
           p.TASKS_READ),
+    # A group's calendar: delegated only, members and owners (sandbox/graph/access.py)
+    route("GET", rf"{GROUP_CALENDAR}/calendar", calendar.get_calendar, p.GROUP_CALENDAR_READ),
+    route("GET", rf"{GROUP_CALENDAR}/(?:calendar/)?calendarView", calendar.calendar_view,
+          p.GROUP_CALENDAR_READ),
+    route("GET", rf"{GROUP_CALENDAR}/(?:calendar/)?events", calendar.list_events,
+          p.GROUP_CALENDAR_READ),
+    route("POST", rf"{GROUP_CALENDAR}/(?:calendar/)?events", calendar.create_event,
+          p.GROUP_CALENDAR_WRITE),
+    route("GET", rf"{GROUP_EVENT}", calendar.get_event, p.GROUP_CALENDAR_READ),
+    route("PATCH", rf"{GROUP_EVENT}", calendar.update_event, p.GROUP_CALENDAR_WRITE),
+    route("DELETE", rf"{GROUP_EVENT}", calendar.delete_event, p.GROUP_CALENDAR_WRITE),
+    route("GET", rf"{GROUP_EVENT}/instances", calendar.instances, p.GROUP_CALENDAR_READ),
+    route("GET", rf"{GROUP_EVENT}/attachments", calendar.list_attachments,
+          p.GROUP_CALENDAR_READ),
+    route("POST", rf"{GROUP_EVENT}/attachments", calendar.add_attachment,
+          p.GROUP_CALENDAR_WRITE),
+    route("GET", rf"{GROUP_EVENT}/attachments/(?P<attachment>[^/]+)/\$value",
+          calendar.attachment_content, p.GROUP_CALENDAR_READ),
     # Contact folders and contacts
     route("GET", rf"{MAILBOX}/contactFolders", contacts.list_folders, p.CONTACTS_READ),
     route("POST", rf"{MAILBOX}/contactFolders", contacts.create_folder, p.CONTACTS_WRITE),

@@ -101,6 +101,8 @@ def _resolve(call: Call, route_permission: Permission) -> None:
     """Turn the mailbox or drive a path names into the object, if the caller may reach it."""
     if mailbox_ref := call.params.get("mailbox"):
         call.mailbox = access.mailbox(call.caller, mailbox_ref.removeprefix("users/"))
+    if group_ref := call.params.get("groupcal"):
+        call.group_calendar = access.group_calendar(call.caller, group_ref)
     if drive_ref := call.params.get("drive"):
         kind, _, rest = drive_ref.partition("/")
         reference = rest.removesuffix("/drive") if kind in ("users", "groups", "sites") else rest

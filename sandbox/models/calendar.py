@@ -15,12 +15,21 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from sandbox.models.directory import DirectoryUser
+from sandbox.models.directory import DirectoryUser, Group
 
 
 class Calendar(models.Model):
+    """A user's calendar (`owner`), or the one calendar of a Microsoft 365 group
+    (`group`, no owner): Graph serves it at /groups/{id}/calendar and /groups/{id}/events,
+    to delegated callers who are members or owners only."""
+
     id = models.CharField(primary_key=True, max_length=160)
-    owner = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="calendars")
+    owner = models.ForeignKey(
+        DirectoryUser, on_delete=models.CASCADE, null=True, blank=True, related_name="calendars"
+    )
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, null=True, blank=True, related_name="calendars"
+    )
     name = models.CharField(max_length=255)
     is_default = models.BooleanField(default=False)
     color = models.CharField(max_length=32, default="auto")
@@ -38,7 +47,10 @@ class Event(models.Model):
         EXCEPTION = "exception"
 
     id = models.CharField(primary_key=True, max_length=200)
-    owner = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="events")
+    # None for a group's event: the group organises it (its calendar says which).
+    owner = models.ForeignKey(
+        DirectoryUser, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
     calendar = models.ForeignKey(Calendar, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind, default=Kind.SINGLE)
     master = models.ForeignKey(
@@ -152,8 +164,13 @@ class Invitation(models.Model):
     """A meeting request (or update, or cancellation) Exchange would have sent to an
     attendee: tests assert on these rather than on mail that never leaves the sandbox."""
 
+    # None: a group's event (the group sends them).
     organizer = models.ForeignKey(
-        DirectoryUser, on_delete=models.CASCADE, related_name="invitations_sent"
+        DirectoryUser,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="invitations_sent",
     )
     event_id = models.CharField(max_length=200)
     recipient = models.CharField(max_length=320)

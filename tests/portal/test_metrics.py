@@ -32,6 +32,7 @@ def test_metrics_from_localhost_hold_every_family(client):
         "lifeboat_restore_items_total",
         "lifeboat_backup_objects_never_backed_up",
         "lifeboat_backup_runs_failed_total",
+        "lifeboat_backup_runs_waiting_for_sign_in",
         "lifeboat_sign_ins_pending",
         "lifeboat_sign_in_poller_lag_seconds",
         "lifeboat_workers_alive",

@@ -283,7 +283,7 @@ def test_a_zip_leaves_out_missing_and_tampered_content_and_keeps_the_rest_in_ord
         .exclude(content_sha256="")
         .order_by("folder__path", "dated_at", "id")
     )
-    unique = {}
+    unique: dict[str, Item] = {}
     for item in files:
         unique.setdefault(item.content_sha256, item)
     assert len(unique) >= 4

@@ -20,6 +20,11 @@ occurrence, each occurrence the backup did not have (cancelled) DELETEd — then
 attachments, then the marker completed. A retry deletes an incomplete one and starts
 again; `find_restored` only finds complete ones.
 
+A group's calendar (entity "group") is `/groups/{id}/calendar`: one calendar, events
+posted to `/groups/{id}/calendar/events` as the person restoring, so Graph itself decides
+that only the group's members and owners may (a non-member's restore is refused, and the
+job log says so); a group has no other calendars, so its events go back into it.
+
 Collisions: "skip" skips an event when the target calendar holds one with the original's
 iCalUId (the original itself, or an event another tool restored with it) or with the
 same `LifeboatOriginalICalUId` (an earlier Lifeboat restore); "keep both" adds it anyway.
@@ -108,7 +113,8 @@ class CalendarRestorer:
     def __init__(self, job: RestoreJob, graph: GraphClient) -> None:
         self.job = job
         self.graph = graph
-        self.user = f"users/{job.object.owner_id}"
+        self.is_group = job.object.entity == "group"
+        self.user = f"{'groups' if self.is_group else 'users'}/{job.object.owner_id}"
         # Outlook throttles per mailbox: calendar and mail restores of one share its slots.
         self.throttle_key = f"mail:{job.object.tenant_id}:{job.object.owner_id}"
         self._targets: dict[str, str | None] = {}
@@ -145,9 +151,11 @@ class CalendarRestorer:
             if key in self._targets:
                 return self._targets[key]
             target: str | None
-            if self.job.target != RestoreJob.Target.ORIGINAL:
+            if self.job.target != RestoreJob.Target.ORIGINAL and not self.is_group:
+                # (a group's restore is always into its one calendar: lifecycle refuses
+                # a new calendar for it)
                 target = self._named(self.job.target_name, create=create)
-            elif folder.well_known == "calendar":
+            elif folder.well_known == "calendar" or self.is_group:
                 target = str(self.graph.get(f"{self.user}/calendar", **{"$select": "id"})["id"])
             else:
                 try:
@@ -211,10 +219,14 @@ class CalendarRestorer:
 
     # --- markers ------------------------------------------------------------------------
 
+    def _events(self, calendar_id: str) -> str:
+        """Where a calendar's events are listed and created."""
+        if self.is_group:
+            return f"{self.user}/calendar/events"
+        return f"{self.user}/calendars/{calendar_id}/events"
+
     def _lookup(self, calendar_id: str | None, condition: str) -> str:
-        where = (
-            f"{self.user}/calendars/{calendar_id}/events" if calendar_id else f"{self.user}/events"
-        )
+        where = self._events(calendar_id) if calendar_id else f"{self.user}/events"
         return f"/{where}?$filter={quote(condition)}&$select=id&$top=1"
 
     def find_restored(self, job_items: list[RestoreJobItem]) -> dict[int, str]:
@@ -237,7 +249,7 @@ class CalendarRestorer:
     def _delete_incomplete(self, calendar_id: str, job_item: RestoreJobItem) -> None:
         condition = _any(MARKER_PROPERTY, marker_value(job_item) + INCOMPLETE)
         for event in self.graph.iterate(
-            f"{self.user}/calendars/{calendar_id}/events", **{"$filter": condition, "$select": "id"}
+            self._events(calendar_id), **{"$filter": condition, "$select": "id"}
         ):
             self.graph.delete(f"{self.user}/events/{event['id']}")
 
@@ -294,7 +306,7 @@ class CalendarRestorer:
         if not whole:
             data["singleValueExtendedProperties"][0]["value"] = marker + INCOMPLETE
         try:
-            created = self.graph.post(f"{self.user}/calendars/{calendar_id}/events", data)
+            created = self.graph.post(self._events(calendar_id), data)
         except GraphError as error:
             if error.status == 400:
                 return Outcome.failed(

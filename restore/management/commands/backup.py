@@ -117,6 +117,11 @@ class Command(BaseCommand):
                 self.style.ERROR(f"{obj}: restore point {point.seq} FAILED: {point.error}")
             )
             return False
+        if point.status == RestorePoint.Status.WAITING:  # goes on once someone signs in
+            self.stdout.write(self.style.WARNING(f"{obj}: restore point {point.seq} {point.error}"))
+            for line in point.log.splitlines()[-3:]:
+                self.stdout.write(f"  {line.partition(' ')[2].partition(' ')[2]}")
+            return True
         self.stdout.write(
             f"{obj}: restore point {point.seq} — {point.items_added} added, "
             f"{point.items_changed} changed, {point.items_removed} removed, "

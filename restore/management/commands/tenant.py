@@ -4,6 +4,7 @@ tenant add fabrikam.example [--name Fabrikam] [--credentials NAME] [--client-id 
 tenant verify fabrikam.example      # exits 1 while a required permission is missing
 tenant list
 tenant remove fabrikam.example [--cancel-jobs]
+tenant backup-account fabrikam.example backup@fabrikam.example   # or --clear
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from authflow import tenants
+from authflow import principals, tenants
 from restore.jobs import tenants as removal
 
 
@@ -48,11 +49,33 @@ class Command(BaseCommand):
             "--cancel-jobs", action="store_true", help="Cancel its unfinished restore jobs."
         )
 
+        account = actions.add_parser(
+            "backup-account",
+            help="The dedicated backup account: a member or owner of the groups whose "
+            "calendars only a signed-in person can read.",
+        )
+        account.add_argument("tenant")
+        account.add_argument("upn", nargs="?", default="", help="Its UPN.")
+        account.add_argument("--clear", action="store_true", help="Have none.")
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            getattr(self, f"_{options['action']}")(options)
-        except tenants.TenantError as error:
+            getattr(self, f"_{options['action'].replace('-', '_')}")(options)
+        except (tenants.TenantError, principals.PrincipalNotFound) as error:
             raise CommandError(str(error)) from error
+
+    def _backup_account(self, options: dict[str, Any]) -> None:
+        tenant = tenants.find(options["tenant"])
+        if bool(options["upn"]) == bool(options["clear"]):
+            raise CommandError("Give the account's UPN, or --clear.")
+        kept = principals.set_backup_account(tenant, options["upn"])
+        if kept:
+            self.stdout.write(
+                f"{tenant}: backups that need a person's sign-in use {kept} where it is a "
+                f"member or owner. Sign it in once: manage.py login {kept}"
+            )
+        else:
+            self.stdout.write(f"{tenant}: no backup account; group owners and members sign in.")
 
     def _add(self, options: dict[str, Any]) -> None:
         tenant = tenants.add(

@@ -1,0 +1,105 @@
+"""Backups that run as a person: a group's calendar (Graph has no application permission
+for it), read with the token of an owner, the tenant's backup account or a member, in
+that order; with none, the run waits for a sign-in and goes on afterwards."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from authflow import tokens
+from authflow.models import SignIn, Tenant, User
+from restore.backup import delegation, discovery, runner
+from restore.models import EntityKind, Item, ProtectedObject, RestorePoint, valid_at
+from sandbox import calendar_content
+from tests.restore.jobs_support import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def finance_calendar(sandbox) -> ProtectedObject:
+    discovery.discover(sandbox.tenant_id)
+    return ProtectedObject.objects.get(
+        workload="calendar", entity=EntityKind.GROUP, name="Finance", tenant_id=sandbox.tenant_id
+    )
+
+
+def upn(alias: str) -> str:
+    return f"{alias}@contoso.example"
+
+
+def test_with_no_token_the_run_waits_naming_the_owners_and_a_code_and_writes_nothing(
+    sandbox, finance_calendar
+):
+    point = runner.run(finance_calendar).point
+    sign_ins = SignIn.objects.filter(status=SignIn.Status.PENDING)
+
+    assert point.status == RestorePoint.Status.WAITING
+    assert "Please do it with some owner of the group Finance: bob@contoso.example." in point.log
+    code = re.search(r"bob@contoso\.example: open (\S+) and enter the code (\S+) ", point.log)
+    assert code, point.log
+    assert [s.user_code for s in sign_ins] == [code[2]]
+    assert sign_ins[0].expected_label == upn("bob")
+    assert not Item.objects.filter(object=finance_calendar).exists()
+    assert "eyJ" not in point.log
+    # A second run of the same object (the beat again) reuses the point and the sign-in.
+    again = runner.run(finance_calendar).point
+    assert (again.pk, again.status) == (point.pk, RestorePoint.Status.WAITING)
+    assert SignIn.objects.filter(status=SignIn.Status.PENDING).count() == 1
+
+
+def test_a_member_stands_in_only_while_no_owner_or_backup_account_can(sandbox, finance_calendar):
+    alice = sign_in(sandbox, "alice")  # a member of Finance, not an owner
+    as_member = runner.run(finance_calendar).point
+    items = Item.objects.filter(valid_at(as_member.seq), object=finance_calendar)
+    review = items.get(name=calendar_content.BUDGET_REVIEW)
+
+    assert as_member.status == RestorePoint.Status.SUCCEEDED, as_member.error
+    assert (as_member.token_kind, as_member.token_user) == ("delegated", alice)
+    assert f"delegated as {alice.upn} (a member of the group)" in as_member.log
+    assert review.meta["occurrences"] == 12
+
+    frank = sign_in(sandbox, "frank")  # another member, made the tenant's backup account
+    Tenant.objects.update_or_create(
+        tenant_id=sandbox.tenant_id, defaults={"backup_account": upn("frank"), "status": "active"}
+    )
+    assert runner.run(finance_calendar).point.token_user == frank
+
+    bob = sign_in(sandbox, "bob")  # the owner comes first
+    by_owner = runner.run(finance_calendar).point
+    assert (by_owner.token_user, by_owner.status) == (bob, RestorePoint.Status.SUCCEEDED)
+    assert "(an owner of the group)" in by_owner.log
+
+
+def test_a_non_member_token_is_never_used(sandbox, finance_calendar):
+    sign_in(sandbox, "carol")  # signed in, but not in Finance
+    point = runner.run(finance_calendar).point
+    assert point.status == RestorePoint.Status.WAITING
+    assert point.token_user is None
+
+
+def test_an_application_rule_with_a_fallback_reads_as_the_owner_when_the_app_lacks_it(sandbox):
+    """To Do's backup rule (portal.permissions): Tasks.Read.All, or the person's own
+    Tasks.Read. The seeded app holds no Tasks.Read.All, so the owner's token is used."""
+    alice = sign_in(sandbox, "alice")
+    user = User.objects.get(pk=alice.pk)
+    todo = ProtectedObject.objects.create(
+        tenant_id=sandbox.tenant_id,
+        workload="tasks",
+        entity=EntityKind.USER,
+        owner_id=user.oid,
+        name=user.display_name,
+        address=user.upn,
+    )
+    choice = delegation.choose(todo)
+    mail = ProtectedObject(
+        tenant_id=sandbox.tenant_id, workload="mail", entity=EntityKind.USER, owner_id=user.oid
+    )
+
+    assert (choice.kind, choice.user, choice.as_what) == ("delegated", user, "the owner")
+    assert delegation.choose(mail).kind == "application"  # Mail.Read is granted
+    tokens.revoke(user, by=None, reason="test")
+    with pytest.raises(delegation.NeedsSignIn, match=re.escape(f"Please do it with {user.upn}.")):
+        delegation.choose(todo)
