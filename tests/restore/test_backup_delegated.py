@@ -8,12 +8,13 @@ import re
 
 import pytest
 
-from authflow import tokens
+from authflow import flows, tokens
 from authflow.models import SignIn, Tenant, User
 from restore.backup import delegation, discovery, runner
 from restore.models import EntityKind, Item, ProtectedObject, RestorePoint, valid_at
 from sandbox import calendar_content
-from tests.restore.jobs_support import sign_in
+from sandbox.models import ServicePrincipal
+from tests.restore.jobs_support import back_up_tasks, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,26 +81,33 @@ def test_a_non_member_token_is_never_used(sandbox, finance_calendar):
     assert point.token_user is None
 
 
-def test_an_application_rule_with_a_fallback_reads_as_the_owner_when_the_app_lacks_it(sandbox):
+def test_to_do_without_tasks_read_all_is_backed_up_as_its_owner_with_the_same_catalog(sandbox):
     """To Do's backup rule (portal.permissions): Tasks.Read.All, or the person's own
-    Tasks.Read. The seeded app holds no Tasks.Read.All, so the owner's token is used."""
-    alice = sign_in(sandbox, "alice")
-    user = User.objects.get(pk=alice.pk)
-    todo = ProtectedObject.objects.create(
-        tenant_id=sandbox.tenant_id,
-        workload="tasks",
-        entity=EntityKind.USER,
-        owner_id=user.oid,
-        name=user.display_name,
-        address=user.upn,
+    Tasks.Read. A tenant that withdraws the app's Tasks.Read.All is read as the owner."""
+    with_app = back_up_tasks("alice")
+    assert with_app.token_kind == RestorePoint.TokenKind.APPLICATION
+    sp = ServicePrincipal.objects.get(
+        tenant_id=sandbox.tenant_id, application__client_id=sandbox.confidential_client_id
     )
-    choice = delegation.choose(todo)
-    mail = ProtectedObject(
-        tenant_id=sandbox.tenant_id, workload="mail", entity=EntityKind.USER, owner_id=user.oid
-    )
+    sp.graph_app_roles = [r for r in sp.graph_app_roles if r != "Tasks.Read.All"]
+    sp.save()
+    flows._app_only.clear()
+    alice = User.objects.get(pk=sign_in(sandbox, "alice").pk)
 
-    assert (choice.kind, choice.user, choice.as_what) == ("delegated", user, "the owner")
-    assert delegation.choose(mail).kind == "application"  # Mail.Read is granted
-    tokens.revoke(user, by=None, reason="test")
-    with pytest.raises(delegation.NeedsSignIn, match=re.escape(f"Please do it with {user.upn}.")):
-        delegation.choose(todo)
+    as_owner = runner.run(with_app.object, full=True).point  # every list read again
+    assert as_owner.status == RestorePoint.Status.SUCCEEDED, as_owner.error
+    assert (as_owner.token_kind, as_owner.token_user) == (RestorePoint.TokenKind.DELEGATED, alice)
+
+    def catalog(point: RestorePoint) -> set[tuple[str, str, str]]:
+        items = Item.objects.filter(valid_at(point.seq), object=point.object)
+        return set(items.values_list("graph_id", "name", "content_sha256"))
+
+    assert catalog(as_owner) == catalog(with_app)
+    assert len(catalog(as_owner)) == 4
+    mail = ProtectedObject(
+        tenant_id=sandbox.tenant_id, workload="mail", entity=EntityKind.USER, owner_id=alice.oid
+    )
+    assert delegation.choose(mail).kind == "application"  # Mail.Read is still granted
+    tokens.revoke(alice, by=None, reason="test")
+    with pytest.raises(delegation.NeedsSignIn, match=re.escape(f"Please do it with {alice.upn}.")):
+        delegation.choose(with_app.object)
