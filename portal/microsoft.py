@@ -123,8 +123,8 @@ class LeanSession:
     in `last_retry_after`, the environment's proxy settings, requests' exceptions) but
     talks to urllib3 directly: requests' own work per request (environment and proxy
     look-ups, cookie jars, hooks, adapters) was a third of a poll's CPU
-    (docs/benchmarks.md). Redirects are not followed (token endpoints do not redirect).
-    One thread at a time."""
+    (docs/benchmarks.md). A redirect is not followed: msal gets the 3xx as an (error)
+    answer. One thread at a time."""
 
     def __init__(self, routes: dict[str, str], timeout: float, ca_bundle: str | None) -> None:
         self.routes = routes
