@@ -4,6 +4,7 @@ it stores or whose tokens it keeps."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -58,3 +59,27 @@ def test_a_slow_down_is_kept_with_the_stored_flow(sandbox):
     assert sign_in.polls == 2
     assert sign_in.interval == 7
     assert json.loads(encryption.decrypt(sign_in.flow_ciphertext))["interval"] == 7
+
+
+def test_a_flow_changed_in_the_database_is_read_again(sandbox):
+    """A worker keeps the flows it decrypted; when another worker stored a changed flow (a
+    longer interval after its slow_down, or keys rotated), this one polls with the stored
+    flow, not with what it remembers."""
+    sandbox.policy(device_code_interval=1)
+    sign_in = signins.start_device_sign_in()
+    SignIn.objects.filter(pk=sign_in.pk).update(next_poll_at=timezone.now())
+    poller.run(max_seconds=0.5, threads=1)
+    flow = json.loads(encryption.decrypt(SignIn.objects.get(pk=sign_in.pk).flow_ciphertext))
+    flow["interval"] = 7
+    SignIn.objects.filter(pk=sign_in.pk).update(
+        flow_ciphertext=encryption.encrypt(json.dumps(flow)),
+        interval=7,
+        next_poll_at=timezone.now() + timedelta(seconds=1.1),
+    )
+    poller.run(max_seconds=2, threads=1)
+
+    sign_in.refresh_from_db()
+    assert sign_in.polls == 2
+    assert sign_in.interval == 7
+    assert json.loads(encryption.decrypt(sign_in.flow_ciphertext))["interval"] == 7
+    assert sign_in.next_poll_at - timezone.now() > timedelta(seconds=5)
