@@ -25,7 +25,14 @@ import requests
 from django.conf import settings
 
 from authflow import credentials, discovery
-from portal.microsoft import MicrosoftSession, TLSFailure, authority_url, graph_scope, http_session
+from portal.microsoft import (
+    LeanSession,
+    MicrosoftSession,
+    TLSFailure,
+    authority_url,
+    graph_scope,
+    http_session,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +136,7 @@ def public_app(
     cache: msal.SerializableTokenCache | None = None,
     *,
     tenant: str | None = None,
-    session: MicrosoftSession | None = None,
+    session: MicrosoftSession | LeanSession | None = None,
 ) -> msal.PublicClientApplication:
     return msal.PublicClientApplication(
         settings.MICROSOFT_PUBLIC_CLIENT_ID,
@@ -221,10 +228,41 @@ class Poll:
 
 
 def poll_device_flow(
-    flow: dict[str, Any], *, tenant: str | None, session: MicrosoftSession
+    flow: dict[str, Any], *, tenant: str | None, session: MicrosoftSession | LeanSession
 ) -> Poll:
     """Send exactly one token request for a device flow (non-blocking)."""
-    app = public_app(tenant=tenant, session=session)
+    return _poll_with(public_app(tenant=tenant, session=session), flow, session)
+
+
+class DevicePolls:
+    """Sends device-flow polls from one thread, keeping one msal app per tenant from poll
+    to poll (building an app per poll cost about as much CPU as the poll's own msal work).
+
+    An app that obtained tokens, or raised, is dropped, never reused: so the token cache a
+    TOKENS poll hands back holds that one sign-in's tokens and nobody else's.
+    """
+
+    MAX_APPS = 64  # tenants kept, least recently polled dropped first
+
+    def __init__(self, session: MicrosoftSession | LeanSession) -> None:
+        self.session = session
+        self._apps: dict[str | None, msal.PublicClientApplication] = {}
+
+    def poll(self, flow: dict[str, Any], *, tenant: str | None) -> Poll:
+        app = self._apps.pop(tenant, None) or public_app(tenant=tenant, session=self.session)
+        poll = _poll_with(app, flow, self.session)
+        if poll.outcome is not PollOutcome.TOKENS:
+            self._apps[tenant] = app  # re-inserted last: the dict's order is recency
+            if len(self._apps) > self.MAX_APPS:
+                del self._apps[next(iter(self._apps))]
+        return poll
+
+
+def _poll_with(
+    app: msal.PublicClientApplication,
+    flow: dict[str, Any],
+    session: MicrosoftSession | LeanSession,
+) -> Poll:
     try:
         result = app.acquire_token_by_device_flow(flow, exit_condition=lambda _flow: True)
     except TRANSIENT_ERRORS as exc:

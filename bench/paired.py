@@ -51,7 +51,11 @@ def main() -> None:
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout)
     for metric in args.metric:
         for name, _ in variants:
-            values = [float(str(r[metric])) for r in results[name]]
+            values = [
+                float(v) for r in results[name] if isinstance(v := r.get(metric), int | float)
+            ]
+            if not values:  # not a number (a load list, an error count by kind): per run only
+                continue
             print(
                 f"{metric:28} {name:12} median {statistics.median(values):9.2f}  "
                 f"range {min(values):.2f} to {max(values):.2f}  ({len(values)} runs)"

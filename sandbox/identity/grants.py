@@ -63,9 +63,11 @@ def device_code(request: HttpRequest, client: Client, tenant: Tenant | None) -> 
     policy = Policy.current()
     outcome: errors.OAuthError | None = None
     with transaction.atomic():
+        # No select_related("user"): a poll that waits here on the approval's lock gets the
+        # approved row (user set) re-checked, but a joined user row as it was before the
+        # approval (none), which answered bad_verification_code to a code just approved.
         dc = (
-            DeviceCode.objects.select_for_update(of=("self",))
-            .select_related("user", "user__tenant")
+            DeviceCode.objects.select_for_update()
             .filter(device_code_hash=tokens.digest(code), application=client.app)
             .first()
         )
