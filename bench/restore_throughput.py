@@ -22,7 +22,10 @@ out. The binding limit is the larger bound, and `ratio_to_ceiling` = bound / sec
 taken: at most 1, whatever N, and no run can gain by where it starts (the windows
 slide). `ratio_to_steady_rate` compares the rate after the first window's free burst
 with the limit's rate: (used / limit - 1) * window / seconds, a little lower for short
-runs. `--unthrottled` switches the sandbox's limits off: what the runner does on this
+runs. The runner paces its uploads to the same budget (RESTORE_UPLOAD_BYTES_PER_WINDOW per
+RESTORE_UPLOAD_WINDOW_SECONDS, set to the shrunk figures); `--no-pacing` turns that off,
+leaving the runner to Graph's 429s and Retry-After (the baseline).
+`--unthrottled` switches the sandbox's limits off: what the runner does on this
 machine when nothing holds it back (where the CPU binds).
 
 What runs is the product: `restore.jobs.lifecycle.create_job` through the person's
@@ -37,7 +40,7 @@ Usage (PostgreSQL and Redis as for the tests; it uses its own database):
         .venv/bin/python bench/restore_throughput.py [--messages 41] [--mix realistic] \\
         [--window-requests 1000 --window-seconds 60] \\
         [--upload-mib 15 --upload-window-seconds 30] [--collision skip|keep-both] \\
-        [--unthrottled]
+        [--unthrottled] [--no-pacing]
 """
 
 from __future__ import annotations
@@ -297,6 +300,9 @@ def main() -> None:
     parser.add_argument("--server-workers", type=int, default=3)
     parser.add_argument("--unthrottled", action="store_true", help="the sandbox's limits off")
     parser.add_argument(
+        "--no-pacing", action="store_true", help="the runner meets 429s instead of pacing"
+    )
+    parser.add_argument(
         "--store", choices=("file", "s3"), default="file", help="s3: a local moto server"
     )
     args = parser.parse_args()
@@ -308,6 +314,10 @@ def main() -> None:
     os.environ.pop("BLOB_STORE_URL", None)  # the file store is BLOB_ROOT here
     s3 = s3_server.start(env) if args.store == "s3" else None
     env["RESTORE_CONCURRENCY_PER_MAILBOX"] = str(args.concurrency)
+    # The runner paces its uploads to the budget it is told (Outlook's, shrunk as above).
+    upload_limit = int(args.upload_mib * MIB)
+    env["RESTORE_UPLOAD_BYTES_PER_WINDOW"] = "0" if args.no_pacing else str(upload_limit)
+    env["RESTORE_UPLOAD_WINDOW_SECONDS"] = str(args.upload_window_seconds)
     os.environ.update(env)
     create_database()
     import django
@@ -326,7 +336,6 @@ def main() -> None:
     seed.reset()
     cache.clear()
     Policy.current()
-    upload_limit = int(args.upload_mib * MIB)
     Policy.objects.update(
         device_code_interval=1,
         throttling_enabled=not args.unthrottled,
@@ -382,6 +391,7 @@ def main() -> None:
             "mix": args.mix,
             "collision": args.collision,
             "throttled": not args.unthrottled,
+            "paced": not args.no_pacing,
             "limits": {
                 "concurrent_per_mailbox": args.concurrency,
                 "requests_per_window": args.window_requests,
