@@ -289,12 +289,17 @@ def main() -> None:
             exact, fluid = bound(units, args.sp_units, args.sp_window_seconds)
             ceiling = {"resource_units": units, "units_per_window": args.sp_units,
                        "window_s": args.sp_window_seconds}  # fmt: skip
+            per_item = units / max(1, items)
+            ceiling_items_s = args.sp_units / args.sp_window_seconds / per_item
         else:
             per_mailbox = math.ceil(operations / len(objects))
             exact, fluid = bound(per_mailbox, args.window_requests, args.window_seconds)
             ceiling = {"operations_per_mailbox": per_mailbox,
                        "requests_per_window": args.window_requests,
                        "window_s": args.window_seconds}  # fmt: skip
+            per_item = operations / max(1, items)
+            rate = len(objects) * args.window_requests / args.window_seconds
+            ceiling_items_s = rate / per_item
         # The unchanged incremental pass: every object again, nothing changed.
         broker.delete(COUNT_KEY)
         started = time.monotonic()
@@ -323,9 +328,15 @@ def main() -> None:
             "bound_s": exact,
             "ratio_to_ceiling": round(exact / wall, 3),
             "ratio_to_steady_rate": round(fluid / wall, 3),
+            # The limits' steady rate in items (every mailbox at once; for SharePoint the
+            # tenant's units): what a long backup could reach, burst or not.
+            "ceiling_items_per_s": round(ceiling_items_s, 1),
+            "ratio_items_per_s_to_ceiling": round(items / wall / ceiling_items_s, 3),
             "cpu_s": {k: round(v, 1) for k, v in cpu_used.items()},
             "cpu_cores_busy": round(cpu_total / wall, 2),
             "cpu_ms_per_operation": round(1000 * cpu_total / max(1, operations), 2),
+            "incremental_per_object_s_median": round(statistics.median(per_object), 3),
+            "incremental_per_object_s_max": round(max(per_object), 3),
             "incremental": {
                 "per_object_s_median": round(statistics.median(per_object), 3),
                 "per_object_s_max": round(max(per_object), 3),
