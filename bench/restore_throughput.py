@@ -343,7 +343,8 @@ def main() -> None:
     env["RESTORE_CONCURRENCY_PER_MAILBOX"] = str(args.concurrency)
     # The runner paces its uploads to the budget it is told (Outlook's, shrunk as above).
     upload_limit = int(args.upload_mib * MIB)
-    env["RESTORE_UPLOAD_BYTES_PER_WINDOW"] = "0" if args.no_pacing else str(upload_limit)
+    paced = not (args.no_pacing or args.unthrottled)  # unthrottled: nothing holds it back
+    env["RESTORE_UPLOAD_BYTES_PER_WINDOW"] = str(upload_limit) if paced else "0"
     env["RESTORE_UPLOAD_WINDOW_SECONDS"] = str(args.upload_window_seconds)
     os.environ.update(env)
     create_database()
@@ -418,7 +419,7 @@ def main() -> None:
             "mix": args.mix,
             "collision": args.collision,
             "throttled": not args.unthrottled,
-            "paced": not args.no_pacing,
+            "paced": paced,
             "limits": {
                 "concurrent_per_mailbox": args.concurrency,
                 "requests_per_window": args.window_requests,
