@@ -255,6 +255,7 @@ def main() -> None:
              "--concurrency", str(workers), "--pool", "prefork", "--without-heartbeat",
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,  # its lines would follow the bench's JSON
         )  # fmt: skip
         time.sleep(6)  # the worker's start-up is not the backup's
         from restore.backup.tasks import backup_object
