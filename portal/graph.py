@@ -116,6 +116,9 @@ class GraphClient:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self._sleep = sleep
+        # Called with the size of each PATCH, POST or PUT body before it is sent (a
+        # restore spaces its uploads to Outlook's budget: restore/jobs/throttle.py).
+        self.before_upload: Callable[[int], None] | None = None
 
     def url(self, path: str) -> str:
         if path.startswith("https://") or path.startswith("http://"):
@@ -127,6 +130,12 @@ class GraphClient:
     ) -> requests.Response:
         """Send a request, honouring Retry-After on 429/503/504; raise GraphError on failure."""
         headers = dict(kwargs.pop("headers", None) or {})
+        upload = 0
+        if self.before_upload is not None and method.upper() in ("PATCH", "POST", "PUT"):
+            if kwargs.get("json") is not None:  # serialised once, to know its size
+                kwargs["data"] = json.dumps(kwargs.pop("json"), allow_nan=False).encode()
+                headers.setdefault("Content-Type", "application/json")
+            upload = len(kwargs.get("data") or b"")
         force_new_token = False
         claims: str | None = None
         for attempt in range(self.max_retries + 1):
@@ -137,6 +146,8 @@ class GraphClient:
                     else self._token(force=force_new_token)
                 )
                 headers["Authorization"] = f"Bearer {token}"
+            if upload and self.before_upload is not None:
+                self.before_upload(upload)
             response = self.session.request(method, self.url(path), headers=headers, **kwargs)
             if response.status_code == 401 and authenticate:
                 challenge = claims_challenge(response)

@@ -464,6 +464,12 @@ RESTORE_CONCURRENCY_PER_MAILBOX = env.integer("RESTORE_CONCURRENCY_PER_MAILBOX",
 RESTORE_STALE_SECONDS = env.integer("RESTORE_STALE_SECONDS", 60, minimum=1)
 # A request slot of a mailbox frees itself after this long if its worker died holding it.
 RESTORE_SLOT_LEASE_SECONDS = env.integer("RESTORE_SLOT_LEASE_SECONDS", 60, minimum=1)
+# Outlook's upload budget per app and mailbox (150 MB per 5 minutes): a restore spaces its
+# uploads to stay within it instead of meeting 429s (restore/jobs/throttle.py). 0: off.
+RESTORE_UPLOAD_BYTES_PER_WINDOW = env.integer(
+    "RESTORE_UPLOAD_BYTES_PER_WINDOW", 150 * 1024 * 1024, minimum=0
+)
+RESTORE_UPLOAD_WINDOW_SECONDS = env.integer("RESTORE_UPLOAD_WINDOW_SECONDS", 300, minimum=1)
 # How long a restore item waits out transient faults (database or Redis down, connection
 # resets, Graph 429/5xx) before it is given up as failed (restore/jobs/faults.py).
 RESTORE_RETRY_BUDGET_SECONDS = env.integer("RESTORE_RETRY_BUDGET_SECONDS", 30 * 60, minimum=1)

@@ -1014,6 +1014,12 @@ def add_attachment(call: Call) -> HttpResponse:
             "ErrorRequestEntityTooLarge",
             "Attachments of 3 MB or more must be uploaded with an upload session.",
         )
+    attach(message, attachment)
+    return json_response(attachment_json(attachment), status=201)
+
+
+def attach(message: Message, attachment: Attachment) -> None:
+    """Store a new attachment of `message`: the message changes (a new change key)."""
     with transaction.atomic():
         attachment.save(force_insert=True)
         if not attachment.is_inline and not message.has_attachments:
@@ -1022,7 +1028,6 @@ def add_attachment(call: Call) -> HttpResponse:
         message.change_key = ids.change_key()
         message.save(update_fields=["has_attachments", "modified_at", "change_key"])
         record_change(message.folder_id, message.id)
-    return json_response(attachment_json(attachment), status=201)
 
 
 def delete_attachment(call: Call) -> HttpResponse:

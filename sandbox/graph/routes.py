@@ -16,6 +16,7 @@ from typing import Any
 
 from sandbox.graph import (
     applications,
+    attachment_upload,
     batch,
     calendar,
     contacts,
@@ -123,6 +124,8 @@ ROUTES = [
     route("POST", rf"{MAILBOX}/{MESSAGE}/permanentDelete", mail.permanent_delete, p.MAIL_WRITE),
     route("GET", rf"{MAILBOX}/{MESSAGE}/attachments", mail.list_attachments, p.MAIL_READ),
     route("POST", rf"{MAILBOX}/{MESSAGE}/attachments", mail.add_attachment, p.MAIL_WRITE),
+    route("POST", rf"{MAILBOX}/{MESSAGE}/attachments/createUploadSession",
+          attachment_upload.create_session, p.MAIL_WRITE),
     route("GET", rf"{MAILBOX}/{MESSAGE}/attachments/(?P<attachment>[^/]+)", mail.get_attachment,
           p.MAIL_READ),
     route("DELETE", rf"{MAILBOX}/{MESSAGE}/attachments/(?P<attachment>[^/]+)",

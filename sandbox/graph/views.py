@@ -116,6 +116,15 @@ def _addresses_self(caller: Caller, params: dict[str, str]) -> bool:
     return target.lower() in ("me", str(caller.user.id), caller.user.user_principal_name)
 
 
+def _content_length(request: HttpRequest) -> int:
+    """The body's size as announced: read before the body itself, which may still be on
+    its way (the request holds its concurrency slot while it arrives, as in Outlook)."""
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
 def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
     """Serve one Graph operation (a top-level request or one inside a $batch)."""
     try:
@@ -141,8 +150,14 @@ def handle(request: HttpRequest, method: str, path: str) -> HttpResponse:
             raise errors.access_denied(permission.workload)
         call = Call(request=request, caller=caller, params=params, serve=handle)
         _resolve(call, route.permission)
+        if call.drive is not None or first == "sites":
+            query = {key: str(value) for key, value in request.GET.items()}
+            units = throttling.resource_units(method, path, query)
+            throttling.charge_resource_units(caller.app_id, str(caller.tenant_id), units)
         slot = (
-            throttling.mailbox_slot(caller.app_id, str(call.mailbox.id))
+            throttling.mailbox_slot(
+                caller.app_id, str(call.mailbox.id), method, _content_length(request)
+            )
             if call.mailbox is not None
             else nullcontext()
         )

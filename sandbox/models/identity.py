@@ -33,7 +33,16 @@ class Policy(models.Model):
     mailbox_concurrency = models.PositiveIntegerField(default=4)
     mailbox_requests_per_window = models.PositiveIntegerField(default=10_000)
     mailbox_window_seconds = models.PositiveIntegerField(default=600)
+    # 150 MB of uploads (PATCH, POST, PUT bodies) per 5 minutes; MB read as MiB.
+    mailbox_upload_bytes_per_window = models.PositiveBigIntegerField(default=150 * 1024 * 1024)
+    mailbox_upload_window_seconds = models.PositiveIntegerField(default=300)
     throttling_enabled = models.BooleanField(default=True)
+    # SharePoint's (and OneDrive's) limits per app and tenant, in resource units: the
+    # smallest tenant size (0 - 1,000 licenses) of Microsoft's table.
+    sharepoint_throttling_enabled = models.BooleanField(default=True)
+    sharepoint_units = models.PositiveIntegerField(default=1_200)
+    sharepoint_window_seconds = models.PositiveIntegerField(default=60)
+    sharepoint_units_per_day = models.PositiveIntegerField(default=1_200_000)
     # Misbehaviour on request, for tests of the client's defences: put a nonce in
     # id_tokens that the client never sent (what an injected authorization code yields).
     tamper_id_token_nonce = models.BooleanField(default=False)

@@ -40,12 +40,13 @@ import threading
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from portal.graph import GraphClient, GraphError
 from restore.blobs import blob_store
-from restore.jobs import faults
+from restore.jobs import faults, throttle
 from restore.jobs.restorers import Action, Outcome, Step, Verdict, collision_step, marker_value
 from restore.models import Folder, Item, RestoreJob, RestoreJobItem, valid_at
 
@@ -102,6 +103,7 @@ class MailRestorer:
         into = job.destination
         self.mailbox = f"users/{into.owner_id}"
         self.throttle_key = f"mail:{into.tenant_id}:{into.owner_id}"
+        self.graph.before_upload = partial(throttle.reserve_upload, self.throttle_key)
         point = job.restore_point
         # Folders by path: every state of the object's folders (items picked at older
         # points in a selection basket keep theirs), the job's own point winning.
