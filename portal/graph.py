@@ -57,6 +57,12 @@ class GraphError(Exception):
             str(error.get("message", ""))[:500],
         )
 
+    @classmethod
+    def from_batch(cls, status: int, body: Any) -> GraphError:
+        """An inner answer of `$batch` (GraphClient.get_many) that failed."""
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        return cls(status, str(error.get("code", "")), str(error.get("message", ""))[:300])
+
     @property
     def is_not_found(self) -> bool:
         return self.status == 404

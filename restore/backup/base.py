@@ -128,3 +128,47 @@ def delta_with_resync(
         if not link or error.code not in RESYNC_CODES:
             raise
     return (yield from rounds(start, True))
+
+
+def delta_pages(
+    context: Context,
+    url: str,
+    folder_graph_id: str,
+    version_of: Callable[[dict[str, Any]], Any],
+    changed: Callable[[list[dict[str, Any]]], Iterable[Change]],
+    *,
+    full: bool,
+    page_size: int = 100,
+) -> Generator[Change, None, str]:
+    """One round of a folder's Graph delta from `url`: removals as they come, each page's
+    new or changed entries (by `version_of`, against the catalog) handed to `changed`
+    together (so it can fetch their parts in one `$batch`); in a full round, what the
+    catalog holds and Graph no longer listed is removed. Returns the next delta link."""
+    headers = {"Prefer": f"odata.maxpagesize={page_size}"}
+    seen: set[str] = set()
+    while True:
+        page = context.graph.request("GET", url, headers=headers).json()
+        wanted = []
+        for entry in page.get("value", []):
+            graph_id = str(entry["id"])
+            if "@removed" in entry:
+                yield ItemRemoved(graph_id, folder_graph_id)
+                continue
+            seen.add(graph_id)
+            current = context.current_items.get(graph_id)
+            if (
+                current is not None
+                and current.version == version_of(entry)
+                and current.folder_graph_id == folder_graph_id
+                and context.content_present(current.content_sha256)
+            ):
+                continue
+            wanted.append(entry)
+        yield from changed(wanted)
+        if next_link := page.get("@odata.nextLink"):
+            url = next_link
+            continue
+        if full:
+            for graph_id in context.items_in(folder_graph_id) - seen:
+                yield ItemRemoved(graph_id, folder_graph_id)
+        return str(page.get("@odata.deltaLink", ""))

@@ -25,8 +25,8 @@ from restore.backup.base import (
     Context,
     FolderRemoved,
     FolderSeen,
-    ItemRemoved,
     ItemSeen,
+    delta_pages,
     delta_with_resync,
 )
 
@@ -101,44 +101,28 @@ def _folder(
 def _rounds(
     context: Context, user: str, folder_id: str, url: str, *, full: bool
 ) -> Generator[Change, None, str]:
-    headers = {"Prefer": f"odata.maxpagesize={DELTA_PAGE}"}
-    seen: set[str] = set()
-    while True:
-        page = context.graph.request("GET", url, headers=headers).json()
-        wanted = []
-        for entry in page.get("value", []):
-            if "@removed" in entry:
-                yield ItemRemoved(entry["id"], folder_id)
-                continue
-            seen.add(entry["id"])
-            current = context.current_items.get(entry["id"])
-            if (
-                current is not None
-                and current.version == entry.get("changeKey")
-                and current.folder_graph_id == folder_id
-                and context.content_present(current.content_sha256)
-            ):
-                continue
-            wanted.append(entry)
+    def changed(contacts: list[dict[str, Any]]) -> Iterator[Change]:
         photos = context.graph.get_many(
-            {str(n): f"/{user}/contacts/{e['id']}/photo/$value" for n, e in enumerate(wanted)}
+            {str(n): f"/{user}/contacts/{e['id']}/photo/$value" for n, e in enumerate(contacts)}
         )
-        for n, entry in enumerate(wanted):
+        for n, entry in enumerate(contacts):
             status, body = photos.get(str(n), (404, None))
             photo = base64.b64decode(body) if status == 200 and isinstance(body, str) else None
             if status >= 400 and status != 404:
-                error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
-                raise GraphError(
-                    status, str(error.get("code", "")), str(error.get("message", ""))[:300]
-                )
+                raise GraphError.from_batch(status, body)
             yield _contact(context, folder_id, entry, photo)
-        if next_link := page.get("@odata.nextLink"):
-            url = next_link
-            continue
-        if full:
-            for graph_id in context.items_in(folder_id) - seen:
-                yield ItemRemoved(graph_id, folder_id)
-        return str(page.get("@odata.deltaLink", ""))
+
+    return (
+        yield from delta_pages(
+            context,
+            url,
+            folder_id,
+            lambda entry: entry.get("changeKey"),
+            changed,
+            full=full,
+            page_size=DELTA_PAGE,
+        )
+    )
 
 
 def _address(address: dict[str, Any] | None) -> str:

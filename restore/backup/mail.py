@@ -219,10 +219,7 @@ def _batch(graph: GraphClient, requests: list[dict[str, str]]) -> dict[str, Any]
     answers = graph.get_many({request["id"]: request["url"] for request in requests})
     for key, (status, body) in answers.items():
         if status >= 400:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise GraphError(
-                status, str(error.get("code", "")), str(error.get("message", ""))[:300]
-            )
+            raise GraphError.from_batch(status, body)
         bodies[key] = body
     return bodies
 

@@ -29,8 +29,8 @@ from restore.backup.base import (
     Context,
     FolderRemoved,
     FolderSeen,
-    ItemRemoved,
     ItemSeen,
+    delta_pages,
     delta_with_resync,
 )
 from restore.backup.text import body_text
@@ -80,35 +80,16 @@ def version_of(entry: dict[str, Any]) -> str:
 def _rounds(
     context: Context, user: str, list_id: str, url: str, *, full: bool
 ) -> Generator[Change, None, str]:
-    headers = {"Prefer": f"odata.maxpagesize={DELTA_PAGE}"}
-    seen: set[str] = set()
-    while True:
-        page = context.graph.request("GET", url, headers=headers).json()
-        wanted = []
-        for entry in page.get("value", []):
-            if "@removed" in entry:
-                yield ItemRemoved(str(entry["id"]), list_id)
-                continue
-            seen.add(str(entry["id"]))
-            current = context.current_items.get(str(entry["id"]))
-            if (
-                current is not None
-                and current.version == version_of(entry)
-                and current.folder_graph_id == list_id
-                and context.content_present(current.content_sha256)
-            ):
-                continue
-            wanted.append(entry)
-        parts = _parts(context, user, list_id, wanted)
-        for n, entry in enumerate(wanted):
-            yield _task(context, user, list_id, entry, parts[n])
-        if next_link := page.get("@odata.nextLink"):
-            url = next_link
-            continue
-        if full:
-            for graph_id in context.items_in(list_id) - seen:
-                yield ItemRemoved(graph_id, list_id)
-        return str(page.get("@odata.deltaLink", ""))
+    def changed(tasks: list[dict[str, Any]]) -> Iterator[Change]:
+        parts = _parts(context, user, list_id, tasks)
+        for entry, its_parts in zip(tasks, parts, strict=True):
+            yield _task(context, user, list_id, entry, its_parts)
+
+    return (
+        yield from delta_pages(
+            context, url, list_id, version_of, changed, full=full, page_size=DELTA_PAGE
+        )
+    )
 
 
 def _parts(
@@ -130,10 +111,7 @@ def _parts(
         for key, name in (("c", "checklistItems"), ("l", "linkedResources"), ("a", "attachments")):
             status, body = answers.get(f"{n}{key}", (200, {"value": []}))
             if status >= 400:
-                error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
-                raise GraphError(
-                    status, str(error.get("code", "")), str(error.get("message", ""))[:300]
-                )
+                raise GraphError.from_batch(status, body)
             parts[name] = list((body or {}).get("value") or [])
         found.append(parts)
     return found
