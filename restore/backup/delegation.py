@@ -253,8 +253,9 @@ def upcoming(objects: list[ProtectedObject], *, hours: int = 24) -> list[Upcomin
     interval = timedelta(seconds=settings.BACKUP_INTERVAL)
     people = [o for o in objects if o.enabled and not o.excluded and needs_person(o)]
     points = last_points(people)
+    readers = {p.token_user_id for p in points.values() if p.token_user_id is not None}
     valid = set(
-        TokenCache.objects.filter(status=TokenCache.Status.VALID)
+        TokenCache.objects.filter(status=TokenCache.Status.VALID, user_id__in=readers)
         .exclude(ciphertext=b"")
         .values_list("user_id", flat=True)
     )
