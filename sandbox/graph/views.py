@@ -120,7 +120,7 @@ def _content_length(request: HttpRequest) -> int:
     """The body's size as announced: read before the body itself, which may still be on
     its way (the request holds its concurrency slot while it arrives, as in Outlook)."""
     try:
-        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+        return max(0, int(request.headers.get("content-length") or 0))
     except ValueError:
         return 0
 
