@@ -14,6 +14,7 @@ SAMPLE_ARGS = {
     "identity": "00000000-0000-0000-0000-000000000001.tid",
     "grant_id": 1,
     "tenant_id": uuid.uuid4(),
+    "object_id": 1,
 }
 POST_ONLY = {
     "helpdesk:start",
@@ -27,6 +28,15 @@ POST_ONLY = {
     "console:tenant-add",
     "console:tenant-verify",
     "console:tenant-remove",
+    "console:tenant-backup-account",
+    "console:delegated-backups-start",
+    "console:delegated-backup-start",
+}
+# Admin pages that helpdesk may open too: who must sign in before the backup window.
+HELPDESK_IN_CONSOLE = {
+    "console:delegated-backups",
+    "console:delegated-backups-start",
+    "console:delegated-backup-start",
 }
 
 
@@ -50,7 +60,8 @@ def protected_urls() -> list[tuple[str, str, Role]]:
         for pattern in _patterns(resolver.url_patterns):
             name = f"{namespace}:{pattern.name}"
             kwargs = {k: SAMPLE_ARGS[k] for k in pattern.pattern.converters}
-            found.append((name, reverse(name, kwargs=kwargs), role))
+            needed = Role.HELPDESK if name in HELPDESK_IN_CONSOLE else role
+            found.append((name, reverse(name, kwargs=kwargs), needed))
     return found
 
 
