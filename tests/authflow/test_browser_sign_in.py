@@ -107,8 +107,17 @@ def test_a_redirect_uri_microsoft_does_not_know_stops_at_microsoft(sandbox, live
 
 
 def test_cancelling_consent_comes_back_as_a_clear_message(sandbox, live_server):
-    # Without tenant-wide consent for mail and files, the sandbox asks the person.
-    ServicePrincipal.objects.update(admin_consented_scopes=["User.Read", "GroupMember.Read.All"])
+    # Without tenant-wide consent for mail and files, the sandbox asks the person. What only
+    # an admin may consent to (the group scopes of delegated backups) stays consented, or
+    # the person would get "Need admin approval" instead of a consent page.
+    ServicePrincipal.objects.update(
+        admin_consented_scopes=[
+            "User.Read",
+            "GroupMember.Read.All",
+            "Group.Read.All",
+            "Group.ReadWrite.All",
+        ]
+    )
     browser = requests.Session()
     authorize = start(live_server, browser)
     page = browser.get(authorize.headers["Location"], timeout=10)
